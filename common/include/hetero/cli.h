@@ -1,0 +1,26 @@
+// Command-line pieces shared by every executable (Boost.Program_options).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+namespace hetero {
+
+struct RecipeArgs {
+  std::string recipe;
+  std::string scale;
+  std::vector<std::string> overrides;  // --set key.path=value, in order
+};
+
+// --recipe, --scale (default tiny) and repeatable --set.
+void add_recipe_options(boost::program_options::options_description& desc, RecipeArgs& args);
+
+// Parses argv into `desc`'s variables. Prints help and returns false for
+// --help; throws ConfigError naming the bad flag otherwise.
+bool parse_command_line(int argc, const char* const* argv, const boost::program_options::options_description& desc,
+                        const std::string& program,
+                        const boost::program_options::positional_options_description* positional = nullptr);
+
+}  // namespace hetero

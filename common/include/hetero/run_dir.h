@@ -1,0 +1,62 @@
+// The run directory (design §8): the contract between trainer, profiler and
+// parity. Paths, the metrics record and the human iteration line live here
+// and nowhere else.
+#pragma once
+
+#include <cstdint>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace hetero {
+
+struct RunPaths {
+  std::string root;
+  std::string config() const { return root + "/config.yaml"; }
+  std::string metrics() const { return root + "/metrics.jsonl"; }
+  std::string logs_dir() const { return root + "/logs"; }
+  std::string trace_dir() const { return root + "/trace"; }
+  std::string embeddings_dir() const { return root + "/embeddings"; }
+  std::string checkpoints_dir() const { return root + "/checkpoints"; }
+  std::string rank_log(int rank) const;    // logs/rank-00000.log
+  std::string rank_trace(int rank) const;  // trace/rank-00000.json
+};
+
+// One line of metrics.jsonl. Fields may be added, never renamed.
+struct IterationMetrics {
+  int iter = 0;
+  std::int64_t consumed_samples = 0;
+  double lm_loss = 0;
+  double load_balancing_loss = 0;
+  double grad_norm = 0;
+  double lr = 0;
+  double loss_scale = 1;
+  std::int64_t num_zeros = 0;
+  int skipped = 0;  // iterations skipped so far (non-finite gradients)
+  double iter_time_ms = 0;
+  std::int64_t tokens = 0;
+  double tflops_per_gpu = 0;
+  double encoder_stall_ms = 0;
+  double bridge_wait_ms = 0;
+};
+
+std::string metrics_to_json(const IterationMetrics& m);
+// Reads every line of a metrics.jsonl; throws std::runtime_error naming the
+// file and line on malformed input.
+std::vector<IterationMetrics> read_metrics(const std::string& path);
+
+// Megatron's iteration line, so existing log scrapers keep working.
+std::string format_iteration_line(const IterationMetrics& m, int train_iters, int global_batch_size);
+
+// Appends metrics lines, flushing each so a crashed run keeps what it did.
+class MetricsWriter {
+ public:
+  explicit MetricsWriter(const std::string& path);
+  void write(const IterationMetrics& m);
+
+ private:
+  std::ofstream out_;
+  std::string path_;
+};
+
+}  // namespace hetero

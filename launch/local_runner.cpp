@@ -1,0 +1,223 @@
+#include "local_runner.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+#include <thread>
+
+#include "hetero/run_dir.h"
+
+namespace hetero {
+namespace {
+
+volatile sig_atomic_t g_stop_signal = 0;  // set by SIGINT/SIGTERM to the launcher
+void on_signal(int sig) { g_stop_signal = sig; }
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    throw std::runtime_error(std::string("cannot find a free TCP port: ") + std::strerror(errno));
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+struct Rank {
+  int rank = 0;
+  pid_t pid = -1;
+  int out_fd = -1, err_fd = -1;
+  std::string out_partial, err_partial;
+  std::ofstream log;
+  std::deque<std::string> tail;  // last lines, for the failure report
+  bool exited = false;
+  int status = 0;
+
+  void line(const std::string& text, bool is_err) {
+    log << text << "\n";
+    log.flush();
+    tail.push_back(text);
+    if (tail.size() > 20) tail.pop_front();
+    if (is_err)
+      std::cerr << "[rank " << rank << "] " << text << std::endl;
+    else
+      std::cout << text << std::endl;
+  }
+};
+
+// Reads what is available on `fd`, emitting complete lines; false at EOF.
+bool pump(Rank& r, int& fd, std::string& partial, bool is_err) {
+  char buf[4096];
+  const ssize_t n = read(fd, buf, sizeof(buf));
+  if (n <= 0) {
+    if (!partial.empty()) r.line(partial, is_err);
+    partial.clear();
+    close(fd);
+    fd = -1;
+    return false;
+  }
+  partial.append(buf, static_cast<size_t>(n));
+  size_t nl;
+  while ((nl = partial.find('\n')) != std::string::npos) {
+    r.line(partial.substr(0, nl), is_err);
+    partial.erase(0, nl + 1);
+  }
+  return true;
+}
+
+pid_t spawn(const LocalJob& job, int rank, int port, int out_w, int err_w, pid_t group) {
+  std::vector<std::string> argv_s{job.trainer};
+  argv_s.insert(argv_s.end(), job.args.begin(), job.args.end());
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error(std::string("fork failed: ") + std::strerror(errno));
+  if (pid == 0) {
+    setpgid(0, group);                 // one process group: the launcher can stop all ranks at once
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // and no rank outlives a killed launcher
+    dup2(out_w, STDOUT_FILENO);
+    dup2(err_w, STDERR_FILENO);
+    setenv("RANK", std::to_string(rank).c_str(), 1);
+    setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
+    setenv("WORLD_SIZE", std::to_string(job.nproc).c_str(), 1);
+    setenv("LOCAL_WORLD_SIZE", std::to_string(job.nproc).c_str(), 1);
+    setenv("MASTER_ADDR", "127.0.0.1", 1);
+    setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+    unsetenv("SLURM_PROCID");  // local runs never take Slurm's placement
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    std::fprintf(stderr, "cannot start %s: %s\n", argv[0], std::strerror(errno));
+    _exit(127);
+  }
+  setpgid(pid, group == 0 ? pid : group);
+  return pid;
+}
+
+int exit_code_of(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("was killed by signal ") + strsignal(WTERMSIG(status));
+  return "ended abnormally";
+}
+
+}  // namespace
+
+int run_local_job(const LocalJob& job) {
+  if (access(job.trainer.c_str(), X_OK) != 0)
+    throw std::runtime_error("trainer executable " + job.trainer + " not found or not executable; build it or pass --trainer");
+  const RunPaths paths{job.run_dir};
+  std::filesystem::create_directories(paths.logs_dir());
+  const int port = job.master_port > 0 ? job.master_port : free_port();
+
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::vector<Rank> ranks(job.nproc);
+  pid_t group = 0;
+  for (int r = 0; r < job.nproc; ++r) {
+    int out[2], err[2];
+    if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe failed");
+    ranks[r].rank = r;
+    ranks[r].log.open(paths.rank_log(r), std::ios::trunc);
+    ranks[r].pid = spawn(job, r, port, out[1], err[1], group);
+    if (group == 0) group = ranks[r].pid;
+    close(out[1]);
+    close(err[1]);
+    ranks[r].out_fd = out[0];
+    ranks[r].err_fd = err[0];
+  }
+  std::cerr << "hetero-launch: started " << job.nproc << " rank(s), logs in " << paths.logs_dir() << std::endl;
+
+  int failed_rank = -1, failed_code = 0;
+  auto stop_all = [&](int sig) { kill(-group, sig); };
+  std::chrono::steady_clock::time_point stop_deadline{};
+  bool stopping = false;
+
+  while (true) {
+    // Output first, so a failing rank's last words are in the log.
+    std::vector<pollfd> fds;
+    std::vector<std::pair<int, bool>> owner;
+    for (auto& r : ranks) {
+      if (r.out_fd >= 0) { fds.push_back({r.out_fd, POLLIN, 0}); owner.push_back({r.rank, false}); }
+      if (r.err_fd >= 0) { fds.push_back({r.err_fd, POLLIN, 0}); owner.push_back({r.rank, true}); }
+    }
+    if (!fds.empty() && poll(fds.data(), fds.size(), 100) > 0) {
+      for (size_t i = 0; i < fds.size(); ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        Rank& r = ranks[owner[i].first];
+        if (owner[i].second) pump(r, r.err_fd, r.err_partial, true);
+        else pump(r, r.out_fd, r.out_partial, false);
+      }
+    } else if (fds.empty()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+
+    bool all_exited = true;
+    for (auto& r : ranks) {
+      if (!r.exited) {
+        int status = 0;
+        if (waitpid(r.pid, &status, WNOHANG) == r.pid) {
+          r.exited = true;
+          r.status = status;
+          if (exit_code_of(status) != 0 && failed_rank < 0 && !stopping) {
+            failed_rank = r.rank;
+            failed_code = exit_code_of(status);
+          }
+        }
+      }
+      all_exited = all_exited && r.exited;
+    }
+    if (all_exited) {
+      bool pipes_open = false;
+      for (auto& r : ranks) pipes_open = pipes_open || r.out_fd >= 0 || r.err_fd >= 0;
+      if (!pipes_open) break;
+      continue;
+    }
+    if (!stopping && (failed_rank >= 0 || g_stop_signal)) {
+      stopping = true;
+      stop_all(SIGTERM);
+      stop_deadline = std::chrono::steady_clock::now() +
+                      std::chrono::milliseconds(static_cast<int>(job.grace_s * 1000));
+    }
+    if (stopping && std::chrono::steady_clock::now() > stop_deadline) stop_all(SIGKILL);
+  }
+
+  if (failed_rank >= 0) {
+    const Rank& r = ranks[failed_rank];
+    std::cerr << "hetero-launch: rank " << failed_rank << " " << describe_status(r.status)
+              << "; stopped the other ranks. Last lines of " << paths.rank_log(failed_rank) << ":\n";
+    for (const auto& l : r.tail) std::cerr << "  " << l << "\n";
+    std::cerr.flush();
+    return failed_code;
+  }
+  if (g_stop_signal) {
+    std::cerr << "hetero-launch: stopped by signal " << strsignal(g_stop_signal) << std::endl;
+    return 128 + g_stop_signal;
+  }
+  return 0;
+}
+
+}  // namespace hetero

@@ -1,0 +1,75 @@
+// Every difference between the LibTorch versions we build against (Debian's
+// 1.13 CPU build and PyTorch >= 2.4 with CUDA) lives in this header.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <torch/version.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef HETERO_WITH_CUDA
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+namespace hetero {
+
+#if TORCH_VERSION_MAJOR >= 2
+// Since 2.0 concrete backends (Gloo, NCCL) derive from c10d::Backend.
+using CommBackend = c10d::Backend;
+#else
+using CommBackend = c10d::ProcessGroup;
+#endif
+using Comm = c10::intrusive_ptr<CommBackend>;
+using StorePtr = c10::intrusive_ptr<c10d::Store>;
+
+inline Comm make_gloo_comm(const StorePtr& store, int rank, int size, std::chrono::milliseconds timeout) {
+  auto opts = c10d::ProcessGroupGloo::Options::create();
+  opts->timeout = timeout;
+  opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, opts);
+}
+
+// Gloo's device must be reachable by peers: loopback only works on one host.
+inline Comm make_gloo_comm_for_host(const StorePtr& store, int rank, int size, std::chrono::milliseconds timeout,
+                                    bool single_host) {
+  if (single_host) return make_gloo_comm(store, rank, size, timeout);
+  auto opts = c10d::ProcessGroupGloo::Options::create();
+  opts->timeout = timeout;
+  opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, opts);
+}
+
+#ifdef HETERO_WITH_CUDA
+inline Comm make_nccl_comm(const StorePtr& store, int rank, int size, std::chrono::milliseconds timeout) {
+  auto opts = c10d::ProcessGroupNCCL::Options::create();
+  opts->timeout = timeout;
+  return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, size, opts);
+}
+
+// NCCL warns at exit unless its groups are shut down explicitly.
+inline void shutdown_comm(const Comm& comm) {
+  if (auto* nccl = dynamic_cast<c10d::ProcessGroupNCCL*>(comm.get())) nccl->shutdown();
+}
+#else
+inline void shutdown_comm(const Comm&) {}
+#endif
+
+inline StorePtr make_tcp_store(const std::string& host, int port, bool is_server, int world,
+                               std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions opts;
+  opts.port = static_cast<std::uint16_t>(port);
+  opts.isServer = is_server;
+  opts.numWorkers = world;
+  opts.waitWorkers = true;
+  opts.timeout = timeout;
+  return c10::make_intrusive<c10d::TCPStore>(host, opts);
+}
+
+inline StorePtr make_prefix_store(const std::string& prefix, const StorePtr& base) {
+  return c10::make_intrusive<c10d::PrefixStore>(prefix, base);
+}
+
+}  // namespace hetero

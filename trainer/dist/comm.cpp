@@ -1,0 +1,95 @@
+#include "dist/comm.h"
+
+#include <algorithm>
+
+namespace hetero {
+namespace {
+
+Group make_group(const StorePtr& store, const std::string& key, const std::vector<int>& ranks, int my_rank,
+                 at::Device device, std::chrono::milliseconds timeout, bool single_host,
+                 std::vector<Comm>& all) {
+  Group g;
+  g.ranks = ranks;
+  g.rank = static_cast<int>(std::find(ranks.begin(), ranks.end(), my_rank) - ranks.begin());
+  auto prefixed = make_prefix_store(key, store);
+#ifdef HETERO_WITH_CUDA
+  if (device.is_cuda()) {
+    g.comm = make_nccl_comm(prefixed, g.rank, g.size(), timeout);
+    all.push_back(g.comm);
+    return g;
+  }
+#endif
+  (void)device;
+  g.comm = make_gloo_comm_for_host(prefixed, g.rank, g.size(), timeout, single_host);
+  all.push_back(g.comm);
+  return g;
+}
+
+ModuleGroups module_groups(const StorePtr& store, const ModuleLayout& m, int rank, at::Device device,
+                           std::chrono::milliseconds timeout, bool single_host, std::vector<Comm>& all) {
+  const RankGrid grid = m.grid();
+  auto build = [&](const std::vector<std::string>& dims) {
+    return make_group(store, m.name + "/" + grid.group_key(rank, dims), grid.group_of(rank, dims), rank, device,
+                      timeout, single_host, all);
+  };
+  ModuleGroups g;
+  g.tp = build({"tp"});
+  g.dp = build({"dp"});
+  return g;
+}
+
+}  // namespace
+
+JobComms connect(const ProcessPlacement& placement, const JobTopology& topo, at::Device device,
+                 std::chrono::milliseconds timeout) {
+  JobComms c;
+  c.rank = placement.rank;
+  c.world_size = placement.world_size;
+  c.device = device;
+  const bool single_host = placement.master_addr == "127.0.0.1" || placement.master_addr == "localhost";
+  auto store = make_tcp_store(placement.master_addr, placement.master_port, placement.rank == 0,
+                              placement.world_size, timeout);
+  std::vector<int> everyone(placement.world_size);
+  for (int r = 0; r < placement.world_size; ++r) everyone[r] = r;
+  c.world = make_group(store, "world", everyone, c.rank, device, timeout, single_host, c.all_comms);
+  if (topo.hetero()) {
+    if (topo.encoder.contains(c.rank))
+      c.encoder = module_groups(store, topo.encoder, c.rank, device, timeout, single_host, c.all_comms);
+    if (topo.llm.contains(c.rank))
+      c.llm = module_groups(store, topo.llm, c.rank, device, timeout, single_host, c.all_comms);
+  } else {
+    // Colocated: one grid; the encoder shares the LLM's groups.
+    c.llm = module_groups(store, topo.llm, c.rank, device, timeout, single_host, c.all_comms);
+    if (topo.encoder.contains(c.rank)) c.encoder = c.llm;
+  }
+  return c;
+}
+
+void disconnect(JobComms& comms) {
+  for (auto& comm : comms.all_comms) shutdown_comm(comm);
+  comms.all_comms.clear();
+}
+
+void all_reduce_sum(const Group& g, at::Tensor& t) {
+  if (g.size() == 1) return;
+  std::vector<at::Tensor> v{t};
+  g.comm->allreduce(v)->wait();
+}
+
+void all_reduce_max(const Group& g, at::Tensor& t) {
+  if (g.size() == 1) return;
+  std::vector<at::Tensor> v{t};
+  c10d::AllreduceOptions opts;
+  opts.reduceOp = c10d::ReduceOp::MAX;
+  g.comm->allreduce(v, opts)->wait();
+}
+
+void broadcast(const Group& g, at::Tensor& t, int root_in_group) {
+  if (g.size() == 1) return;
+  std::vector<at::Tensor> v{t};
+  c10d::BroadcastOptions opts;
+  opts.rootRank = root_in_group;
+  g.comm->broadcast(v, opts)->wait();
+}
+
+}  // namespace hetero

@@ -1,0 +1,53 @@
+// Rendezvous and the process groups a rank belongs to. Nothing here is
+// global: the trainer builds a JobComms once and passes its groups to the
+// code that communicates.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "compat.h"
+#include "hetero/launch_env.h"
+#include "hetero/topology.h"
+
+namespace hetero {
+
+// A process group plus this rank's place in it.
+struct Group {
+  Comm comm;
+  std::vector<int> ranks;  // global ranks, ascending
+  int rank = 0;            // position of this rank in `ranks`
+  int size() const { return static_cast<int>(ranks.size()); }
+};
+
+// The groups of one module that this rank uses.
+struct ModuleGroups {
+  Group tp;  // tensor parallel: activations are split across these ranks
+  Group dp;  // data parallel: gradients are summed across these ranks
+};
+
+struct JobComms {
+  int rank = 0;
+  int world_size = 1;
+  at::Device device = at::kCPU;
+  Group world;  // global scalars (grad norm) and bridge point-to-point
+  std::optional<ModuleGroups> encoder;  // set where this rank runs the encoder
+  std::optional<ModuleGroups> llm;      // set where this rank runs the LLM
+  std::vector<Comm> all_comms;          // for shutdown
+};
+
+// Connects to the job's TCPStore and builds only the groups this rank is in.
+JobComms connect(const ProcessPlacement& placement, const JobTopology& topo, at::Device device,
+                 std::chrono::milliseconds timeout);
+void disconnect(JobComms& comms);
+
+// Blocking helpers over a group.
+void all_reduce_sum(const Group& g, at::Tensor& t);
+void all_reduce_max(const Group& g, at::Tensor& t);
+void broadcast(const Group& g, at::Tensor& t, int root_in_group);
+
+}  // namespace hetero

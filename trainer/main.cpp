@@ -1,0 +1,104 @@
+// hetero-train: one process per GPU (or CPU slot). Rank and world come from
+// Slurm or torchrun-style variables; the recipe and scale give the layout.
+#include <filesystem>
+#include <iostream>
+
+#include <boost/program_options.hpp>
+#include <ATen/Parallel.h>
+#ifdef HETERO_WITH_CUDA
+#include <c10/cuda/CUDAFunctions.h>
+#endif
+
+#include "hetero/cli.h"
+#include "hetero/errors.h"
+#include "trainer.h"
+
+namespace po = boost::program_options;
+using namespace hetero;
+
+namespace {
+
+// What the trainer itself cannot run yet, stated before any group exists.
+void check_supported(const JobTopology& topo) {
+  ProblemList p;
+  for (const ModuleLayout* m : {&topo.encoder, &topo.llm}) {
+    if (m->dims.pp != 1)
+      p.add(m->name + ".pp=" + std::to_string(m->dims.pp) +
+            ": this trainer runs without pipeline parallelism so far; set pp=1");
+    if (m->dims.cp != 1)
+      p.add(m->name + ".cp=" + std::to_string(m->dims.cp) +
+            ": this trainer runs without context parallelism so far; set cp=1");
+  }
+  p.throw_if_any();
+}
+
+at::Device pick_device(const std::string& name, int local_rank) {
+  if (name == "cpu") return at::kCPU;
+#ifdef HETERO_WITH_CUDA
+  if (name == "cuda" || name == "auto") {
+    const int n = static_cast<int>(c10::cuda::device_count());
+    if (n == 0) {
+      if (name == "cuda") throw ConfigError("--device cuda: no CUDA device is visible to this process");
+      return at::kCPU;
+    }
+    c10::cuda::set_device(static_cast<c10::DeviceIndex>(local_rank % n));
+    return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local_rank % n));
+  }
+#else
+  if (name == "cuda") throw ConfigError("--device cuda: this build has no CUDA support (built against a CPU LibTorch)");
+  if (name == "auto") return at::kCPU;
+#endif
+  throw ConfigError("--device '" + name + "' is not one of auto, cpu, cuda");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int rank = -1;
+  try {
+    RecipeArgs recipe_args;
+    TrainerOptions opts;
+    std::string device_name;
+    int timeout_s = 0, threads = 0;
+    po::options_description desc("hetero-train: train a hetero VLM (one process per rank)\nOptions");
+    add_recipe_options(desc, recipe_args);
+    desc.add_options()
+      ("out", po::value(&opts.run_dir)->required(), "run directory (config.yaml, metrics.jsonl, ...)")
+      ("iters", po::value(&opts.iters)->default_value(0), "iterations to run (0: the recipe's train.train_iters)")
+      ("device", po::value(&device_name)->default_value("auto"), "auto, cpu or cuda")
+      ("threads", po::value(&threads)->default_value(1), "intra-op CPU threads per process")
+      ("timeout-s", po::value(&timeout_s)->default_value(300), "rendezvous and collective timeout in seconds")
+      ("fail-at-iter", po::value(&opts.fail_at_iter)->default_value(-1), "testing: throw at this iteration...")
+      ("fail-rank", po::value(&opts.fail_rank)->default_value(-1), "...on this rank");
+    if (!parse_command_line(argc, argv, desc, "hetero-train")) return 0;
+
+    const Recipe recipe = load_recipe(recipe_args.recipe, recipe_args.scale, recipe_args.overrides);
+    const JobTopology topo = plan_topology(recipe);
+    check_supported(topo);
+    if (opts.iters == 0) opts.iters = recipe.train.train_iters;
+    if (opts.iters < 0) throw ConfigError("--iters=" + std::to_string(opts.iters) + " must be positive");
+
+    const ProcessPlacement placement = placement_from_env();
+    rank = placement.rank;
+    if (placement.world_size != topo.world_size)
+      throw ConfigError("scale " + recipe.scale.name + " needs " + std::to_string(topo.world_size) +
+                        " ranks but this job has " + std::to_string(placement.world_size) + " (from " +
+                        placement.source + " variables); launch " + std::to_string(topo.world_size) +
+                        " processes, e.g. hetero-launch local --nproc " + std::to_string(topo.world_size));
+    at::set_num_threads(threads);
+    const at::Device device = pick_device(device_name, placement.local_rank);
+    std::filesystem::create_directories(opts.run_dir);
+
+    JobComms comms = connect(placement, topo, device, std::chrono::seconds(timeout_s));
+    Trainer trainer(recipe, topo, comms, opts);
+    const int status = train(trainer);
+    disconnect(comms);
+    return status;
+  } catch (const ConfigError& e) {
+    std::cerr << "hetero-train: " << e.what() << std::endl;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "hetero-train rank " << rank << ": error: " << e.what() << std::endl;
+    return 1;
+  }
+}

@@ -1,0 +1,39 @@
+#include "model/language_model.h"
+
+#include <stdexcept>
+
+#include "data/mock_data.h"
+
+namespace hetero {
+
+LanguageModel::LanguageModel(const LlmArch& arch, std::uint64_t seed, const Group& tp, at::Device device)
+    : arch_(arch), params_(seed, tp.rank, tp.size(), device) {
+  embedding_ = params_.add("llm.embedding.weight", {arch.vocab_size, arch.hidden_size}, -1, Init::Normal);
+  blocks_.reserve(arch.num_layers);
+  for (int i = 0; i < arch.num_layers; ++i)
+    blocks_.emplace_back(params_, "llm.layers." + std::to_string(i), arch.hidden_size, arch.num_attention_heads,
+                         arch.ffn_hidden_size, tp);
+  final_norm_ = params_.add("llm.final_norm.weight", {arch.hidden_size}, -1, Init::Ones);
+  output_ = params_.add("llm.output_layer.weight", {arch.vocab_size, arch.hidden_size}, -1, Init::Normal);
+}
+
+at::Tensor LanguageModel::loss_sum(const TextBatch& batch, const at::Tensor& image_rows) const {
+  const auto b = batch.tokens.size(0), s = batch.tokens.size(1);
+  const at::Tensor flat_tokens = batch.tokens.reshape({-1});
+  at::Tensor x = embedding_.index_select(0, flat_tokens);
+  const at::Tensor slots = flat_tokens.eq(kImagePlaceholder).nonzero().squeeze(1);
+  const int64_t n_rows = image_rows.defined() ? image_rows.size(0) : 0;
+  if (slots.size(0) != n_rows)
+    throw std::runtime_error("batch has " + std::to_string(slots.size(0)) + " image placeholders but " +
+                             std::to_string(n_rows) + " image embeddings arrived");
+  if (n_rows > 0) x = x.index_copy(0, slots, image_rows);
+  x = x.view({b, s, -1});
+  const at::Tensor causal = at::ones({s, s}, at::TensorOptions().dtype(at::kBool).device(x.device())).tril().unsqueeze(0);
+  for (const auto& block : blocks_) x = block.forward(x, causal);
+  const at::Tensor logits = at::matmul(rms_norm(x, final_norm_), output_.t());
+  const at::Tensor logp = at::log_softmax(logits.to(at::kFloat), -1);
+  const at::Tensor nll = -logp.gather(-1, batch.labels.unsqueeze(-1)).squeeze(-1);
+  return (nll * batch.loss_mask).sum();
+}
+
+}  // namespace hetero

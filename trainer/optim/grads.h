@@ -1,0 +1,33 @@
+// Gradient bookkeeping across ranks: zeroing, the per-module data-parallel
+// sum, and the global norm across both modules (design §7 step 4-5).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "dist/comm.h"
+#include "model/params.h"
+
+namespace hetero {
+
+// Sets every gradient to zeros, so a module that saw no data still reduces.
+void zero_grads(std::vector<Param>& params);
+
+// Sums gradients over the module's data-parallel group in one flat buffer.
+// The loss is already normalised by the global token count, so sum (not
+// mean) gives the single-process gradient, even for encoder replicas that
+// saw no images.
+void reduce_grads_over_dp(std::vector<Param>& params, const Group& dp);
+
+// This rank's share of the squared gradient norm and zero count: each
+// distinct gradient element is counted on exactly one rank of the job (tp
+// shards everywhere, tp-replicated tensors on tp rank 0, only dp rank 0).
+struct GradStats {
+  double sum_sq = 0;
+  std::int64_t zeros = 0;
+};
+GradStats local_grad_stats(const std::vector<Param>& params, const Group& tp, const Group& dp);
+
+void scale_grads(std::vector<Param>& params, double factor);
+
+}  // namespace hetero

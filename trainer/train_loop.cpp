@@ -1,0 +1,168 @@
+// The hetero training loop (design §7), top-down.
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "hetero/lr_schedule.h"
+#include "hetero/run_dir.h"
+#include "optim/grads.h"
+#include "trainer.h"
+
+namespace hetero {
+namespace {
+
+// Loss tokens of the whole global batch: the per-token loss divides by this.
+double global_loss_tokens(Trainer& t, int iter) {
+  if (!t.llm) return 0;
+  const auto& dp = t.comms.llm->dp;
+  std::int64_t local = 0;
+  for (int mb = 0; mb < t.topo.num_microbatches(); ++mb)
+    local += count_loss_tokens(t.data.samples(microbatch_sample_indices(t.topo, iter, dp.rank, mb)));
+  at::Tensor n = at::tensor({static_cast<double>(local)}, at::kDouble).to(t.comms.device);
+  all_reduce_sum(dp, n);
+  return n.cpu().item<double>();
+}
+
+void write_config(const Trainer& t) {
+  YAML::Node cfg = YAML::Clone(t.recipe.resolved);
+  YAML::Node topo;
+  topo["mode"] = t.topo.mode;
+  topo["world_size"] = t.topo.world_size;
+  for (const ModuleLayout* m : {&t.topo.encoder, &t.topo.llm}) {
+    YAML::Node n;
+    n["ranks"] = std::to_string(m->offset) + "-" + std::to_string(m->end() - 1);
+    n["tp"] = m->dims.tp;
+    n["cp"] = m->dims.cp;
+    n["pp"] = m->dims.pp;
+    n["dp"] = m->dims.dp();
+    n["ep"] = m->dims.ep;
+    n["etp"] = m->dims.etp;
+    n["edp"] = m->dims.edp();
+    topo[m->name] = n;
+  }
+  topo["lanes_per_encoder"] = t.topo.lanes_per_encoder();
+  topo["encoders_per_lane"] = t.topo.encoders_per_lane();
+  topo["num_microbatches"] = t.topo.num_microbatches();
+  topo["train_iters"] = t.options.iters;
+  cfg["topology"] = topo;
+  std::ofstream out(RunPaths{t.options.run_dir}.config());
+  out << cfg << "\n";
+}
+
+// Rough LLM FLOPs of an iteration: 6 x parameters x tokens (attention and
+// the encoder left out), the usual first-order estimate.
+double llm_flops(const Trainer& t, std::int64_t tokens) {
+  return t.llm ? 6.0 * t.llm->params().full_numel() * tokens : 0.0;
+}
+
+}  // namespace
+
+Trainer::Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOptions o)
+    : recipe(r), topo(t), comms(c), options(std::move(o)), data(r), routes{t} {
+  if (comms.encoder) {
+    encoder = std::make_unique<VisionEncoder>(r.encoder, r.llm.hidden_size, r.seed, comms.encoder->tp, comms.device);
+    encoder_optim = std::make_unique<AdamW>(encoder->params().params(), r.train);
+  }
+  if (comms.llm) {
+    llm = std::make_unique<LanguageModel>(r.llm, r.seed, comms.llm->tp, comms.device);
+    llm_optim = std::make_unique<AdamW>(llm->params().params(), r.train);
+  }
+  if (t.hetero()) bridge = std::make_unique<BridgeEndpoint>(comms.world, routes);
+}
+
+int train(Trainer& t) {
+  const RunPaths paths{t.options.run_dir};
+  const bool logs = t.comms.rank == t.topo.logging_rank();
+  if (t.comms.rank == 0) write_config(t);
+  std::unique_ptr<MetricsWriter> metrics;
+  if (logs) {
+    std::ofstream(paths.metrics(), std::ios::trunc);  // a fresh run starts a fresh file
+    metrics = std::make_unique<MetricsWriter>(paths.metrics());
+  }
+  const LrSchedule schedule{t.recipe.train.lr, t.recipe.train.min_lr, t.recipe.train.lr_warmup_iters,
+                            t.recipe.train.train_iters, t.recipe.train.lr_decay_style};
+  std::vector<Param> none;  // stands in for a module this rank does not run
+  auto& enc_params = t.encoder ? t.encoder->params().params() : none;
+  auto& llm_params = t.llm ? t.llm->params().params() : none;
+  int skipped = 0;
+
+  for (int iter = 1; iter <= t.options.iters; ++iter) {
+    const auto start = std::chrono::steady_clock::now();
+    if (iter == t.options.fail_at_iter && t.comms.rank == t.options.fail_rank)
+      throw std::runtime_error("injected failure at iteration " + std::to_string(iter) + " on rank " +
+                               std::to_string(t.comms.rank) + " (--fail-at-iter)");
+
+    // 1-3. Forward and backward of every microbatch, across the bridge.
+    zero_grads(enc_params);
+    zero_grads(llm_params);
+    const double loss_tokens = global_loss_tokens(t, iter);
+    MicrobatchTotals mb;
+    if (!t.topo.hetero()) {
+      mb = run_colocated(t, iter, loss_tokens);
+    } else if (t.encoder) {
+      mb = run_encoder_side(t, iter);
+    } else {
+      mb = run_llm_side(t, iter, loss_tokens);
+    }
+
+    // 4. Per-module gradient reduction over each module's data-parallel group.
+    if (t.encoder) reduce_grads_over_dp(enc_params, t.comms.encoder->dp);
+    if (t.llm) reduce_grads_over_dp(llm_params, t.comms.llm->dp);
+
+    // 5. Global gradient norm across both modules, clipping, one step each.
+    GradStats stats;
+    auto add_stats = [&](const std::vector<Param>& params, const ModuleGroups& g) {
+      const GradStats s = local_grad_stats(params, g.tp, g.dp);
+      stats.sum_sq += s.sum_sq;
+      stats.zeros += s.zeros;
+    };
+    if (t.encoder) add_stats(enc_params, *t.comms.encoder);
+    if (t.llm) add_stats(llm_params, *t.comms.llm);
+    at::Tensor global = at::tensor({stats.sum_sq, static_cast<double>(stats.zeros)}, at::kDouble).to(t.comms.device);
+    all_reduce_sum(t.comms.world, global);
+    global = global.cpu();
+    const double grad_norm = std::sqrt(global[0].item<double>());
+    const double lr = schedule.at(iter - skipped);
+    if (!std::isfinite(grad_norm)) {
+      ++skipped;  // every rank sees the same norm, so every rank skips
+    } else {
+      const double clip = t.recipe.train.clip_grad;
+      if (clip > 0 && grad_norm > clip) {
+        const double factor = clip / (grad_norm + 1e-6);
+        scale_grads(enc_params, factor);
+        scale_grads(llm_params, factor);
+      }
+      if (t.encoder_optim) t.encoder_optim->step(lr);
+      if (t.llm_optim) t.llm_optim->step(lr);
+    }
+
+    // Logging: the loss over the global batch, the stalls over all ranks.
+    at::Tensor loss = at::tensor({mb.loss_sum}, at::kDouble).to(t.comms.device);
+    if (t.llm) all_reduce_sum(t.comms.llm->dp, loss);
+    at::Tensor stalls = at::tensor({mb.encoder_stall_ms, mb.bridge_wait_ms}, at::kDouble).to(t.comms.device);
+    all_reduce_max(t.comms.world, stalls);
+    stalls = stalls.cpu();
+    if (logs) {
+      IterationMetrics m;
+      m.iter = iter;
+      m.consumed_samples = static_cast<std::int64_t>(iter) * t.topo.global_batch_size;
+      m.lm_loss = loss.cpu().item<double>() / loss_tokens;
+      m.grad_norm = grad_norm;
+      m.lr = lr;
+      m.num_zeros = static_cast<std::int64_t>(global[1].item<double>());
+      m.skipped = skipped;
+      m.iter_time_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      m.tokens = static_cast<std::int64_t>(t.topo.global_batch_size) * t.recipe.llm.seq_length;
+      m.tflops_per_gpu = llm_flops(t, m.tokens) / (m.iter_time_ms / 1e3) / t.topo.world_size / 1e12;
+      m.encoder_stall_ms = stalls[0].item<double>();
+      m.bridge_wait_ms = stalls[1].item<double>();
+      metrics->write(m);
+      std::cout << format_iteration_line(m, t.options.iters, t.topo.global_batch_size) << std::endl;
+    }
+  }
+  return 0;
+}
+
+}  // namespace hetero

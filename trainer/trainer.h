@@ -1,0 +1,57 @@
+// The trainer's state and the pieces of one iteration. train_loop.cpp reads
+// top-down; schedules.cpp holds the per-role microbatch schedules.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "bridge/bridge.h"
+#include "data/batches.h"
+#include "dist/comm.h"
+#include "hetero/recipe.h"
+#include "hetero/topology.h"
+#include "model/encoder.h"
+#include "model/language_model.h"
+#include "optim/adamw.h"
+
+namespace hetero {
+
+struct TrainerOptions {
+  std::string run_dir;
+  int iters = 0;              // iterations to run
+  int fail_at_iter = -1;      // fault injection for tests: throw at this iteration...
+  int fail_rank = -1;         // ...on this rank
+};
+
+// What one rank's microbatches produced in an iteration.
+struct MicrobatchTotals {
+  double loss_sum = 0;           // summed cross-entropy (LLM ranks that compute the loss)
+  double encoder_stall_ms = 0;   // LLM first stage waiting for embeddings
+  double bridge_wait_ms = 0;     // encoder waiting for gradients
+};
+
+struct Trainer {
+  const Recipe& recipe;
+  const JobTopology& topo;
+  JobComms& comms;
+  TrainerOptions options;
+  MockDataset data;
+  BridgeRoutes routes;
+  std::unique_ptr<VisionEncoder> encoder;  // where this rank runs the encoder
+  std::unique_ptr<LanguageModel> llm;      // where this rank runs the LLM
+  std::unique_ptr<AdamW> encoder_optim, llm_optim;
+  std::unique_ptr<BridgeEndpoint> bridge;
+
+  Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOptions o);
+};
+
+// Runs the training loop; returns the process exit status.
+int train(Trainer& trainer);
+
+// Microbatch schedules of one iteration (schedules.cpp).
+MicrobatchTotals run_encoder_side(Trainer& t, int iter);
+MicrobatchTotals run_llm_side(Trainer& t, int iter, double global_loss_tokens);
+MicrobatchTotals run_colocated(Trainer& t, int iter, double global_loss_tokens);
+
+}  // namespace hetero
