@@ -4,12 +4,19 @@
 
 #include <chrono>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include <torch/version.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+// PyTorch's wheels ship c10d's Gloo header without gloo's own headers, so
+// Gloo (CPU tensors) is available only where gloo is installed (Debian's
+// libgloo-dev); CUDA builds from a wheel communicate through NCCL alone.
+#if __has_include(<gloo/algorithm.h>)
+#define HETERO_HAVE_GLOO 1
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 #ifdef HETERO_WITH_CUDA
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -25,21 +32,20 @@ using CommBackend = c10d::ProcessGroup;
 using Comm = c10::intrusive_ptr<CommBackend>;
 using StorePtr = c10::intrusive_ptr<c10d::Store>;
 
-inline Comm make_gloo_comm(const StorePtr& store, int rank, int size, std::chrono::milliseconds timeout) {
-  auto opts = c10d::ProcessGroupGloo::Options::create();
-  opts->timeout = timeout;
-  opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-  return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, opts);
-}
-
 // Gloo's device must be reachable by peers: loopback only works on one host.
-inline Comm make_gloo_comm_for_host(const StorePtr& store, int rank, int size, std::chrono::milliseconds timeout,
-                                    bool single_host) {
-  if (single_host) return make_gloo_comm(store, rank, size, timeout);
+inline Comm make_gloo_comm(const StorePtr& store, int rank, int size, std::chrono::milliseconds timeout,
+                           bool single_host) {
+#ifdef HETERO_HAVE_GLOO
   auto opts = c10d::ProcessGroupGloo::Options::create();
   opts->timeout = timeout;
-  opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+  opts->devices.push_back(single_host ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                                      : c10d::ProcessGroupGloo::createDefaultDevice());
   return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, opts);
+#else
+  (void)store, (void)rank, (void)size, (void)timeout, (void)single_host;
+  throw std::runtime_error("this build has no Gloo (CPU) process groups: gloo headers were not found at build "
+                           "time; run with --device cuda, or build against a LibTorch with gloo headers");
+#endif
 }
 
 #ifdef HETERO_WITH_CUDA

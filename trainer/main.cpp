@@ -89,10 +89,16 @@ int main(int argc, char** argv) {
     const at::Device device = pick_device(device_name, placement.local_rank);
     std::filesystem::create_directories(opts.run_dir);
 
-    JobComms comms = connect(placement, topo, device, std::chrono::seconds(timeout_s));
-    Trainer trainer(recipe, topo, comms, opts);
-    const int status = train(trainer);
-    disconnect(comms);
+    // Not freed if training throws: tearing down groups whose peers are
+    // mid-collective can block, and the process is exiting anyway.
+    auto* comms = new JobComms(connect(placement, topo, device, std::chrono::seconds(timeout_s)));
+    int status = 0;
+    {
+      Trainer trainer(recipe, topo, *comms, opts);
+      status = train(trainer);
+    }
+    disconnect(*comms);
+    delete comms;
     return status;
   } catch (const ConfigError& e) {
     std::cerr << "hetero-train: " << e.what() << std::endl;

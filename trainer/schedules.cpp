@@ -133,6 +133,7 @@ MicrobatchTotals run_llm_side(Trainer& t, int iter, double global_loss_tokens) {
     const at::Tensor loss = t.llm->loss_sum(make_text_batch(samples, t.comms.device), image_rows);
     (loss / global_loss_tokens).backward();
     totals.loss_sum += loss.item<double>();
+    totals.images += static_cast<std::int64_t>(lane_images.size());
 
     if (sends_grads && image_rows.size(0) > 0) {
       const at::Tensor grad = image_rows.grad();
@@ -159,6 +160,7 @@ MicrobatchTotals run_colocated(Trainer& t, int iter, double global_loss_tokens) 
     const at::Tensor loss = t.llm->loss_sum(make_text_batch(samples, t.comms.device), image_rows);
     (loss / global_loss_tokens).backward();
     totals.loss_sum += loss.item<double>();
+    totals.images += static_cast<std::int64_t>(images.size());
   }
   return totals;
 }

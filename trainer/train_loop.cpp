@@ -139,8 +139,9 @@ int train(Trainer& t) {
     }
 
     // Logging: the loss over the global batch, the stalls over all ranks.
-    at::Tensor loss = at::tensor({mb.loss_sum}, at::kDouble).to(t.comms.device);
+    at::Tensor loss = at::tensor({mb.loss_sum, static_cast<double>(mb.images)}, at::kDouble).to(t.comms.device);
     if (t.llm) all_reduce_sum(t.comms.llm->dp, loss);
+    loss = loss.cpu();
     at::Tensor stalls = at::tensor({mb.encoder_stall_ms, mb.bridge_wait_ms}, at::kDouble).to(t.comms.device);
     all_reduce_max(t.comms.world, stalls);
     stalls = stalls.cpu();
@@ -148,7 +149,8 @@ int train(Trainer& t) {
       IterationMetrics m;
       m.iter = iter;
       m.consumed_samples = static_cast<std::int64_t>(iter) * t.topo.global_batch_size;
-      m.lm_loss = loss.cpu().item<double>() / loss_tokens;
+      m.lm_loss = loss[0].item<double>() / loss_tokens;
+      m.images = static_cast<std::int64_t>(loss[1].item<double>());
       m.grad_norm = grad_norm;
       m.lr = lr;
       m.num_zeros = static_cast<std::int64_t>(global[1].item<double>());

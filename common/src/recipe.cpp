@@ -208,9 +208,10 @@ ScaleConfig read_scale(MapReader m, const std::string& name, ProblemList& proble
   s.mode = m.opt_string("mode", "hetero");
   s.nodes = m.req_int("nodes");
   s.gpus_per_node = m.req_int("gpus_per_node");
-  // model/train sections of a scale are merged over the top-level ones and
-  // checked there; here we only accept them.
+  // model/data/train sections of a scale are merged over the top-level ones
+  // and checked there; here we only accept them.
   m.mark_asked("model");
+  m.mark_asked("data");
   m.mark_asked("train");
   const std::string path = "scales." + name;
   s.encoder = read_module_scale(m.child("encoder"), s.gpus_per_node, problems, path + ".encoder");
@@ -219,6 +220,32 @@ ScaleConfig read_scale(MapReader m, const std::string& name, ProblemList& proble
     problems.add("recipe key '" + path + ".mode' is '" + s.mode + "'; it must be hetero or colocated");
   m.finish();
   return s;
+}
+
+// Value rules that need no topology: the data must fit the model.
+void check_values(const Recipe& r, ProblemList& p) {
+  const DataConfig& d = r.data;
+  auto text = [](double v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+  };
+  if (d.text_only_fraction < 0 || d.text_only_fraction > 1)
+    p.add("data.text_only_fraction=" + text(d.text_only_fraction) + " must be between 0 and 1");
+  if (d.max_images_per_sample < 0)
+    p.add("data.max_images_per_sample=" + std::to_string(d.max_images_per_sample) + " must be 0 or more");
+  if (d.image_min_side < 1 || d.image_min_side > d.image_max_side)
+    p.add("data.image_min_side=" + std::to_string(d.image_min_side) + " and data.image_max_side=" +
+          std::to_string(d.image_max_side) + " must satisfy 1 <= min <= max");
+  if (d.image_max_side > r.encoder.max_grid_side)
+    p.add("data.image_max_side=" + std::to_string(d.image_max_side) + " exceeds model.encoder.max_grid_side=" +
+          std::to_string(r.encoder.max_grid_side) + " (the position table); lower the one or raise the other");
+  // Image rows may use at most half of the sequence; an image that can never
+  // fit would silently make every sample text-only.
+  if (d.max_images_per_sample > 0 && d.image_min_side * d.image_min_side > r.llm.seq_length / 2)
+    p.add("data.image_min_side=" + std::to_string(d.image_min_side) + " gives at least " +
+          std::to_string(d.image_min_side * d.image_min_side) + " image rows, more than half of model.llm.seq_length=" +
+          std::to_string(r.llm.seq_length) + "; no image would fit in a sample");
 }
 
 fs::path locate_recipe_file(const std::string& recipe) {
@@ -282,17 +309,30 @@ Recipe load_recipe(const std::string& recipe, const std::string& scale_name,
   }
 
   const YAML::Node scale_node = root["scales"][scale_name];
-  YAML::Node model = merge_over(root["model"], scale_node["model"]);
-  YAML::Node train = merge_over(root["train"], scale_node["train"]);
+  // The scale's model/data/train sections override the top-level ones, and a
+  // --set of model.*, data.* or train.* wins over both: what the user typed
+  // last is what runs.
+  YAML::Node merged(YAML::NodeType::Map);
+  for (const char* section : {"model", "data", "train"})
+    merged[section] = merge_over(root[section], scale_node[section]);
+  for (const auto& o : overrides) {
+    const auto path = parse_override(o).first;
+    if (path.size() > 1 && (path[0] == "model" || path[0] == "data" || path[0] == "train"))
+      apply_override(merged, o);
+  }
+  const YAML::Node model = merged["model"], data = merged["data"], train = merged["train"];
   MapReader model_reader(model, "model", problems);
   r.llm = read_llm(model_reader.child("llm"));
   r.encoder = read_encoder(model_reader.child("encoder"));
   model_reader.finish();
   top.mark_asked("model");
-  r.data = read_data(top.child("data"));
+  r.data = read_data(MapReader(data, "data", problems));
+  top.mark_asked("data");
   r.train = read_train(MapReader(train, "train", problems));
   top.mark_asked("train");
   top.finish();
+  problems.throw_if_any();
+  check_values(r, problems);
   problems.throw_if_any();
 
   r.resolved = YAML::Node(YAML::NodeType::Map);
@@ -300,11 +340,10 @@ Recipe load_recipe(const std::string& recipe, const std::string& scale_name,
   r.resolved["seed"] = r.seed;
   r.resolved["recipe_file"] = r.file;
   r.resolved["model"] = model;
-  r.resolved["data"] = YAML::Clone(root["data"]);
+  r.resolved["data"] = data;
   r.resolved["train"] = train;
   YAML::Node scale_copy = YAML::Clone(scale_node);
-  scale_copy.remove("model");
-  scale_copy.remove("train");
+  for (const char* section : {"model", "data", "train"}) scale_copy.remove(section);
   r.resolved["scale"] = scale_copy;
   r.resolved["scale"]["name"] = scale_name;
   YAML::Node ov(YAML::NodeType::Sequence);

@@ -33,6 +33,7 @@ std::string metrics_to_json(const IterationMetrics& m) {
   j["tflops_per_gpu"] = m.tflops_per_gpu;
   j["encoder_stall_ms"] = m.encoder_stall_ms;
   j["bridge_wait_ms"] = m.bridge_wait_ms;
+  j["images"] = m.images;
   return j.dump();
 }
 
@@ -62,6 +63,7 @@ std::vector<IterationMetrics> read_metrics(const std::string& path) {
       m.tflops_per_gpu = j.value("tflops_per_gpu", 0.0);
       m.encoder_stall_ms = j.value("encoder_stall_ms", 0.0);
       m.bridge_wait_ms = j.value("bridge_wait_ms", 0.0);
+      m.images = j.value("images", std::int64_t{0});
       out.push_back(m);
     } catch (const std::exception& e) {
       throw std::runtime_error(path + ":" + std::to_string(line_no) + ": not a metrics record: " + e.what());

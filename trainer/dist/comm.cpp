@@ -20,7 +20,7 @@ Group make_group(const StorePtr& store, const std::string& key, const std::vecto
   }
 #endif
   (void)device;
-  g.comm = make_gloo_comm_for_host(prefixed, g.rank, g.size(), timeout, single_host);
+  g.comm = make_gloo_comm(prefixed, g.rank, g.size(), timeout, single_host);
   all.push_back(g.comm);
   return g;
 }

@@ -38,6 +38,7 @@ struct IterationMetrics {
   double tflops_per_gpu = 0;
   double encoder_stall_ms = 0;
   double bridge_wait_ms = 0;
+  std::int64_t images = 0;  // images in the global batch
 };
 
 std::string metrics_to_json(const IterationMetrics& m);
