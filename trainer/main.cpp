@@ -11,6 +11,7 @@
 
 #include "hetero/cli.h"
 #include "hetero/errors.h"
+#include "stop_signal.h"
 #include "trainer.h"
 
 namespace po = boost::program_options;
@@ -85,6 +86,7 @@ int main(int argc, char** argv) {
                         " ranks but this job has " + std::to_string(placement.world_size) + " (from " +
                         placement.source + " variables); launch " + std::to_string(topo.world_size) +
                         " processes, e.g. hetero-launch local --nproc " + std::to_string(topo.world_size));
+    install_stop_signal_handler();
     at::set_num_threads(threads);
     const at::Device device = pick_device(device_name, placement.local_rank);
     std::filesystem::create_directories(opts.run_dir);

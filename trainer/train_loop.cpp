@@ -5,9 +5,11 @@
 #include <fstream>
 #include <iostream>
 
+#include "hetero/exit_codes.h"
 #include "hetero/lr_schedule.h"
 #include "hetero/run_dir.h"
 #include "optim/grads.h"
+#include "stop_signal.h"
 #include "trainer.h"
 
 namespace hetero {
@@ -138,11 +140,13 @@ int train(Trainer& t) {
       if (t.llm_optim) t.llm_optim->step(lr);
     }
 
-    // Logging: the loss over the global batch, the stalls over all ranks.
+    // Logging: the loss over the global batch, the stalls over all ranks
+    // (with them, whether any rank was asked to stop).
     at::Tensor loss = at::tensor({mb.loss_sum, static_cast<double>(mb.images)}, at::kDouble).to(t.comms.device);
     if (t.llm) all_reduce_sum(t.comms.llm->dp, loss);
     loss = loss.cpu();
-    at::Tensor stalls = at::tensor({mb.encoder_stall_ms, mb.bridge_wait_ms}, at::kDouble).to(t.comms.device);
+    at::Tensor stalls = at::tensor({mb.encoder_stall_ms, mb.bridge_wait_ms, stop_requested() ? 1.0 : 0.0},
+                                   at::kDouble).to(t.comms.device);
     all_reduce_max(t.comms.world, stalls);
     stalls = stalls.cpu();
     if (logs) {
@@ -162,6 +166,10 @@ int train(Trainer& t) {
       m.bridge_wait_ms = stalls[1].item<double>();
       metrics->write(m);
       std::cout << format_iteration_line(m, t.options.iters, t.topo.global_batch_size) << std::endl;
+    }
+    if (stalls[2].item<double>() > 0) {
+      if (logs) std::cout << "stop requested (SIGUSR1): stopping after iteration " << iter << std::endl;
+      return kExitStopRequested;
     }
   }
   return 0;
