@@ -1,0 +1,110 @@
+// Recipes: loading, --set overrides, scale merging, and clear errors for
+// everything a user can get wrong in a file or on the command line.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
+#include "hetero/errors.h"
+#include "hetero/recipe.h"
+
+namespace hetero {
+namespace {
+
+const std::string kRecipe = std::string(HETERO_SOURCE_DIR) + "/recipes/nemotron_20l";
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Recipe, LoadsByDirectoryOrFile) {
+  const Recipe a = load_recipe(kRecipe, "9n", {});
+  const Recipe b = load_recipe(kRecipe + "/recipe.yaml", "9n", {});
+  EXPECT_EQ(a.name, "nemotron_20l");
+  EXPECT_EQ(a.llm.num_layers, b.llm.num_layers);
+  EXPECT_EQ(a.scale.llm.ranks, 8 * 8);  // nodes x gpus_per_node
+  ASSERT_GE(a.scale_names.size(), 3u);  // in file order
+  EXPECT_EQ(std::vector<std::string>(a.scale_names.begin(), a.scale_names.begin() + 3),
+            (std::vector<std::string>{"tiny", "1n", "9n"}));
+}
+
+TEST(Recipe, ScaleSectionsOverrideTheTopLevel) {
+  EXPECT_EQ(load_recipe(kRecipe, "tiny", {}).llm.hidden_size, 32);
+  EXPECT_EQ(load_recipe(kRecipe, "9n", {}).llm.hidden_size, 2688);
+  EXPECT_EQ(load_recipe(kRecipe, "tiny", {}).train.global_batch_size, 8);
+  EXPECT_EQ(load_recipe(kRecipe, "9n", {}).train.global_batch_size, 192);
+}
+
+TEST(Recipe, OverridesWinOverFileAndScale) {
+  const Recipe r = load_recipe(kRecipe, "tiny", {"scales.tiny.llm.tp=2", "train.global_batch_size=16", "seed=7"});
+  EXPECT_EQ(r.scale.llm.tp, 2);
+  EXPECT_EQ(r.train.global_batch_size, 16);  // the tiny scale's own value is 8
+  EXPECT_EQ(r.seed, 7u);
+  EXPECT_EQ(r.resolved["overrides"].size(), 3u);
+  EXPECT_EQ(r.resolved["scale"]["name"].as<std::string>(), "tiny");
+  EXPECT_EQ(r.resolved["train"]["global_batch_size"].as<int>(), 16);
+}
+
+TEST(Recipe, UnknownKeysNameTheFullPath) {
+  EXPECT_NE(error_of([] { load_recipe(kRecipe, "tiny", {"scales.tiny.llm.tpp=2"}); })
+                .find("unknown recipe key 'scales.tiny.llm.tpp'"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { load_recipe(kRecipe, "tiny", {"train.foo=1"}); }).find("unknown recipe key 'train.foo'"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { load_recipe(kRecipe, "tiny", {"foo=1"}); }).find("unknown recipe key 'foo'"),
+            std::string::npos);
+}
+
+TEST(Recipe, WrongTypesNameKeyAndValue) {
+  const std::string e = error_of([] { load_recipe(kRecipe, "tiny", {"train.global_batch_size=abc"}); });
+  EXPECT_NE(e.find("train.global_batch_size"), std::string::npos) << e;
+  EXPECT_NE(e.find("'abc'"), std::string::npos) << e;
+}
+
+TEST(Recipe, MissingFileAndUnknownScale) {
+  EXPECT_NE(error_of([] { load_recipe("/no/such/recipe", "tiny", {}); }).find("/no/such/recipe"), std::string::npos);
+  const std::string e = error_of([] { load_recipe(kRecipe, "7n", {}); });
+  EXPECT_NE(e.find("unknown scale '7n'"), std::string::npos) << e;
+  EXPECT_NE(e.find("(scales: tiny, 1n, 9n"), std::string::npos) << e;
+}
+
+TEST(Recipe, MalformedOverrides) {
+  EXPECT_THROW(parse_override("noequals"), ConfigError);
+  EXPECT_THROW(parse_override("a..b=1"), ConfigError);
+  EXPECT_THROW(parse_override("=1"), ConfigError);
+  const auto [path, value] = parse_override("scales.tiny.llm.tp=2");
+  EXPECT_EQ(path, (std::vector<std::string>{"scales", "tiny", "llm", "tp"}));
+  EXPECT_EQ(value, "2");
+}
+
+// A typo in a scale that is not the one being run is still reported.
+TEST(Recipe, TyposInOtherScalesAreReported) {
+  const std::string dir = std::filesystem::temp_directory_path() / ("hetero-recipe-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ifstream in(kRecipe + "/recipe.yaml");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  text.replace(text.find("llm: {nodes: 8, tp: 2}"), 22, "llm: {nodes: 8, tq: 2}");
+  std::ofstream(dir + "/recipe.yaml") << text;
+  EXPECT_NE(error_of([&] { load_recipe(dir, "tiny", {}); }).find("unknown recipe key 'scales.9n.llm.tq'"),
+            std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Recipe, DataMustFitTheModel) {
+  EXPECT_NE(error_of([] { load_recipe(kRecipe, "tiny", {"data.image_max_side=5"}); })
+                .find("data.image_max_side=5 exceeds model.encoder.max_grid_side=4"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { load_recipe(kRecipe, "tiny", {"data.image_min_side=5", "data.image_max_side=4"}); })
+                .find("must satisfy 1 <= min <= max"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace hetero
