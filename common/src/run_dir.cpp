@@ -16,6 +16,11 @@ std::string rank_file(const std::string& dir, const char* prefix, int rank, cons
 
 std::string RunPaths::rank_log(int rank) const { return rank_file(logs_dir(), "rank", rank, "log"); }
 std::string RunPaths::rank_trace(int rank) const { return rank_file(trace_dir(), "rank", rank, "json"); }
+std::string RunPaths::embeddings_file(int iter) const {
+  char name[64];
+  std::snprintf(name, sizeof(name), "iter-%06d.safetensors", iter);
+  return embeddings_dir() + "/" + name;
+}
 
 std::string metrics_to_json(const IterationMetrics& m) {
   nlohmann::ordered_json j;

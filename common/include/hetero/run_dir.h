@@ -20,6 +20,11 @@ struct RunPaths {
   std::string checkpoints_dir() const { return root + "/checkpoints"; }
   std::string rank_log(int rank) const;    // logs/rank-00000.log
   std::string rank_trace(int rank) const;  // trace/rank-00000.json
+  // embeddings/iter-000001.safetensors (safetensors.h): F32 tensors
+  // "vision_proj.<s>" [image rows of sample s, hidden] and
+  // "combined_embeddings.<s>" [seq_length, hidden], s the global sample index;
+  // metadata {"iter": "N", "format": "hetero-embeddings-v1"}.
+  std::string embeddings_file(int iter) const;
 };
 
 // One line of metrics.jsonl. Fields may be added, never renamed.
