@@ -61,6 +61,8 @@ int main(int argc, char** argv) {
     TrainerOptions opts;
     std::string device_name;
     int timeout_s = 0, threads = 0;
+    bool no_trace = false;
+    std::string dump_at;
     po::options_description desc("hetero-train: train a hetero VLM (one process per rank)\nOptions");
     add_recipe_options(desc, recipe_args);
     desc.add_options()
@@ -69,6 +71,10 @@ int main(int argc, char** argv) {
       ("device", po::value(&device_name)->default_value("auto"), "auto, cpu or cuda")
       ("threads", po::value(&threads)->default_value(1), "intra-op CPU threads per process")
       ("timeout-s", po::value(&timeout_s)->default_value(300), "rendezvous and collective timeout in seconds")
+      ("no-trace", po::bool_switch(&no_trace), "do not write RUN/trace/rank-NNNNN.json")
+      ("dump-embeddings-at", po::value(&dump_at), "iterations whose embeddings go to RUN/embeddings, e.g. 1,2,10")
+      ("encoder-delay-ms", po::value(&opts.encoder_delay_ms)->default_value(0.0),
+       "testing: sleep this long in every encoder forward (a slow encoder)")
       ("fail-at-iter", po::value(&opts.fail_at_iter)->default_value(-1), "testing: throw at this iteration...")
       ("fail-rank", po::value(&opts.fail_rank)->default_value(-1), "...on this rank");
     if (!parse_command_line(argc, argv, desc, "hetero-train")) return 0;
@@ -76,6 +82,8 @@ int main(int argc, char** argv) {
     const Recipe recipe = load_recipe(recipe_args.recipe, recipe_args.scale, recipe_args.overrides);
     const JobTopology topo = plan_topology(recipe);
     check_supported(topo);
+    opts.trace = !no_trace;
+    if (!dump_at.empty()) opts.dump_embeddings_at = EmbeddingDump::parse_iterations(dump_at);
     if (opts.iters == 0) opts.iters = recipe.train.train_iters;
     if (opts.iters < 0) throw ConfigError("--iters=" + std::to_string(opts.iters) + " must be positive");
 

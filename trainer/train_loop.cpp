@@ -7,6 +7,7 @@
 
 #include "hetero/exit_codes.h"
 #include "hetero/lr_schedule.h"
+#include "hetero/regions.h"
 #include "hetero/run_dir.h"
 #include "optim/grads.h"
 #include "stop_signal.h"
@@ -59,10 +60,73 @@ double llm_flops(const Trainer& t, std::int64_t tokens) {
   return t.llm ? 6.0 * t.llm->params().full_numel() * tokens : 0.0;
 }
 
+// Who this rank is, for the trace's metadata (the profiler groups by it).
+TraceRankInfo trace_rank_info(const JobTopology& t, const JobComms& c) {
+  const bool runs_llm = c.llm.has_value();
+  const ModuleGroups& g = runs_llm ? *c.llm : *c.encoder;
+  const std::string module = !t.hetero() ? "colocated" : runs_llm ? "llm" : "encoder";
+  return {c.rank, module, g.dp.rank, 0, g.tp.rank};
+}
+
+std::string trace_path(const TrainerOptions& o, int rank) {
+  if (!o.trace) return "";
+  std::filesystem::create_directories(RunPaths{o.run_dir}.trace_dir());
+  return RunPaths{o.run_dir}.rank_trace(rank);
+}
+
+// Each lane's first tp rank collects dumps; together they form its dp group.
+const Group* dump_group(const JobComms& c) { return c.llm && c.llm->tp.rank == 0 ? &c.llm->dp : nullptr; }
+struct StepResult {
+  double grad_norm = 0;
+  double lr = 0;
+  std::int64_t num_zeros = 0;
+  bool skipped = false;  // non-finite gradients: no update on any rank
+};
+
+// The global gradient norm over both modules (each distinct element counted
+// once in the whole job), clipping by it, and one AdamW step per module.
+StepResult clip_and_step(Trainer& t, std::vector<Param>& enc_params, std::vector<Param>& llm_params, double lr) {
+  GradStats stats;
+  auto add_stats = [&](const std::vector<Param>& params, const ModuleGroups& g) {
+    const GradStats s = local_grad_stats(params, g.tp, g.dp);
+    stats.sum_sq += s.sum_sq;
+    stats.zeros += s.zeros;
+  };
+  if (t.encoder) add_stats(enc_params, *t.comms.encoder);
+  if (t.llm) add_stats(llm_params, *t.comms.llm);
+  at::Tensor global = at::tensor({stats.sum_sq, static_cast<double>(stats.zeros)}, at::kDouble).to(t.comms.device);
+  all_reduce_sum(t.comms.world, global);
+  global = global.cpu();
+  StepResult out;
+  out.grad_norm = std::sqrt(global[0].item<double>());
+  out.num_zeros = static_cast<std::int64_t>(global[1].item<double>());
+  out.lr = lr;
+  if (!std::isfinite(out.grad_norm)) {
+    out.skipped = true;
+    return out;
+  }
+  const double clip = t.recipe.train.clip_grad;
+  if (clip > 0 && out.grad_norm > clip) {
+    const double factor = clip / (out.grad_norm + 1e-6);
+    scale_grads(enc_params, factor);
+    scale_grads(llm_params, factor);
+  }
+  if (t.encoder_optim) t.encoder_optim->step(lr);
+  if (t.llm_optim) t.llm_optim->step(lr);
+  return out;
+}
+
 }  // namespace
 
 Trainer::Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOptions o)
-    : recipe(r), topo(t), comms(c), options(std::move(o)), data(r), routes{t} {
+    : recipe(r),
+      topo(t),
+      comms(c),
+      options(std::move(o)),
+      data(r),
+      routes{t},
+      timeline(trace_path(options, c.rank), trace_rank_info(t, c), c.device),
+      dump(options.dump_embeddings_at, dump_group(c), options.run_dir) {
   if (comms.encoder) {
     encoder = std::make_unique<VisionEncoder>(r.encoder, r.llm.hidden_size, r.seed, comms.encoder->tp, comms.device);
     encoder_optim = std::make_unique<AdamW>(encoder->params().params(), r.train);
@@ -96,6 +160,7 @@ int train(Trainer& t) {
       throw std::runtime_error("injected failure at iteration " + std::to_string(iter) + " on rank " +
                                std::to_string(t.comms.rank) + " (--fail-at-iter)");
 
+    t.timeline.begin_iteration();
     // 1-3. Forward and backward of every microbatch, across the bridge.
     zero_grads(enc_params);
     zero_grads(llm_params);
@@ -109,36 +174,21 @@ int train(Trainer& t) {
       mb = run_llm_side(t, iter, loss_tokens);
     }
 
+    t.dump.write(iter);
+
     // 4. Per-module gradient reduction over each module's data-parallel group.
-    if (t.encoder) reduce_grads_over_dp(enc_params, t.comms.encoder->dp);
-    if (t.llm) reduce_grads_over_dp(llm_params, t.comms.llm->dp);
+    {
+      auto r = t.timeline.region(regions::kGradReduce, iter);
+      if (t.encoder) reduce_grads_over_dp(enc_params, t.comms.encoder->dp);
+      if (t.llm) reduce_grads_over_dp(llm_params, t.comms.llm->dp);
+    }
 
     // 5. Global gradient norm across both modules, clipping, one step each.
-    GradStats stats;
-    auto add_stats = [&](const std::vector<Param>& params, const ModuleGroups& g) {
-      const GradStats s = local_grad_stats(params, g.tp, g.dp);
-      stats.sum_sq += s.sum_sq;
-      stats.zeros += s.zeros;
-    };
-    if (t.encoder) add_stats(enc_params, *t.comms.encoder);
-    if (t.llm) add_stats(llm_params, *t.comms.llm);
-    at::Tensor global = at::tensor({stats.sum_sq, static_cast<double>(stats.zeros)}, at::kDouble).to(t.comms.device);
-    all_reduce_sum(t.comms.world, global);
-    global = global.cpu();
-    const double grad_norm = std::sqrt(global[0].item<double>());
-    const double lr = schedule.at(iter - skipped);
-    if (!std::isfinite(grad_norm)) {
-      ++skipped;  // every rank sees the same norm, so every rank skips
-    } else {
-      const double clip = t.recipe.train.clip_grad;
-      if (clip > 0 && grad_norm > clip) {
-        const double factor = clip / (grad_norm + 1e-6);
-        scale_grads(enc_params, factor);
-        scale_grads(llm_params, factor);
-      }
-      if (t.encoder_optim) t.encoder_optim->step(lr);
-      if (t.llm_optim) t.llm_optim->step(lr);
-    }
+    const StepResult step = [&] {
+      auto r = t.timeline.region(regions::kOptimStep, iter);
+      return clip_and_step(t, enc_params, llm_params, schedule.at(iter - skipped));
+    }();
+    if (step.skipped) ++skipped;  // every rank saw the same norm, so every rank skipped
 
     // Logging: the loss over the global batch, the stalls over all ranks
     // (with them, whether any rank was asked to stop).
@@ -155,9 +205,9 @@ int train(Trainer& t) {
       m.consumed_samples = static_cast<std::int64_t>(iter) * t.topo.global_batch_size;
       m.lm_loss = loss[0].item<double>() / loss_tokens;
       m.images = static_cast<std::int64_t>(loss[1].item<double>());
-      m.grad_norm = grad_norm;
-      m.lr = lr;
-      m.num_zeros = static_cast<std::int64_t>(global[1].item<double>());
+      m.grad_norm = step.grad_norm;
+      m.lr = step.lr;
+      m.num_zeros = step.num_zeros;
       m.skipped = skipped;
       m.iter_time_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
       m.tokens = static_cast<std::int64_t>(t.topo.global_batch_size) * t.recipe.llm.seq_length;
@@ -167,6 +217,7 @@ int train(Trainer& t) {
       metrics->write(m);
       std::cout << format_iteration_line(m, t.options.iters, t.topo.global_batch_size) << std::endl;
     }
+    t.timeline.end_iteration();
     if (stalls[2].item<double>() > 0) {
       if (logs) std::cout << "stop requested (SIGUSR1): stopping after iteration " << iter << std::endl;
       return kExitStopRequested;

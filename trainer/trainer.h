@@ -14,14 +14,19 @@
 #include "model/encoder.h"
 #include "model/language_model.h"
 #include "optim/adamw.h"
+#include "telemetry/embedding_dump.h"
+#include "telemetry/timeline.h"
 
 namespace hetero {
 
 struct TrainerOptions {
   std::string run_dir;
-  int iters = 0;              // iterations to run
-  int fail_at_iter = -1;      // fault injection for tests: throw at this iteration...
-  int fail_rank = -1;         // ...on this rank
+  int iters = 0;                   // iterations to run
+  bool trace = true;               // write RUN/trace/rank-NNNNN.json
+  std::set<int> dump_embeddings_at;  // iterations whose embeddings are dumped
+  double encoder_delay_ms = 0;     // testing: sleep in every encoder forward (a slow encoder)
+  int fail_at_iter = -1;           // testing: throw at this iteration...
+  int fail_rank = -1;              // ...on this rank
 };
 
 // What one rank's microbatches produced in an iteration.
@@ -43,6 +48,8 @@ struct Trainer {
   std::unique_ptr<LanguageModel> llm;      // where this rank runs the LLM
   std::unique_ptr<AdamW> encoder_optim, llm_optim;
   std::unique_ptr<BridgeEndpoint> bridge;
+  Timeline timeline;
+  EmbeddingDump dump;
 
   Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOptions o);
 };

@@ -11,6 +11,7 @@ Group make_group(const StorePtr& store, const std::string& key, const std::vecto
   Group g;
   g.ranks = ranks;
   g.rank = static_cast<int>(std::find(ranks.begin(), ranks.end(), my_rank) - ranks.begin());
+  g.device = device;
   auto prefixed = make_prefix_store(key, store);
 #ifdef HETERO_WITH_CUDA
   if (device.is_cuda()) {
@@ -19,7 +20,6 @@ Group make_group(const StorePtr& store, const std::string& key, const std::vecto
     return g;
   }
 #endif
-  (void)device;
   g.comm = make_gloo_comm(prefixed, g.rank, g.size(), timeout, single_host);
   all.push_back(g.comm);
   return g;

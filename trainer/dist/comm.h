@@ -19,6 +19,7 @@ namespace hetero {
 // A process group plus this rank's place in it.
 struct Group {
   Comm comm;
+  at::Device device = at::kCPU;  // where tensors must live for this group's collectives
   std::vector<int> ranks;  // global ranks, ascending
   int rank = 0;            // position of this rank in `ranks`
   int size() const { return static_cast<int>(ranks.size()); }

@@ -17,9 +17,9 @@ LanguageModel::LanguageModel(const LlmArch& arch, std::uint64_t seed, const Grou
   output_ = params_.add("llm.output_layer.weight", {arch.vocab_size, arch.hidden_size}, -1, Init::Normal);
 }
 
-at::Tensor LanguageModel::loss_sum(const TextBatch& batch, const at::Tensor& image_rows) const {
-  const auto b = batch.tokens.size(0), s = batch.tokens.size(1);
-  const at::Tensor flat_tokens = batch.tokens.reshape({-1});
+at::Tensor LanguageModel::embed(const at::Tensor& tokens, const at::Tensor& image_rows) const {
+  const auto b = tokens.size(0), s = tokens.size(1);
+  const at::Tensor flat_tokens = tokens.reshape({-1});
   at::Tensor x = embedding_.index_select(0, flat_tokens);
   const at::Tensor slots = flat_tokens.eq(kImagePlaceholder).nonzero().squeeze(1);
   const int64_t n_rows = image_rows.defined() ? image_rows.size(0) : 0;
@@ -27,8 +27,14 @@ at::Tensor LanguageModel::loss_sum(const TextBatch& batch, const at::Tensor& ima
     throw std::runtime_error("batch has " + std::to_string(slots.size(0)) + " image placeholders but " +
                              std::to_string(n_rows) + " image embeddings arrived");
   if (n_rows > 0) x = x.index_copy(0, slots, image_rows);
-  x = x.view({b, s, -1});
-  const at::Tensor causal = at::ones({s, s}, at::TensorOptions().dtype(at::kBool).device(x.device())).tril().unsqueeze(0);
+  return x.view({b, s, -1});
+}
+
+at::Tensor LanguageModel::loss_sum(const TextBatch& batch, const at::Tensor& input_rows) const {
+  const auto s = input_rows.size(1);
+  at::Tensor x = input_rows;
+  const at::Tensor causal =
+      at::ones({s, s}, at::TensorOptions().dtype(at::kBool).device(x.device())).tril().unsqueeze(0);
   for (const auto& block : blocks_) x = block.forward(x, causal);
   const at::Tensor logits = at::matmul(rms_norm(x, final_norm_), output_.t());
   const at::Tensor logp = at::log_softmax(logits.to(at::kFloat), -1);

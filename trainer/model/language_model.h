@@ -24,9 +24,11 @@ class LanguageModel {
  public:
   LanguageModel(const LlmArch& arch, std::uint64_t seed, const Group& tp, at::Device device);
 
-  // Sum of cross-entropy over loss tokens. `image_rows` [N, hidden] fill the
-  // N placeholder positions in order (row-major over the batch).
-  at::Tensor loss_sum(const TextBatch& batch, const at::Tensor& image_rows) const;
+  // The LLM's input rows [B, S, hidden]: token embeddings with the N image
+  // placeholder positions (row-major over the batch) filled by `image_rows`.
+  at::Tensor embed(const at::Tensor& tokens, const at::Tensor& image_rows) const;
+  // Sum of cross-entropy over loss tokens, from the input rows.
+  at::Tensor loss_sum(const TextBatch& batch, const at::Tensor& input_rows) const;
 
   ParamSet& params() { return params_; }
 
