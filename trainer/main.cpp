@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
     std::string device_name;
     int timeout_s = 0, threads = 0;
     bool no_trace = false;
-    std::string dump_at;
+    std::string dump_at, dtype;
     po::options_description desc("hetero-train: train a hetero VLM (one process per rank)\nOptions");
     add_recipe_options(desc, recipe_args);
     desc.add_options()
@@ -71,6 +71,7 @@ int main(int argc, char** argv) {
       ("device", po::value(&device_name)->default_value("auto"), "auto, cpu or cuda")
       ("threads", po::value(&threads)->default_value(1), "intra-op CPU threads per process")
       ("timeout-s", po::value(&timeout_s)->default_value(300), "rendezvous and collective timeout in seconds")
+      ("dtype", po::value(&dtype)->default_value("auto"), "compute dtype: auto (bf16 on CUDA, fp32 on CPU), fp32, bf16")
       ("no-trace", po::bool_switch(&no_trace), "do not write RUN/trace/rank-NNNNN.json")
       ("dump-embeddings-at", po::value(&dump_at), "iterations whose embeddings go to RUN/embeddings, e.g. 1,2,10")
       ("encoder-delay-ms", po::value(&opts.encoder_delay_ms)->default_value(0.0),
@@ -97,6 +98,10 @@ int main(int argc, char** argv) {
     install_stop_signal_handler();
     at::set_num_threads(threads);
     const at::Device device = pick_device(device_name, placement.local_rank);
+    if (dtype == "bf16" || (dtype == "auto" && device.is_cuda()))
+      opts.compute_dtype = at::kBFloat16;
+    else if (dtype != "fp32" && dtype != "auto")
+      throw ConfigError("--dtype '" + dtype + "' is not one of auto, fp32, bf16");
     std::filesystem::create_directories(opts.run_dir);
 
     // Not freed if training throws: tearing down groups whose peers are

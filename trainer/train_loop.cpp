@@ -128,11 +128,12 @@ Trainer::Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOpti
       timeline(trace_path(options, c.rank), trace_rank_info(t, c), c.device),
       dump(options.dump_embeddings_at, dump_group(c), options.run_dir) {
   if (comms.encoder) {
-    encoder = std::make_unique<VisionEncoder>(r.encoder, r.llm.hidden_size, r.seed, comms.encoder->tp, comms.device);
+    encoder = std::make_unique<VisionEncoder>(r.encoder, r.llm.hidden_size, r.seed, comms.encoder->tp, comms.device,
+                                              options.compute_dtype);
     encoder_optim = std::make_unique<AdamW>(encoder->params().params(), r.train);
   }
   if (comms.llm) {
-    llm = std::make_unique<LanguageModel>(r.llm, r.seed, comms.llm->tp, comms.device);
+    llm = std::make_unique<LanguageModel>(r.llm, r.seed, comms.llm->tp, comms.device, options.compute_dtype);
     llm_optim = std::make_unique<AdamW>(llm->params().params(), r.train);
   }
   if (t.hetero()) bridge = std::make_unique<BridgeEndpoint>(comms.world, routes);

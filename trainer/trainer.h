@@ -23,6 +23,7 @@ struct TrainerOptions {
   std::string run_dir;
   int iters = 0;                   // iterations to run
   bool trace = true;               // write RUN/trace/rank-NNNNN.json
+  at::ScalarType compute_dtype = at::kFloat;  // matmuls and TP traffic; weights and optimizer stay fp32
   std::set<int> dump_embeddings_at;  // iterations whose embeddings are dumped
   double encoder_delay_ms = 0;     // testing: sleep in every encoder forward (a slow encoder)
   int fail_at_iter = -1;           // testing: throw at this iteration...

@@ -24,12 +24,13 @@ struct PackedImages {
 
 class VisionEncoder {
  public:
-  VisionEncoder(const EncoderArch& arch, int llm_hidden, std::uint64_t seed, const Group& tp, at::Device device);
+  VisionEncoder(const EncoderArch& arch, int llm_hidden, std::uint64_t seed, const Group& tp, at::Device device,
+                at::ScalarType compute);
 
   // Output rows an image of this grid produces (one per patch).
   static int rows_per_image(int grid_h, int grid_w) { return grid_h * grid_w; }
 
-  // [total_rows, llm_hidden]
+  // [total_rows, llm_hidden], fp32
   at::Tensor forward(const PackedImages& images) const;
 
   ParamSet& params() { return params_; }
@@ -37,6 +38,7 @@ class VisionEncoder {
  private:
   EncoderArch arch_;
   at::Device device_;
+  at::ScalarType compute_;
   ParamSet params_;
   at::Tensor patch_embed_, pos_row_, pos_col_, final_norm_, proj_fc1_, proj_fc2_;
   std::vector<TransformerBlock> blocks_;

@@ -6,13 +6,14 @@
 
 namespace hetero {
 
-LanguageModel::LanguageModel(const LlmArch& arch, std::uint64_t seed, const Group& tp, at::Device device)
-    : arch_(arch), params_(seed, tp.rank, tp.size(), device) {
+LanguageModel::LanguageModel(const LlmArch& arch, std::uint64_t seed, const Group& tp, at::Device device,
+                             at::ScalarType compute)
+    : arch_(arch), compute_(compute), params_(seed, tp.rank, tp.size(), device) {
   embedding_ = params_.add("llm.embedding.weight", {arch.vocab_size, arch.hidden_size}, -1, Init::Normal);
   blocks_.reserve(arch.num_layers);
   for (int i = 0; i < arch.num_layers; ++i)
     blocks_.emplace_back(params_, "llm.layers." + std::to_string(i), arch.hidden_size, arch.num_attention_heads,
-                         arch.ffn_hidden_size, tp);
+                         arch.ffn_hidden_size, tp, compute);
   final_norm_ = params_.add("llm.final_norm.weight", {arch.hidden_size}, -1, Init::Ones);
   output_ = params_.add("llm.output_layer.weight", {arch.vocab_size, arch.hidden_size}, -1, Init::Normal);
 }
@@ -36,7 +37,7 @@ at::Tensor LanguageModel::loss_sum(const TextBatch& batch, const at::Tensor& inp
   const at::Tensor causal =
       at::ones({s, s}, at::TensorOptions().dtype(at::kBool).device(x.device())).tril().unsqueeze(0);
   for (const auto& block : blocks_) x = block.forward(x, causal);
-  const at::Tensor logits = at::matmul(rms_norm(x, final_norm_), output_.t());
+  const at::Tensor logits = at::matmul(rms_norm(x, final_norm_).to(compute_), output_.to(compute_).t());
   const at::Tensor logp = at::log_softmax(logits.to(at::kFloat), -1);
   const at::Tensor nll = -logp.gather(-1, batch.labels.unsqueeze(-1)).squeeze(-1);
   return (nll * batch.loss_mask).sum();

@@ -22,7 +22,7 @@ struct TextBatch {
 
 class LanguageModel {
  public:
-  LanguageModel(const LlmArch& arch, std::uint64_t seed, const Group& tp, at::Device device);
+  LanguageModel(const LlmArch& arch, std::uint64_t seed, const Group& tp, at::Device device, at::ScalarType compute);
 
   // The LLM's input rows [B, S, hidden]: token embeddings with the N image
   // placeholder positions (row-major over the batch) filled by `image_rows`.
@@ -34,6 +34,7 @@ class LanguageModel {
 
  private:
   LlmArch arch_;
+  at::ScalarType compute_;
   ParamSet params_;
   at::Tensor embedding_, final_norm_, output_;
   std::vector<TransformerBlock> blocks_;

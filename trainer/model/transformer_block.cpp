@@ -11,8 +11,8 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
 }
 
 TransformerBlock::TransformerBlock(ParamSet& params, const std::string& prefix, int hidden, int heads, int ffn,
-                                   const Group& tp)
-    : tp_(tp), local_heads_(heads / tp.size()), head_dim_(hidden / heads) {
+                                   const Group& tp, at::ScalarType compute)
+    : tp_(tp), compute_(compute), local_heads_(heads / tp.size()), head_dim_(hidden / heads) {
   const double out_std = 0.02 / std::sqrt(2.0);
   norm1_ = params.add(prefix + ".attn_norm.weight", {hidden}, -1, Init::Ones);
   wq_ = params.add(prefix + ".attn.q_proj.weight", {hidden, hidden}, 0, Init::Normal);
@@ -26,21 +26,23 @@ TransformerBlock::TransformerBlock(ParamSet& params, const std::string& prefix, 
 
 at::Tensor TransformerBlock::attention(const at::Tensor& x, const at::Tensor& allowed) const {
   const auto b = x.size(0), t = x.size(1);
-  const at::Tensor xi = enter_tp_region(x, tp_);
+  const at::Tensor xi = enter_tp_region(x.to(compute_), tp_);
   auto heads = [&](const at::Tensor& w) {
-    return at::matmul(xi, w.t()).view({b, t, local_heads_, head_dim_}).transpose(1, 2);
+    return at::matmul(xi, w.to(compute_).t()).view({b, t, local_heads_, head_dim_}).transpose(1, 2);
   };
   const at::Tensor q = heads(wq_), k = heads(wk_), v = heads(wv_);
-  at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(head_dim_));
+  // Scores and softmax in fp32.
+  at::Tensor scores = at::matmul(q, k.transpose(-2, -1)).to(at::kFloat) / std::sqrt(static_cast<double>(head_dim_));
   scores = scores.masked_fill(allowed.logical_not().unsqueeze(1), -std::numeric_limits<float>::infinity());
-  const at::Tensor ctx = at::matmul(at::softmax(scores, -1), v).transpose(1, 2).reshape({b, t, -1});
-  return leave_tp_region(at::matmul(ctx, wo_.t()), tp_);
+  const at::Tensor probs = at::softmax(scores, -1).to(compute_);
+  const at::Tensor ctx = at::matmul(probs, v).transpose(1, 2).reshape({b, t, -1});
+  return leave_tp_region(at::matmul(ctx, wo_.to(compute_).t()), tp_).to(at::kFloat);
 }
 
 at::Tensor TransformerBlock::mlp(const at::Tensor& x) const {
-  const at::Tensor xi = enter_tp_region(x, tp_);
-  const at::Tensor h = at::relu(at::matmul(xi, fc1_.t())).pow(2);  // squared ReLU, as Nemotron-H
-  return leave_tp_region(at::matmul(h, fc2_.t()), tp_);
+  const at::Tensor xi = enter_tp_region(x.to(compute_), tp_);
+  const at::Tensor h = at::relu(at::matmul(xi, fc1_.to(compute_).t())).pow(2);  // squared ReLU, as Nemotron-H
+  return leave_tp_region(at::matmul(h, fc2_.to(compute_).t()), tp_).to(at::kFloat);
 }
 
 at::Tensor TransformerBlock::forward(const at::Tensor& x, const at::Tensor& allowed) const {

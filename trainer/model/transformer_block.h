@@ -15,7 +15,10 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps = 
 
 class TransformerBlock {
  public:
-  TransformerBlock(ParamSet& params, const std::string& prefix, int hidden, int heads, int ffn, const Group& tp);
+  // `compute`: the dtype of matmuls and TP traffic (bf16 on GPUs); weights
+  // stay fp32 (the optimizer's main copy) and the residual stream too.
+  TransformerBlock(ParamSet& params, const std::string& prefix, int hidden, int heads, int ffn, const Group& tp,
+                   at::ScalarType compute);
 
   // x: [B, T, hidden]; allowed: bool [B or 1, T, T], true where query t may
   // attend to key u.
@@ -26,6 +29,7 @@ class TransformerBlock {
   at::Tensor mlp(const at::Tensor& x) const;
 
   const Group& tp_;
+  at::ScalarType compute_;
   int local_heads_, head_dim_;
   at::Tensor norm1_, wq_, wk_, wv_, wo_, norm2_, fc1_, fc2_;
 };
