@@ -76,6 +76,8 @@ int main(int argc, char** argv) {
       ("dump-embeddings-at", po::value(&dump_at), "iterations whose embeddings go to RUN/embeddings, e.g. 1,2,10")
       ("encoder-delay-ms", po::value(&opts.encoder_delay_ms)->default_value(0.0),
        "testing: sleep this long in every encoder forward (a slow encoder)")
+      ("inject-nonfinite-at", po::value(&opts.nonfinite_at_iter)->default_value(-1),
+       "testing: make one gradient NaN on the last rank at this iteration")
       ("fail-at-iter", po::value(&opts.fail_at_iter)->default_value(-1), "testing: throw at this iteration...")
       ("fail-rank", po::value(&opts.fail_rank)->default_value(-1), "...on this rank");
     if (!parse_command_line(argc, argv, desc, "hetero-train")) return 0;
@@ -83,6 +85,7 @@ int main(int argc, char** argv) {
     const Recipe recipe = load_recipe(recipe_args.recipe, recipe_args.scale, recipe_args.overrides);
     const JobTopology topo = plan_topology(recipe);
     check_supported(topo);
+    make_lr_schedule(recipe.train);  // validates the schedule before any group exists
     opts.trace = !no_trace;
     if (!dump_at.empty()) opts.dump_embeddings_at = EmbeddingDump::parse_iterations(dump_at);
     if (opts.iters == 0) opts.iters = recipe.train.train_iters;

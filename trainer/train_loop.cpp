@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 
 #include "hetero/exit_codes.h"
 #include "hetero/lr_schedule.h"
@@ -60,6 +61,21 @@ double llm_flops(const Trainer& t, std::int64_t tokens) {
   return t.llm ? 6.0 * t.llm->params().full_numel() * tokens : 0.0;
 }
 
+}  // namespace
+
+LrSchedule make_lr_schedule(const TrainConfig& train) {
+  LrScheduleConfig c;
+  c.max_lr = train.lr;
+  c.min_lr = train.min_lr;
+  c.warmup_steps = train.lr_warmup_iters;
+  c.decay_steps = train.train_iters;
+  c.decay_style = train.lr_decay_style;
+  c.start_wd = c.end_wd = train.weight_decay;
+  return LrSchedule(c);
+}
+
+namespace {
+
 // Who this rank is, for the trace's metadata (the profiler groups by it).
 TraceRankInfo trace_rank_info(const JobTopology& t, const JobComms& c) {
   const bool runs_llm = c.llm.has_value();
@@ -85,7 +101,8 @@ struct StepResult {
 
 // The global gradient norm over both modules (each distinct element counted
 // once in the whole job), clipping by it, and one AdamW step per module.
-StepResult clip_and_step(Trainer& t, std::vector<Param>& enc_params, std::vector<Param>& llm_params, double lr) {
+StepResult clip_and_step(Trainer& t, std::vector<Param>& enc_params, std::vector<Param>& llm_params, double lr,
+                         double weight_decay) {
   GradStats stats;
   auto add_stats = [&](const std::vector<Param>& params, const ModuleGroups& g) {
     const GradStats s = local_grad_stats(params, g.tp, g.dp);
@@ -111,8 +128,8 @@ StepResult clip_and_step(Trainer& t, std::vector<Param>& enc_params, std::vector
     scale_grads(enc_params, factor);
     scale_grads(llm_params, factor);
   }
-  if (t.encoder_optim) t.encoder_optim->step(lr);
-  if (t.llm_optim) t.llm_optim->step(lr);
+  if (t.encoder_optim) t.encoder_optim->step(lr, weight_decay);
+  if (t.llm_optim) t.llm_optim->step(lr, weight_decay);
   return out;
 }
 
@@ -148,8 +165,7 @@ int train(Trainer& t) {
     std::ofstream(paths.metrics(), std::ios::trunc);  // a fresh run starts a fresh file
     metrics = std::make_unique<MetricsWriter>(paths.metrics());
   }
-  const LrSchedule schedule{t.recipe.train.lr, t.recipe.train.min_lr, t.recipe.train.lr_warmup_iters,
-                            t.recipe.train.train_iters, t.recipe.train.lr_decay_style};
+  const LrSchedule schedule = make_lr_schedule(t.recipe.train);
   std::vector<Param> none;  // stands in for a module this rank does not run
   auto& enc_params = t.encoder ? t.encoder->params().params() : none;
   auto& llm_params = t.llm ? t.llm->params().params() : none;
@@ -176,6 +192,10 @@ int train(Trainer& t) {
     }
 
     t.dump.write(iter);
+    if (iter == t.options.nonfinite_at_iter && t.comms.rank == t.comms.world_size - 1) {
+      auto& params = t.llm ? llm_params : enc_params;
+      params.front().value.mutable_grad().view({-1})[0] = std::numeric_limits<float>::quiet_NaN();
+    }
 
     // 4. Per-module gradient reduction over each module's data-parallel group.
     {
@@ -187,9 +207,14 @@ int train(Trainer& t) {
     // 5. Global gradient norm across both modules, clipping, one step each.
     const StepResult step = [&] {
       auto r = t.timeline.region(regions::kOptimStep, iter);
-      return clip_and_step(t, enc_params, llm_params, schedule.at(iter - skipped));
+      // Skipped iterations do not advance the schedule.
+      return clip_and_step(t, enc_params, llm_params, schedule.lr(iter - skipped), schedule.weight_decay(iter - skipped));
     }();
-    if (step.skipped) ++skipped;  // every rank saw the same norm, so every rank skipped
+    if (step.skipped) {
+      ++skipped;  // every rank saw the same norm, so every rank skipped
+      std::cerr << "rank " << t.comms.rank << ": skipped the optimizer step of iteration " << iter
+                << ": the gradient norm is not finite (" << step.grad_norm << ")" << std::endl;
+    }
 
     // Logging: the loss over the global batch, the stalls over all ranks
     // (with them, whether any rank was asked to stop).

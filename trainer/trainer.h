@@ -9,6 +9,7 @@
 #include "bridge/bridge.h"
 #include "data/batches.h"
 #include "dist/comm.h"
+#include "hetero/lr_schedule.h"
 #include "hetero/recipe.h"
 #include "hetero/topology.h"
 #include "model/encoder.h"
@@ -26,6 +27,7 @@ struct TrainerOptions {
   at::ScalarType compute_dtype = at::kFloat;  // matmuls and TP traffic; weights and optimizer stay fp32
   std::set<int> dump_embeddings_at;  // iterations whose embeddings are dumped
   double encoder_delay_ms = 0;     // testing: sleep in every encoder forward (a slow encoder)
+  int nonfinite_at_iter = -1;      // testing: poison one gradient on the last rank at this iteration
   int fail_at_iter = -1;           // testing: throw at this iteration...
   int fail_rank = -1;              // ...on this rank
 };
@@ -54,6 +56,10 @@ struct Trainer {
 
   Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOptions o);
 };
+
+// The LR/WD schedule of the recipe, counted in iterations; throws
+// ConfigError for a bad schedule.
+LrSchedule make_lr_schedule(const TrainConfig& train);
 
 // Runs the training loop; returns the process exit status.
 int train(Trainer& trainer);

@@ -1,6 +1,7 @@
 #include "hetero/run_dir.h"
 
 #include <cstdio>
+#include <limits>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -42,6 +43,16 @@ std::string metrics_to_json(const IterationMetrics& m) {
   return j.dump();
 }
 
+namespace {
+// JSON has no NaN or infinity: they are written as null and read back as NaN.
+double number(const nlohmann::json& j, const char* key, double fallback) {
+  const auto it = j.find(key);
+  if (it == j.end()) return fallback;
+  if (it->is_null()) return std::numeric_limits<double>::quiet_NaN();
+  return it->get<double>();
+}
+}  // namespace
+
 std::vector<IterationMetrics> read_metrics(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot open metrics file " + path);
@@ -56,18 +67,19 @@ std::vector<IterationMetrics> read_metrics(const std::string& path) {
       IterationMetrics m;
       m.iter = j.at("iter").get<int>();
       m.consumed_samples = j.value("consumed_samples", std::int64_t{0});
-      m.lm_loss = j.at("lm_loss").get<double>();
-      m.load_balancing_loss = j.value("load_balancing_loss", 0.0);
-      m.grad_norm = j.value("grad_norm", 0.0);
-      m.lr = j.value("lr", 0.0);
-      m.loss_scale = j.value("loss_scale", 1.0);
+      if (!j.contains("lm_loss")) throw std::runtime_error("no lm_loss");
+      m.lm_loss = number(j, "lm_loss", 0.0);
+      m.load_balancing_loss = number(j, "load_balancing_loss", 0.0);
+      m.grad_norm = number(j, "grad_norm", 0.0);
+      m.lr = number(j, "lr", 0.0);
+      m.loss_scale = number(j, "loss_scale", 1.0);
       m.num_zeros = j.value("num_zeros", std::int64_t{0});
       m.skipped = j.value("skipped", 0);
-      m.iter_time_ms = j.value("iter_time_ms", 0.0);
+      m.iter_time_ms = number(j, "iter_time_ms", 0.0);
       m.tokens = j.value("tokens", std::int64_t{0});
-      m.tflops_per_gpu = j.value("tflops_per_gpu", 0.0);
-      m.encoder_stall_ms = j.value("encoder_stall_ms", 0.0);
-      m.bridge_wait_ms = j.value("bridge_wait_ms", 0.0);
+      m.tflops_per_gpu = number(j, "tflops_per_gpu", 0.0);
+      m.encoder_stall_ms = number(j, "encoder_stall_ms", 0.0);
+      m.bridge_wait_ms = number(j, "bridge_wait_ms", 0.0);
       m.images = j.value("images", std::int64_t{0});
       out.push_back(m);
     } catch (const std::exception& e) {

@@ -13,7 +13,7 @@ namespace hetero {
 class AdamW {
  public:
   AdamW(std::vector<Param>& params, const TrainConfig& cfg);
-  void step(double lr);
+  void step(double lr, double weight_decay);
 
  private:
   std::vector<Param>& params_;
