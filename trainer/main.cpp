@@ -1,5 +1,6 @@
 // hetero-train: one process per GPU (or CPU slot). Rank and world come from
 // Slurm or torchrun-style variables; the recipe and scale give the layout.
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 
@@ -19,13 +20,17 @@ using namespace hetero;
 
 namespace {
 
-// What the trainer itself cannot run yet, stated before any group exists.
-void check_supported(const JobTopology& topo) {
+// What the trainer itself cannot run (yet), stated before any group exists.
+void check_supported(const Recipe& recipe, const JobTopology& topo) {
   ProblemList p;
+  const int pp = topo.llm.dims.pp;
+  // Stage 0 runs pp forwards before its first backward, so the encoder must
+  // be allowed that many microbatches ahead or the two wait on each other.
+  if (topo.hetero() && recipe.train.encoder_run_ahead < std::min(pp, topo.num_microbatches()))
+    p.add("train.encoder_run_ahead=" + std::to_string(recipe.train.encoder_run_ahead) + " is below llm pp=" +
+          std::to_string(pp) + ": the first stage runs " + std::to_string(pp) +
+          " forwards before its first backward; set train.encoder_run_ahead to at least " + std::to_string(pp));
   for (const ModuleLayout* m : {&topo.encoder, &topo.llm}) {
-    if (m->dims.pp != 1)
-      p.add(m->name + ".pp=" + std::to_string(m->dims.pp) +
-            ": this trainer runs without pipeline parallelism so far; set pp=1");
     if (m->dims.cp != 1)
       p.add(m->name + ".cp=" + std::to_string(m->dims.cp) +
             ": this trainer runs without context parallelism so far; set cp=1");
@@ -84,7 +89,7 @@ int main(int argc, char** argv) {
 
     const Recipe recipe = load_recipe(recipe_args.recipe, recipe_args.scale, recipe_args.overrides);
     const JobTopology topo = plan_topology(recipe);
-    check_supported(topo);
+    check_supported(recipe, topo);
     make_lr_schedule(recipe.train);  // validates the schedule before any group exists
     opts.trace = !no_trace;
     if (!dump_at.empty()) opts.dump_embeddings_at = EmbeddingDump::parse_iterations(dump_at);

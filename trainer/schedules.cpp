@@ -1,5 +1,6 @@
 // Per-role microbatch schedules of one iteration (design §7 steps 1-3).
 #include <chrono>
+#include <algorithm>
 #include <deque>
 #include <thread>
 
@@ -138,20 +139,41 @@ MicrobatchTotals run_encoder_side(Trainer& t, int iter) {
     while (static_cast<int>(in_flight.size()) >= t.recipe.train.encoder_run_ahead) finish_oldest();
   }
   while (!in_flight.empty()) finish_oldest();
-  t.bridge->flush();
+  t.p2p.flush();
   return totals;
 }
 
-MicrobatchTotals run_llm_side(Trainer& t, int iter, double global_loss_tokens) {
+// The LLM side of an iteration, hetero or colocated: 1F1B over the lane's
+// microbatches. Stage 0 gets its image rows from the bridge (hetero) or its
+// own encoder (colocated); stages pass activations forward and their
+// gradients back; the last stage computes the loss.
+MicrobatchTotals run_llm_pipeline(Trainer& t, int iter, double global_loss_tokens) {
   MicrobatchTotals totals;
-  const auto& groups = *t.comms.llm;
-  const int lane = groups.dp.rank;
-  const bool sends_grads = groups.tp.rank == 0;
+  const auto& g = *t.comms.llm;
+  const int lane = g.dp.rank, stage = g.pp.rank, stages = g.pp.size();
+  const bool first = stage == 0, last = stage == stages - 1;
+  const bool sends_grads = g.tp.rank == 0;
+  const RankGrid grid = t.topo.llm.grid();
+  const int tp = grid.coord(t.comms.rank, "tp"), cp = grid.coord(t.comms.rank, "cp");
+  const int prev = first ? -1 : grid.rank_at({tp, cp, lane, stage - 1});
+  const int next = last ? -1 : grid.rank_at({tp, cp, lane, stage + 1});
   const auto sources = t.topo.encoder_replicas_of_lane(lane);
   const int64_t hidden = t.recipe.llm.hidden_size;
   const auto fopts = at::TensorOptions().dtype(at::kFloat).device(t.comms.device);
+  const int m = t.topo.num_microbatches();
+  enum Tag { kActivation = 0, kGradient = 1 };
+  auto tag = [](int mb, Tag kind) { return mb * 2 + kind; };
 
-  for (int mb = 0; mb < t.topo.num_microbatches(); ++mb) {
+  struct InFlight {
+    at::Tensor input;       // received activations (later stages), a leaf
+    at::Tensor image_rows;  // stage 0: rows from the bridge, a leaf (hetero)
+    std::vector<int64_t> part_rows;
+    at::Tensor output;      // this stage's output, or the loss on the last stage
+  };
+  std::vector<InFlight> in_flight(m);
+
+  auto forward = [&](int mb) {
+    InFlight& f = in_flight[mb];
     std::vector<std::uint64_t> indices;
     std::vector<MockSample> samples;
     TextBatch batch;
@@ -162,80 +184,83 @@ MicrobatchTotals run_llm_side(Trainer& t, int iter, double global_loss_tokens) {
       batch = make_text_batch(samples, t.comms.device);
     }
     const auto lane_images = images_of(samples);
-
-    std::vector<at::Tensor> parts;
-    std::vector<int64_t> part_rows;
-    {
+    if (first && t.topo.hetero()) {
       auto r = t.timeline.region(R::kLlmEncoderStall, iter, mb);
       const auto t0 = std::chrono::steady_clock::now();
+      std::vector<at::Tensor> parts;
       for (int src : sources) {
         const auto expected = rows_of(replica_share(t.topo, src, lane_images));
         parts.push_back(t.bridge->recv_embeddings(t.routes.encoder_sender(src), mb, expected, hidden, fopts));
-        part_rows.push_back(parts.back().size(0));
+        f.part_rows.push_back(parts.back().size(0));
       }
       totals.encoder_stall_ms += ms_since(t0);
+      f.image_rows = at::cat(parts).set_requires_grad(true);
+    } else if (!first) {
+      auto r = t.timeline.region(R::kPpWait, iter, mb);
+      f.input = at::empty({batch.tokens.size(0), batch.tokens.size(1), hidden}, fopts);
+      t.p2p.recv(f.input, prev, tag(mb, kActivation));
+      f.input.set_requires_grad(true);
     }
-    const at::Tensor image_rows = at::cat(parts).set_requires_grad(true);
-
-    at::Tensor loss;
+    // Colocated: this rank's own encoder feeds stage 0, inside the graph.
+    const at::Tensor image_rows =
+        first && !t.topo.hetero() ? encode(t, lane_images, iter, mb) : f.image_rows;
     {
       auto r = t.timeline.region(R::kLlmForward, iter, mb);
-      const at::Tensor inputs = t.llm->embed(batch.tokens, image_rows);
-      if (sends_grads) record_dump(t, iter, indices, samples, image_rows, inputs);
-      loss = t.llm->loss_sum(batch, inputs);
+      at::Tensor x = f.input;
+      if (first) {
+        x = t.llm->embed(batch.tokens, image_rows);
+        if (sends_grads) record_dump(t, iter, indices, samples, image_rows, x);
+      }
+      x = t.llm->layers(x);
+      f.output = last ? t.llm->loss_sum(batch, x) : x;
     }
-    {
-      auto r = t.timeline.region(R::kLlmBackward, iter, mb);
-      (loss / global_loss_tokens).backward();
+    if (last) {
+      totals.loss_sum += f.output.item<double>();
+      totals.images += static_cast<std::int64_t>(lane_images.size());
+    } else {
+      auto r = t.timeline.region(R::kPpSend, iter, mb);
+      t.p2p.send(f.output.detach().contiguous(), next, tag(mb, kActivation));
     }
-    totals.loss_sum += loss.item<double>();
-    totals.images += static_cast<std::int64_t>(lane_images.size());
+  };
 
-    if (sends_grads && image_rows.size(0) > 0) {
+  auto backward = [&](int mb) {
+    InFlight& f = in_flight[mb];
+    if (last) {
+      auto r = t.timeline.region(R::kLlmBackward, iter, mb);
+      (f.output / global_loss_tokens).backward();
+    } else {
+      at::Tensor grad = at::empty_like(f.output);
+      {
+        auto r = t.timeline.region(R::kPpWait, iter, mb);
+        t.p2p.recv(grad, next, tag(mb, kGradient));
+      }
+      auto r = t.timeline.region(R::kLlmBackward, iter, mb);
+      f.output.backward(grad);
+    }
+    if (!first) {
+      auto r = t.timeline.region(R::kPpSend, iter, mb);
+      t.p2p.send(f.input.grad(), prev, tag(mb, kGradient));
+    } else if (t.topo.hetero() && sends_grads && f.image_rows.size(0) > 0) {
       auto r = t.timeline.region(R::kBridgeSend, iter, mb);
-      const at::Tensor grad = image_rows.grad();
+      const at::Tensor grad = f.image_rows.grad();
       int64_t offset = 0;
       for (size_t i = 0; i < sources.size(); ++i) {
-        t.bridge->send_gradients(t.routes.encoder_sender(sources[i]), mb, grad.narrow(0, offset, part_rows[i]));
-        offset += part_rows[i];
+        t.bridge->send_gradients(t.routes.encoder_sender(sources[i]), mb, grad.narrow(0, offset, f.part_rows[i]));
+        offset += f.part_rows[i];
       }
     }
-  }
-  t.bridge->flush();
-  return totals;
-}
+    f = InFlight{};  // free the microbatch's activations
+  };
 
-MicrobatchTotals run_colocated(Trainer& t, int iter, double global_loss_tokens) {
-  MicrobatchTotals totals;
-  const auto& groups = *t.comms.llm;
-  const int lane = groups.dp.rank;
-  for (int mb = 0; mb < t.topo.num_microbatches(); ++mb) {
-    std::vector<std::uint64_t> indices;
-    std::vector<MockSample> samples;
-    TextBatch batch;
-    {
-      auto r = t.timeline.region(R::kDataWait, iter, mb);
-      indices = microbatch_sample_indices(t.topo, iter, lane, mb);
-      samples = t.data.samples(indices);
-      batch = make_text_batch(samples, t.comms.device);
-    }
-    const auto images = images_of(samples);
-    const at::Tensor image_rows = encode(t, images, iter, mb);
-    at::Tensor loss;
-    {
-      auto r = t.timeline.region(R::kLlmForward, iter, mb);
-      const at::Tensor inputs = t.llm->embed(batch.tokens, image_rows);
-      if (groups.tp.rank == 0) record_dump(t, iter, indices, samples, image_rows, inputs);
-      loss = t.llm->loss_sum(batch, inputs);
-    }
-    {
-      // The encoder's backward runs inside this one: same graph.
-      auto r = t.timeline.region(R::kLlmBackward, iter, mb);
-      (loss / global_loss_tokens).backward();
-    }
-    totals.loss_sum += loss.item<double>();
-    totals.images += static_cast<std::int64_t>(images.size());
+  // 1F1B: stage s runs (stages - s - 1) forwards ahead, then alternates.
+  const int warmup = std::min(stages - stage - 1, m);
+  for (int mb = 0; mb < warmup; ++mb) forward(mb);
+  for (int i = 0; i < m - warmup; ++i) {
+    forward(warmup + i);
+    backward(i);
   }
+  for (int mb = m - warmup; mb < m; ++mb) backward(mb);
+  t.p2p.flush();
   return totals;
 }
 

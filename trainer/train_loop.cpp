@@ -81,7 +81,7 @@ TraceRankInfo trace_rank_info(const JobTopology& t, const JobComms& c) {
   const bool runs_llm = c.llm.has_value();
   const ModuleGroups& g = runs_llm ? *c.llm : *c.encoder;
   const std::string module = !t.hetero() ? "colocated" : runs_llm ? "llm" : "encoder";
-  return {c.rank, module, g.dp.rank, 0, g.tp.rank};
+  return {c.rank, module, g.dp.rank, runs_llm ? g.pp.rank : 0, g.tp.rank};
 }
 
 std::string trace_path(const TrainerOptions& o, int rank) {
@@ -90,8 +90,11 @@ std::string trace_path(const TrainerOptions& o, int rank) {
   return RunPaths{o.run_dir}.rank_trace(rank);
 }
 
-// Each lane's first tp rank collects dumps; together they form its dp group.
-const Group* dump_group(const JobComms& c) { return c.llm && c.llm->tp.rank == 0 ? &c.llm->dp : nullptr; }
+// Each lane's first rank (stage 0, tp 0) collects dumps; together they form
+// that rank's dp group.
+const Group* dump_group(const JobComms& c) {
+  return c.llm && c.llm->tp.rank == 0 && c.llm->pp.rank == 0 ? &c.llm->dp : nullptr;
+}
 struct StepResult {
   double grad_norm = 0;
   double lr = 0;
@@ -142,6 +145,7 @@ Trainer::Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOpti
       options(std::move(o)),
       data(r),
       routes{t},
+      p2p(c.world),
       timeline(trace_path(options, c.rank), trace_rank_info(t, c), c.device),
       dump(options.dump_embeddings_at, dump_group(c), options.run_dir) {
   if (comms.encoder) {
@@ -150,10 +154,11 @@ Trainer::Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOpti
     encoder_optim = std::make_unique<AdamW>(encoder->params().params(), r.train);
   }
   if (comms.llm) {
-    llm = std::make_unique<LanguageModel>(r.llm, r.seed, comms.llm->tp, comms.device, options.compute_dtype);
+    llm = std::make_unique<LanguageModel>(r.llm, r.seed, comms.llm->tp, comms.llm->pp.rank, comms.llm->pp.size(),
+                                          comms.device, options.compute_dtype);
     llm_optim = std::make_unique<AdamW>(llm->params().params(), r.train);
   }
-  if (t.hetero()) bridge = std::make_unique<BridgeEndpoint>(comms.world, routes);
+  if (t.hetero()) bridge = std::make_unique<BridgeEndpoint>(p2p, routes);
 }
 
 int train(Trainer& t) {
@@ -182,14 +187,8 @@ int train(Trainer& t) {
     zero_grads(enc_params);
     zero_grads(llm_params);
     const double loss_tokens = global_loss_tokens(t, iter);
-    MicrobatchTotals mb;
-    if (!t.topo.hetero()) {
-      mb = run_colocated(t, iter, loss_tokens);
-    } else if (t.encoder) {
-      mb = run_encoder_side(t, iter);
-    } else {
-      mb = run_llm_side(t, iter, loss_tokens);
-    }
+    const MicrobatchTotals mb =
+        t.topo.hetero() && t.encoder ? run_encoder_side(t, iter) : run_llm_pipeline(t, iter, loss_tokens);
 
     t.dump.write(iter);
     if (iter == t.options.nonfinite_at_iter && t.comms.rank == t.comms.world_size - 1) {

@@ -50,6 +50,7 @@ struct Trainer {
   std::unique_ptr<VisionEncoder> encoder;  // where this rank runs the encoder
   std::unique_ptr<LanguageModel> llm;      // where this rank runs the LLM
   std::unique_ptr<AdamW> encoder_optim, llm_optim;
+  PointToPoint p2p;                        // bridge and pipeline traffic
   std::unique_ptr<BridgeEndpoint> bridge;
   Timeline timeline;
   EmbeddingDump dump;
@@ -64,9 +65,10 @@ LrSchedule make_lr_schedule(const TrainConfig& train);
 // Runs the training loop; returns the process exit status.
 int train(Trainer& trainer);
 
-// Microbatch schedules of one iteration (schedules.cpp).
+// Microbatch schedules of one iteration (schedules.cpp): the encoder side
+// of a hetero job, and the LLM pipeline (hetero, or colocated with the
+// encoder on stage 0).
 MicrobatchTotals run_encoder_side(Trainer& t, int iter);
-MicrobatchTotals run_llm_side(Trainer& t, int iter, double global_loss_tokens);
-MicrobatchTotals run_colocated(Trainer& t, int iter, double global_loss_tokens);
+MicrobatchTotals run_llm_pipeline(Trainer& t, int iter, double global_loss_tokens);
 
 }  // namespace hetero

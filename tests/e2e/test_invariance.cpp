@@ -34,9 +34,10 @@ const Layout kSingle{"single", {"mode=colocated", "llm.ranks=1", "gpus_per_node=
 
 double rel(double a, double b) { return std::fabs(a - b) / std::fabs(b); }
 
-void expect_matches_single_process(const Layout& layout) {
-  const auto ref = train(kSingle);
-  const auto got = train(layout);
+// `common` overrides (e.g. a deeper model for pp=4) apply to both runs.
+void expect_matches_single_process(const Layout& layout, const std::vector<std::string>& common = {}) {
+  const auto ref = train(kSingle, common);
+  const auto got = train(layout, common);
   ASSERT_EQ(ref.size(), static_cast<size_t>(kIters));
   ASSERT_EQ(got.size(), static_cast<size_t>(kIters)) << layout.name;
   for (int i = 0; i < kIters; ++i) {
@@ -79,6 +80,27 @@ TEST(TopologyInvariance, HeteroLlmTensorParallel2) {
 TEST(TopologyInvariance, HeteroEncoderTp2FeedingLlmTp2) {
   expect_matches_single_process(
       {"enc-tp2", {"encoder.ranks=2", "encoder.tp=2", "llm.ranks=2", "llm.tp=2", "gpus_per_node=4"}});
+}
+
+// Pipeline parallelism (1F1B): stages pass activations and gradients.
+TEST(TopologyInvariance, HeteroLlmPipeline2) {
+  expect_matches_single_process({"llm-pp2", {"encoder.ranks=1", "llm.ranks=2", "llm.pp=2", "gpus_per_node=3"}});
+}
+
+TEST(TopologyInvariance, ColocatedPipeline2WithEncoderOnFirstStage) {
+  expect_matches_single_process({"colocated-pp2", {"mode=colocated", "llm.ranks=2", "llm.pp=2", "gpus_per_node=2"}});
+}
+
+TEST(TopologyInvariance, HeteroLlmPipeline4) {
+  expect_matches_single_process(
+      {"llm-pp4", {"encoder.ranks=1", "llm.ranks=4", "llm.pp=4", "gpus_per_node=5"}},
+      {"model.llm.num_layers=4", "train.encoder_run_ahead=4"});
+}
+
+TEST(TopologyInvariance, HeteroLlmPipeline2Tensor2Data2) {
+  expect_matches_single_process(
+      {"llm-pp2-tp2-dp2", {"encoder.ranks=1", "llm.ranks=8", "llm.pp=2", "llm.tp=2", "gpus_per_node=9"}},
+      {"model.llm.num_layers=4"});
 }
 
 // The comparison can fail: other data gives other losses, far beyond the

@@ -24,42 +24,32 @@ std::vector<int> BridgeRoutes::lane_receivers(int lane) const {
   return out;
 }
 
-void BridgeEndpoint::send(at::Tensor t, int dst, int tag) {
-  std::vector<at::Tensor> v{t};
-  pending_.emplace_back(world_.comm->send(v, dst, tag), t);
-}
-
-void BridgeEndpoint::recv(at::Tensor& t, int src, int tag) {
-  std::vector<at::Tensor> v{t};
-  world_.comm->recv(v, src, tag)->wait();
-}
-
 void BridgeEndpoint::send_embeddings(int dst, int mb, const std::vector<int>& rows_per_image, const at::Tensor& rows) {
   const int64_t total = std::accumulate(rows_per_image.begin(), rows_per_image.end(), int64_t{0});
   if (rows.size(0) != total)
     throw std::logic_error("bridge: encoder produced " + std::to_string(rows.size(0)) + " rows for images totalling " +
                            std::to_string(total));
   auto idx = at::TensorOptions().dtype(at::kLong).device(rows.device());
-  send(at::tensor(std::vector<int64_t>{static_cast<int64_t>(rows_per_image.size()), total}, at::kLong).to(idx.device()),
+  p2p_.send(at::tensor(std::vector<int64_t>{static_cast<int64_t>(rows_per_image.size()), total}, at::kLong).to(idx.device()),
        dst, tag_of(mb, kHeader));
   if (rows_per_image.empty()) return;
-  send(at::tensor(std::vector<int64_t>(rows_per_image.begin(), rows_per_image.end()), at::kLong).to(idx.device()), dst,
+  p2p_.send(at::tensor(std::vector<int64_t>(rows_per_image.begin(), rows_per_image.end()), at::kLong).to(idx.device()), dst,
        tag_of(mb, kSizes));
-  if (total > 0) send(rows.contiguous(), dst, tag_of(mb, kPayload));
+  if (total > 0) p2p_.send(rows.contiguous(), dst, tag_of(mb, kPayload));
 }
 
 at::Tensor BridgeEndpoint::recv_embeddings(int src, int mb, const std::vector<int>& expected, int64_t hidden,
                                            const at::TensorOptions& opts) {
   auto idx = opts.dtype(at::kLong);
   at::Tensor header = at::empty({2}, idx);
-  recv(header, src, tag_of(mb, kHeader));
+  p2p_.recv(header, src, tag_of(mb, kHeader));
   header = header.cpu();
   const int64_t n_images = header[0].item<int64_t>(), total = header[1].item<int64_t>();
   std::vector<int64_t> want(expected.begin(), expected.end());
   std::vector<int64_t> got;
   if (n_images > 0) {
     at::Tensor sizes = at::empty({n_images}, idx);
-    recv(sizes, src, tag_of(mb, kSizes));
+    p2p_.recv(sizes, src, tag_of(mb, kSizes));
     sizes = sizes.cpu();
     got.assign(sizes.data_ptr<int64_t>(), sizes.data_ptr<int64_t>() + n_images);
   }
@@ -68,23 +58,18 @@ at::Tensor BridgeEndpoint::recv_embeddings(int src, int mb, const std::vector<in
                              " carries images with rows [" + list(got) + "] but this lane's data expects [" +
                              list(want) + "]; encoder and LLM disagree on the batch");
   at::Tensor rows = at::empty({total, hidden}, opts);
-  if (total > 0) recv(rows, src, tag_of(mb, kPayload));
+  if (total > 0) p2p_.recv(rows, src, tag_of(mb, kPayload));
   return rows;
 }
 
 void BridgeEndpoint::send_gradients(int dst, int mb, const at::Tensor& grad) {
-  if (grad.size(0) > 0) send(grad.contiguous(), dst, tag_of(mb, kGrad));
+  if (grad.size(0) > 0) p2p_.send(grad.contiguous(), dst, tag_of(mb, kGrad));
 }
 
 at::Tensor BridgeEndpoint::recv_gradients(int src, int mb, int64_t rows, int64_t hidden, const at::TensorOptions& opts) {
   at::Tensor g = at::empty({rows, hidden}, opts);
-  if (rows > 0) recv(g, src, tag_of(mb, kGrad));
+  if (rows > 0) p2p_.recv(g, src, tag_of(mb, kGrad));
   return g;
-}
-
-void BridgeEndpoint::flush() {
-  for (auto& p : pending_) p.first->wait();
-  pending_.clear();
 }
 
 }  // namespace hetero

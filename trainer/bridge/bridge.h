@@ -10,6 +10,7 @@
 #include <ATen/ATen.h>
 
 #include "dist/comm.h"
+#include "dist/p2p.h"
 #include "hetero/topology.h"
 
 namespace hetero {
@@ -27,7 +28,7 @@ struct BridgeRoutes {
 
 class BridgeEndpoint {
  public:
-  BridgeEndpoint(const Group& world, const BridgeRoutes& routes) : world_(world), routes_(routes) {}
+  BridgeEndpoint(PointToPoint& p2p, const BridgeRoutes& routes) : p2p_(p2p), routes_(routes) {}
 
   // Encoder side: send `rows` [sum(rows_per_image), hidden] to `dst`.
   void send_embeddings(int dst, int microbatch, const std::vector<int>& rows_per_image, const at::Tensor& rows);
@@ -38,16 +39,12 @@ class BridgeEndpoint {
   void send_gradients(int dst, int microbatch, const at::Tensor& grad);
   at::Tensor recv_gradients(int src, int microbatch, int64_t rows, int64_t hidden, const at::TensorOptions& opts);
 
-  // Waits for every send this endpoint started.
-  void flush();
+  // Waits for every send started so far.
+  void flush() { p2p_.flush(); }
 
  private:
-  void send(at::Tensor t, int dst, int tag);
-  void recv(at::Tensor& t, int src, int tag);
-
-  const Group& world_;
+  PointToPoint& p2p_;
   const BridgeRoutes& routes_;
-  std::vector<std::pair<c10::intrusive_ptr<c10d::Work>, at::Tensor>> pending_;
 };
 
 }  // namespace hetero

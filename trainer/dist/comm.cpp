@@ -35,6 +35,7 @@ ModuleGroups module_groups(const StorePtr& store, const ModuleLayout& m, int ran
   ModuleGroups g;
   g.tp = build({"tp"});
   g.dp = build({"dp"});
+  g.pp = build({"pp"});
   return g;
 }
 

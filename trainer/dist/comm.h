@@ -29,6 +29,7 @@ struct Group {
 struct ModuleGroups {
   Group tp;  // tensor parallel: activations are split across these ranks
   Group dp;  // data parallel: gradients are summed across these ranks
+  Group pp;  // pipeline: this rank's stage is pp.rank
 };
 
 struct JobComms {

@@ -6,16 +6,20 @@
 
 namespace hetero {
 
-LanguageModel::LanguageModel(const LlmArch& arch, std::uint64_t seed, const Group& tp, at::Device device,
-                             at::ScalarType compute)
-    : arch_(arch), compute_(compute), params_(seed, tp.rank, tp.size(), device) {
-  embedding_ = params_.add("llm.embedding.weight", {arch.vocab_size, arch.hidden_size}, -1, Init::Normal);
-  blocks_.reserve(arch.num_layers);
-  for (int i = 0; i < arch.num_layers; ++i)
+LanguageModel::LanguageModel(const LlmArch& arch, std::uint64_t seed, const Group& tp, int stage, int num_stages,
+                             at::Device device, at::ScalarType compute)
+    : arch_(arch), stage_(stage), num_stages_(num_stages), compute_(compute), params_(seed, tp.rank, tp.size(), device) {
+  if (first_stage())
+    embedding_ = params_.add("llm.embedding.weight", {arch.vocab_size, arch.hidden_size}, -1, Init::Normal);
+  const int per_stage = arch.num_layers / num_stages;
+  blocks_.reserve(per_stage);
+  for (int i = stage * per_stage; i < (stage + 1) * per_stage; ++i)
     blocks_.emplace_back(params_, "llm.layers." + std::to_string(i), arch.hidden_size, arch.num_attention_heads,
                          arch.ffn_hidden_size, tp, compute);
-  final_norm_ = params_.add("llm.final_norm.weight", {arch.hidden_size}, -1, Init::Ones);
-  output_ = params_.add("llm.output_layer.weight", {arch.vocab_size, arch.hidden_size}, -1, Init::Normal);
+  if (last_stage()) {
+    final_norm_ = params_.add("llm.final_norm.weight", {arch.hidden_size}, -1, Init::Ones);
+    output_ = params_.add("llm.output_layer.weight", {arch.vocab_size, arch.hidden_size}, -1, Init::Normal);
+  }
 }
 
 at::Tensor LanguageModel::embed(const at::Tensor& tokens, const at::Tensor& image_rows) const {
@@ -31,13 +35,17 @@ at::Tensor LanguageModel::embed(const at::Tensor& tokens, const at::Tensor& imag
   return x.view({b, s, -1});
 }
 
-at::Tensor LanguageModel::loss_sum(const TextBatch& batch, const at::Tensor& input_rows) const {
-  const auto s = input_rows.size(1);
-  at::Tensor x = input_rows;
+at::Tensor LanguageModel::layers(const at::Tensor& hidden) const {
+  const auto s = hidden.size(1);
   const at::Tensor causal =
-      at::ones({s, s}, at::TensorOptions().dtype(at::kBool).device(x.device())).tril().unsqueeze(0);
+      at::ones({s, s}, at::TensorOptions().dtype(at::kBool).device(hidden.device())).tril().unsqueeze(0);
+  at::Tensor x = hidden;
   for (const auto& block : blocks_) x = block.forward(x, causal);
-  const at::Tensor logits = at::matmul(rms_norm(x, final_norm_).to(compute_), output_.to(compute_).t());
+  return x;
+}
+
+at::Tensor LanguageModel::loss_sum(const TextBatch& batch, const at::Tensor& hidden) const {
+  const at::Tensor logits = at::matmul(rms_norm(hidden, final_norm_).to(compute_), output_.to(compute_).t());
   const at::Tensor logp = at::log_softmax(logits.to(at::kFloat), -1);
   const at::Tensor nll = -logp.gather(-1, batch.labels.unsqueeze(-1)).squeeze(-1);
   return (nll * batch.loss_mask).sum();

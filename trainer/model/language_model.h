@@ -20,20 +20,32 @@ struct TextBatch {
   at::Tensor loss_mask;  // [B, S] float, 1 where the label counts
 };
 
+// One pipeline stage of the LLM: the first stage owns the embedding, the
+// last the final norm, output layer and loss, and each its share of the
+// layers (named by their global index, so initial weights do not depend on
+// the split).
 class LanguageModel {
  public:
-  LanguageModel(const LlmArch& arch, std::uint64_t seed, const Group& tp, at::Device device, at::ScalarType compute);
+  LanguageModel(const LlmArch& arch, std::uint64_t seed, const Group& tp, int stage, int num_stages,
+                at::Device device, at::ScalarType compute);
 
-  // The LLM's input rows [B, S, hidden]: token embeddings with the N image
-  // placeholder positions (row-major over the batch) filled by `image_rows`.
+  bool first_stage() const { return stage_ == 0; }
+  bool last_stage() const { return stage_ == num_stages_ - 1; }
+
+  // First stage: the input rows [B, S, hidden], token embeddings with the N
+  // image placeholder positions (row-major over the batch) filled by
+  // `image_rows`.
   at::Tensor embed(const at::Tensor& tokens, const at::Tensor& image_rows) const;
-  // Sum of cross-entropy over loss tokens, from the input rows.
-  at::Tensor loss_sum(const TextBatch& batch, const at::Tensor& input_rows) const;
+  // This stage's layers.
+  at::Tensor layers(const at::Tensor& hidden) const;
+  // Last stage: sum of cross-entropy over loss tokens.
+  at::Tensor loss_sum(const TextBatch& batch, const at::Tensor& hidden) const;
 
   ParamSet& params() { return params_; }
 
  private:
   LlmArch arch_;
+  int stage_, num_stages_;
   at::ScalarType compute_;
   ParamSet params_;
   at::Tensor embedding_, final_norm_, output_;
