@@ -77,6 +77,8 @@ int main(int argc, char** argv) {
       ("threads", po::value(&threads)->default_value(1), "intra-op CPU threads per process")
       ("timeout-s", po::value(&timeout_s)->default_value(300), "rendezvous and collective timeout in seconds")
       ("dtype", po::value(&dtype)->default_value("auto"), "compute dtype: auto (bf16 on CUDA, fp32 on CPU), fp32, bf16")
+      ("distributed-optimizer", po::bool_switch(&opts.distributed_optimizer),
+       "shard AdamW state over each module's data-parallel group")
       ("no-trace", po::bool_switch(&no_trace), "do not write RUN/trace/rank-NNNNN.json")
       ("dump-embeddings-at", po::value(&dump_at), "iterations whose embeddings go to RUN/embeddings, e.g. 1,2,10")
       ("encoder-delay-ms", po::value(&opts.encoder_delay_ms)->default_value(0.0),

@@ -151,12 +151,12 @@ Trainer::Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOpti
   if (comms.encoder) {
     encoder = std::make_unique<VisionEncoder>(r.encoder, r.llm.hidden_size, r.seed, comms.encoder->tp, comms.device,
                                               options.compute_dtype);
-    encoder_optim = std::make_unique<AdamW>(encoder->params().params(), r.train);
+    encoder_optim = make_optimizer(encoder->params().params(), r.train, comms.encoder->dp, options.distributed_optimizer);
   }
   if (comms.llm) {
     llm = std::make_unique<LanguageModel>(r.llm, r.seed, comms.llm->tp, comms.llm->pp.rank, comms.llm->pp.size(),
                                           comms.device, options.compute_dtype);
-    llm_optim = std::make_unique<AdamW>(llm->params().params(), r.train);
+    llm_optim = make_optimizer(llm->params().params(), r.train, comms.llm->dp, options.distributed_optimizer);
   }
   if (t.hetero()) bridge = std::make_unique<BridgeEndpoint>(p2p, routes);
 }

@@ -25,6 +25,7 @@ struct TrainerOptions {
   int iters = 0;                   // iterations to run
   bool trace = true;               // write RUN/trace/rank-NNNNN.json
   at::ScalarType compute_dtype = at::kFloat;  // matmuls and TP traffic; weights and optimizer stay fp32
+  bool distributed_optimizer = false;  // shard AdamW state over each module's dp group
   std::set<int> dump_embeddings_at;  // iterations whose embeddings are dumped
   double encoder_delay_ms = 0;     // testing: sleep in every encoder forward (a slow encoder)
   int nonfinite_at_iter = -1;      // testing: poison one gradient on the last rank at this iteration
@@ -49,7 +50,7 @@ struct Trainer {
   BridgeRoutes routes;
   std::unique_ptr<VisionEncoder> encoder;  // where this rank runs the encoder
   std::unique_ptr<LanguageModel> llm;      // where this rank runs the LLM
-  std::unique_ptr<AdamW> encoder_optim, llm_optim;
+  std::unique_ptr<Optimizer> encoder_optim, llm_optim;
   PointToPoint p2p;                        // bridge and pipeline traffic
   std::unique_ptr<BridgeEndpoint> bridge;
   Timeline timeline;

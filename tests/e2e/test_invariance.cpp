@@ -16,7 +16,8 @@ constexpr double kRtol = 1e-5;
 
 struct Layout {
   const char* name;
-  std::vector<std::string> sets;  // --set overrides of scales.tiny
+  std::vector<std::string> sets;          // --set overrides of scales.tiny
+  std::vector<std::string> trainer_args;  // passed to every hetero-train
 };
 
 std::vector<IterationMetrics> train(const Layout& layout, const std::vector<std::string>& extra = {}) {
@@ -25,6 +26,10 @@ std::vector<IterationMetrics> train(const Layout& layout, const std::vector<std:
                                 "tiny", "--out", out, "--iters", std::to_string(kIters)};
   for (const auto& s : layout.sets) argv.insert(argv.end(), {"--set", "scales.tiny." + s});
   for (const auto& s : extra) argv.insert(argv.end(), {"--set", s});
+  if (!layout.trainer_args.empty()) {
+    argv.push_back("--");
+    argv.insert(argv.end(), layout.trainer_args.begin(), layout.trainer_args.end());
+  }
   const ProcessResult r = run(argv);
   EXPECT_EQ(r.exit_code, 0) << layout.name << " failed:\n" << r.err;
   return read_metrics(RunPaths{out}.metrics());
@@ -101,6 +106,19 @@ TEST(TopologyInvariance, HeteroLlmPipeline2Tensor2Data2) {
   expect_matches_single_process(
       {"llm-pp2-tp2-dp2", {"encoder.ranks=1", "llm.ranks=8", "llm.pp=2", "llm.tp=2", "gpus_per_node=9"}},
       {"model.llm.num_layers=4"});
+}
+
+// Distributed optimizer: AdamW state sharded over each module's dp group.
+TEST(TopologyInvariance, DistributedOptimizerWithDataParallelModules) {
+  expect_matches_single_process(
+      {"dist-opt", {"encoder.ranks=2", "llm.ranks=2", "gpus_per_node=4"}, {"--distributed-optimizer"}});
+}
+
+TEST(TopologyInvariance, DistributedOptimizerWithPipelineTensorData) {
+  expect_matches_single_process({"dist-opt-pp2-tp2-dp2",
+                                 {"encoder.ranks=1", "llm.ranks=8", "llm.pp=2", "llm.tp=2", "gpus_per_node=9"},
+                                 {"--distributed-optimizer"}},
+                                {"model.llm.num_layers=4"});
 }
 
 // The comparison can fail: other data gives other losses, far beyond the

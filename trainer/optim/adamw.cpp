@@ -5,6 +5,23 @@
 #include <ATen/core/grad_mode.h>
 
 namespace hetero {
+namespace {
+
+// The AdamW update of one tensor; `decay_factor` is (1 - lr*wd) where weight
+// decay applies, as a scalar or element-wise.
+template <typename Decay>
+void adamw_update(at::Tensor& w, const at::Tensor& g, at::Tensor& m, at::Tensor& v, const Decay& decay_factor,
+                  double lr, const TrainConfig& cfg, int step) {
+  const double b1 = cfg.adam_beta1, b2 = cfg.adam_beta2;
+  const double c1 = 1.0 - std::pow(b1, step), c2 = 1.0 - std::pow(b2, step);
+  w.mul_(decay_factor);
+  m.mul_(b1).add_(g, 1.0 - b1);
+  v.mul_(b2).addcmul_(g, g, 1.0 - b2);
+  const at::Tensor denom = (v / c2).sqrt_().add_(cfg.adam_eps);
+  w.addcdiv_(m, denom, -lr / c1);
+}
+
+}  // namespace
 
 AdamW::AdamW(std::vector<Param>& params, const TrainConfig& cfg) : params_(params), cfg_(cfg) {
   for (auto& p : params_) {
@@ -16,17 +33,68 @@ AdamW::AdamW(std::vector<Param>& params, const TrainConfig& cfg) : params_(param
 void AdamW::step(double lr, double weight_decay) {
   at::NoGradGuard no_grad;
   ++steps_;
-  const double b1 = cfg_.adam_beta1, b2 = cfg_.adam_beta2;
-  const double c1 = 1.0 - std::pow(b1, steps_), c2 = 1.0 - std::pow(b2, steps_);
   for (size_t i = 0; i < params_.size(); ++i) {
     at::Tensor w = params_[i].value;
-    const at::Tensor g = w.grad();
-    if (params_[i].decay && weight_decay > 0) w.mul_(1.0 - lr * weight_decay);
-    exp_avg_[i].mul_(b1).add_(g, 1.0 - b1);
-    exp_avg_sq_[i].mul_(b2).addcmul_(g, g, 1.0 - b2);
-    const at::Tensor denom = (exp_avg_sq_[i] / c2).sqrt_().add_(cfg_.adam_eps);
-    w.addcdiv_(exp_avg_[i], denom, -lr / c1);
+    const double decay = params_[i].decay ? 1.0 - lr * weight_decay : 1.0;
+    adamw_update(w, w.grad(), exp_avg_[i], exp_avg_sq_[i], decay, lr, cfg_, steps_);
   }
+}
+
+ShardedAdamW::ShardedAdamW(std::vector<Param>& params, const TrainConfig& cfg, const Group& dp)
+    : params_(params), cfg_(cfg), dp_(dp) {
+  std::vector<at::Tensor> masks;
+  for (auto& p : params_) {
+    total_ += p.value.numel();
+    masks.push_back(at::full({p.value.numel()}, p.decay, at::TensorOptions().dtype(at::kBool)));
+  }
+  shard_ = (total_ + dp.size() - 1) / dp.size();
+  begin_ = shard_ * dp.rank;
+  const auto opts = at::TensorOptions().dtype(at::kFloat).device(dp.device);
+  at::Tensor mask = masks.empty() ? at::empty({0}, at::kBool) : at::cat(masks);
+  mask = at::constant_pad_nd(mask.to(at::kFloat), {0, shard_ * dp.size() - total_}).to(at::kBool);
+  decay_mask_ = mask.narrow(0, begin_, shard_).to(dp.device);
+  exp_avg_ = at::zeros({shard_}, opts);
+  exp_avg_sq_ = at::zeros({shard_}, opts);
+}
+
+void ShardedAdamW::step(double lr, double weight_decay) {
+  at::NoGradGuard no_grad;
+  ++steps_;
+  const int64_t padded = shard_ * dp_.size();
+  auto flat = [&](bool grads) {
+    std::vector<at::Tensor> parts;
+    for (auto& p : params_) parts.push_back((grads ? p.value.grad() : p.value).reshape({-1}));
+    return at::constant_pad_nd(at::cat(parts), {0, padded - total_});
+  };
+  at::Tensor w = flat(false).narrow(0, begin_, shard_).clone();
+  const at::Tensor g = flat(true).narrow(0, begin_, shard_);
+  const at::Tensor decay = at::where(decay_mask_, at::scalar_tensor(1.0 - lr * weight_decay, w.options()),
+                                     at::scalar_tensor(1.0, w.options()));
+  adamw_update(w, g, exp_avg_, exp_avg_sq_, decay, lr, cfg_, steps_);
+
+  // Every replica gets every updated share.
+  std::vector<at::Tensor> shards;
+  for (int r = 0; r < dp_.size(); ++r) shards.push_back(at::empty_like(w));
+  if (dp_.size() > 1) {
+    std::vector<std::vector<at::Tensor>> out{shards};
+    std::vector<at::Tensor> in{w};
+    dp_.comm->allgather(out, in)->wait();
+    shards = out[0];
+  } else {
+    shards[0] = w;
+  }
+  const at::Tensor updated = at::cat(shards);
+  int64_t offset = 0;
+  for (auto& p : params_) {
+    p.value.view({-1}).copy_(updated.narrow(0, offset, p.value.numel()));
+    offset += p.value.numel();
+  }
+}
+
+std::unique_ptr<Optimizer> make_optimizer(std::vector<Param>& params, const TrainConfig& cfg, const Group& dp,
+                                          bool distributed) {
+  if (distributed) return std::make_unique<ShardedAdamW>(params, cfg, dp);
+  return std::make_unique<AdamW>(params, cfg);
 }
 
 }  // namespace hetero
