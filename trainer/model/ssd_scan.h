@@ -1,0 +1,26 @@
+// Mamba-2's state-space duality (SSD) scan, in chunks (design §6).
+//
+// Per head h with state S [P, N]:
+//   S_t = exp(dt_t * A_h) * S_{t-1} + dt_t * x_t B_t^T
+//   y_t = S_t C_t
+// Within a chunk of Q steps the outputs are one masked matmul (the "dual"
+// attention-like form); chunk boundary states are carried by a short
+// sequential recurrence over chunks. Computed in fp32 whatever the input
+// dtype, as the state needs it.
+#pragma once
+
+#include <ATen/ATen.h>
+
+namespace hetero {
+
+// x [b, l, h, p], dt [b, l, h] (positive, after softplus), A [h] (negative),
+// B and C [b, l, h, n] (groups already expanded to heads). Returns y
+// [b, l, h, p] in fp32. Differentiable.
+at::Tensor ssd_chunked_scan(const at::Tensor& x, const at::Tensor& dt, const at::Tensor& A, const at::Tensor& B,
+                            const at::Tensor& C, int64_t chunk);
+
+// The recurrence above, one step at a time: the reference for tests.
+at::Tensor ssd_recurrence(const at::Tensor& x, const at::Tensor& dt, const at::Tensor& A, const at::Tensor& B,
+                          const at::Tensor& C);
+
+}  // namespace hetero
