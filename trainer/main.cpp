@@ -30,6 +30,9 @@ void check_supported(const Recipe& recipe, const JobTopology& topo) {
     p.add("train.encoder_run_ahead=" + std::to_string(recipe.train.encoder_run_ahead) + " is below llm pp=" +
           std::to_string(pp) + ": the first stage runs " + std::to_string(pp) +
           " forwards before its first backward; set train.encoder_run_ahead to at least " + std::to_string(pp));
+  if (recipe.llm.vocab_size % topo.llm.dims.tp != 0)
+    p.add("llm.tp=" + std::to_string(topo.llm.dims.tp) + " does not divide vocab_size=" +
+          std::to_string(recipe.llm.vocab_size) + " (the vocabulary is split over tp); choose a tp that divides it");
   for (const ModuleLayout* m : {&topo.encoder, &topo.llm}) {
     if (m->dims.cp != 1)
       p.add(m->name + ".cp=" + std::to_string(m->dims.cp) +

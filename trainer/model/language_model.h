@@ -23,7 +23,7 @@ struct TextBatch {
 // One pipeline stage of the LLM: the first stage owns the embedding, the
 // last the final norm, output layer and loss, and each its share of the
 // layers (named by their global index, so initial weights do not depend on
-// the split).
+// the split). Embedding and output layer are split over tp by vocabulary.
 class LanguageModel {
  public:
   LanguageModel(const LlmArch& arch, std::uint64_t seed, const Group& tp, int stage, int num_stages,
@@ -45,6 +45,7 @@ class LanguageModel {
 
  private:
   LlmArch arch_;
+  const Group& tp_;
   int stage_, num_stages_;
   at::ScalarType compute_;
   ParamSet params_;
