@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "hetero/exit_codes.h"
 #include "hetero/run_dir.h"
 
 namespace hetero {
@@ -25,6 +26,8 @@ namespace {
 
 volatile sig_atomic_t g_stop_signal = 0;  // set by SIGINT/SIGTERM to the launcher
 void on_signal(int sig) { g_stop_signal = sig; }
+volatile sig_atomic_t g_usr1 = 0;  // SIGUSR1 to the launcher: forwarded to the ranks
+void on_usr1(int) { g_usr1 = 1; }
 
 int free_port() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -122,6 +125,16 @@ std::string describe_status(int status) {
   return "ended abnormally";
 }
 
+// "iteration N" from the last line of RUN/metrics.jsonl, for the stop message.
+std::string last_iteration_text(const RunPaths& paths) {
+  try {
+    const auto metrics = read_metrics(paths.metrics());
+    if (!metrics.empty()) return "iteration " + std::to_string(metrics.back().iter);
+  } catch (const std::exception&) {
+  }
+  return "no complete iteration";
+}
+
 }  // namespace
 
 int run_local_job(const LocalJob& job) {
@@ -134,6 +147,7 @@ int run_local_job(const LocalJob& job) {
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGUSR1, on_usr1);
 
   std::vector<Rank> ranks(job.nproc);
   pid_t group = 0;
@@ -155,6 +169,11 @@ int run_local_job(const LocalJob& job) {
   auto stop_all = [&](int sig) { kill(-group, sig); };
   std::chrono::steady_clock::time_point stop_deadline{};
   bool stopping = false;
+  // A stop on request (SIGUSR1, as Slurm sends before a time limit): every
+  // rank finishes the same iteration and exits kExitStopRequested. One that
+  // has not followed the others within stop_grace_s is stopped by force.
+  int stopped_ranks = 0, straggler = -1;
+  std::chrono::steady_clock::time_point first_stop{};
 
   while (true) {
     // Output first, so a failing rank's last words are in the log.
@@ -182,7 +201,9 @@ int run_local_job(const LocalJob& job) {
         if (waitpid(r.pid, &status, WNOHANG) == r.pid) {
           r.exited = true;
           r.status = status;
-          if (exit_code_of(status) != 0 && failed_rank < 0 && !stopping) {
+          if (exit_code_of(status) == kExitStopRequested) {
+            if (stopped_ranks++ == 0) first_stop = std::chrono::steady_clock::now();
+          } else if (exit_code_of(status) != 0 && failed_rank < 0 && !stopping) {
             failed_rank = r.rank;
             failed_code = exit_code_of(status);
           }
@@ -196,7 +217,17 @@ int run_local_job(const LocalJob& job) {
       if (!pipes_open) break;
       continue;
     }
-    if (!stopping && (failed_rank >= 0 || g_stop_signal)) {
+    if (g_usr1) {
+      g_usr1 = 0;
+      std::cerr << "hetero-launch: SIGUSR1 received; asking every rank to stop after the current iteration" << std::endl;
+      stop_all(SIGUSR1);
+    }
+    if (!stopping && stopped_ranks > 0 && failed_rank < 0 &&
+        std::chrono::steady_clock::now() - first_stop > std::chrono::milliseconds(static_cast<int>(job.stop_grace_s * 1000))) {
+      for (auto& r : ranks)
+        if (!r.exited) { straggler = r.rank; break; }
+    }
+    if (!stopping && (failed_rank >= 0 || g_stop_signal || straggler >= 0)) {
       stopping = true;
       stop_all(SIGTERM);
       stop_deadline = std::chrono::steady_clock::now() +
@@ -213,9 +244,24 @@ int run_local_job(const LocalJob& job) {
     std::cerr.flush();
     return failed_code;
   }
+  if (straggler >= 0) {
+    std::cerr << "hetero-launch: " << stopped_ranks << " rank(s) stopped on request, but rank " << straggler
+              << " had not stopped " << job.stop_grace_s << " s later; stopped it by force. Last lines of "
+              << paths.rank_log(straggler) << ":\n";
+    for (const auto& l : ranks[straggler].tail) std::cerr << "  " << l << "\n";
+    std::cerr.flush();
+    return 1;
+  }
   if (g_stop_signal) {
     std::cerr << "hetero-launch: stopped by signal " << strsignal(g_stop_signal) << std::endl;
     return 128 + g_stop_signal;
+  }
+  if (stopped_ranks > 0) {
+    // Not a failure: the job did what it was asked and can be run again.
+    std::cerr << "hetero-launch: stopped on request after " << last_iteration_text(paths) << " (" << stopped_ranks
+              << " of " << job.nproc << " ranks exited with status " << kExitStopRequested
+              << ")" << std::endl;
+    return kExitStopRequested;
   }
   return 0;
 }

@@ -1,6 +1,8 @@
 // Runs a job on this machine as N processes with torchrun-style variables,
 // each rank's output in RUN/logs. The first rank to fail ends the job: its
-// error is printed, the others are stopped, nothing is left behind.
+// error is printed, the others are stopped, nothing is left behind. SIGUSR1
+// to the launcher is passed on to every rank, which then stops after the
+// current iteration with kExitStopRequested: a stop on request, not a failure.
 #pragma once
 
 #include <string>
@@ -15,10 +17,11 @@ struct LocalJob {
   std::string run_dir;
   int master_port = 0;               // 0: pick a free one
   double grace_s = 5.0;              // SIGTERM -> SIGKILL delay when stopping ranks
+  double stop_grace_s = 30.0;        // after one rank stopped on request, how long the others may take
 };
 
-// Returns 0 when every rank exits 0, otherwise the failing rank's status
-// (at least 1).
+// Returns 0 when every rank exits 0, kExitStopRequested (75) when the ranks
+// stopped on request, otherwise the failing rank's status (at least 1).
 int run_local_job(const LocalJob& job);
 
 }  // namespace hetero

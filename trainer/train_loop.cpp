@@ -161,13 +161,27 @@ Trainer::Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOpti
   if (t.hetero()) bridge = std::make_unique<BridgeEndpoint>(p2p, routes);
 }
 
+// A run directory that already holds metrics (a job requeued before
+// checkpoints exist, or a rerun into the same --out) keeps them as
+// metrics.jsonl.N, the smallest unused N, so no logged iteration is lost.
+static void keep_earlier_metrics(const RunPaths& paths) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(paths.metrics(), ec) || fs::file_size(paths.metrics(), ec) == 0) return;
+  int n = 1;
+  while (fs::exists(paths.metrics() + "." + std::to_string(n))) ++n;
+  const std::string kept = paths.metrics() + "." + std::to_string(n);
+  fs::rename(paths.metrics(), kept);  // throws with both paths on failure
+  std::cout << "hetero-train: " << paths.metrics() << " existed; kept as " << kept << "\n";
+}
+
 int train(Trainer& t) {
   const RunPaths paths{t.options.run_dir};
   const bool logs = t.comms.rank == t.topo.logging_rank();
   if (t.comms.rank == 0) write_config(t);
   std::unique_ptr<MetricsWriter> metrics;
   if (logs) {
-    std::ofstream(paths.metrics(), std::ios::trunc);  // a fresh run starts a fresh file
+    keep_earlier_metrics(paths);  // a requeued job starts again: the first start's lines stay readable
     metrics = std::make_unique<MetricsWriter>(paths.metrics());
   }
   const LrSchedule schedule = make_lr_schedule(t.recipe.train);

@@ -1,8 +1,11 @@
 #include "hetero/recipe.h"
 
 #include <filesystem>
+#include <limits>
+#include <regex>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "hetero/errors.h"
 
@@ -50,7 +53,16 @@ class MapReader {
   std::uint64_t req_u64(const std::string& k) {
     return get<std::uint64_t>(k, 0, true, "a non-negative integer");
   }
+  std::int64_t opt_i64(const std::string& k, std::int64_t d) {
+    return get<std::int64_t>(k, d, false, "an integer");
+  }
   bool has(const std::string& k) const { return node_ && node_[k] && !node_[k].IsNull(); }
+  // The node under `key` (marked as known), for lists and free-form maps.
+  YAML::Node raw(const std::string& key) {
+    asked_.insert(key);
+    return node_ && node_[key] ? node_[key] : YAML::Node();
+  }
+  std::string full_key(const std::string& key) const { return full(key); }
 
   MapReader child(const std::string& key) {
     asked_.insert(key);
@@ -92,6 +104,29 @@ class MapReader {
   std::set<std::string> asked_;
 };
 
+// A schedule length is given either in iterations or in samples. A layer
+// (the scale's train section, a --set) that gives one replaces the other
+// from the layers below it, so a scale or the command line can switch units.
+const std::vector<std::pair<std::string, std::string>> kScheduleUnits = {
+    {"train_iters", "train_samples"}, {"lr_warmup_iters", "lr_warmup_samples"}};
+
+std::string other_unit(const std::string& key) {
+  for (const auto& [iters, samples] : kScheduleUnits) {
+    if (key == iters) return samples;
+    if (key == samples) return iters;
+  }
+  return "";
+}
+
+// Drops from `base` (a train section) the counterpart of every schedule key `over` sets.
+void drop_replaced_units(YAML::Node& base, const YAML::Node& over) {
+  if (!base || !base.IsMap() || !over || !over.IsMap()) return;
+  for (const auto& kv : over) {
+    const std::string other = other_unit(kv.first.as<std::string>());
+    if (!other.empty() && base[other]) base.remove(other);
+  }
+}
+
 YAML::Node merge_over(const YAML::Node& base, const YAML::Node& over) {
   YAML::Node out = YAML::Clone(base);
   if (!over || over.IsNull()) return out;
@@ -126,6 +161,9 @@ void apply_override(YAML::Node& root, const std::string& text) {
     throw ConfigError("--set " + text + ": value '" + value + "' is not valid YAML (" + e.msg + ")");
   }
   cur[path.back()] = parsed;
+  // --set train.train_iters=N replaces a train_samples of the same section (and back).
+  const std::string other = other_unit(path.back());
+  if (path.size() >= 2 && path[path.size() - 2] == "train" && !other.empty() && cur[other]) cur.remove(other);
 }
 
 LlmArch read_llm(MapReader m) {
@@ -165,14 +203,49 @@ DataConfig read_data(MapReader m) {
   return d;
 }
 
-TrainConfig read_train(MapReader m) {
+// ceil(samples / global batch) iterations; checks the samples value.
+int iterations_of_samples(const std::string& key, std::int64_t samples, std::int64_t min_samples,
+                          int global_batch_size, ProblemList& p) {
+  if (samples < min_samples) {
+    p.add("train." + key + "=" + std::to_string(samples) + " must be at least " + std::to_string(min_samples));
+    return 0;
+  }
+  if (global_batch_size < 1) return 0;  // reported by the topology check
+  const std::int64_t iters = (samples + global_batch_size - 1) / global_batch_size;
+  if (iters > std::numeric_limits<int>::max()) {
+    p.add("train." + key + "=" + std::to_string(samples) + " gives " + std::to_string(iters) +
+          " iterations at global_batch_size=" + std::to_string(global_batch_size) + ", more than " +
+          std::to_string(std::numeric_limits<int>::max()) + "; lower it or raise the global batch");
+    return 0;
+  }
+  return static_cast<int>(iters);
+}
+
+TrainConfig read_train(MapReader m, ProblemList& p) {
   TrainConfig t;
   t.global_batch_size = m.req_int("global_batch_size");
   t.micro_batch_size = m.req_int("micro_batch_size");
-  t.train_iters = m.req_int("train_iters");
+  // The length of the run and of the warmup: iterations or samples, once.
+  for (const auto& [iters_key, samples_key] : kScheduleUnits) {
+    const bool required = iters_key == "train_iters";
+    if (m.has(iters_key) && m.has(samples_key)) {
+      p.add("train." + iters_key + " and train." + samples_key + " are both given (in the recipe's train section " +
+            "or a scale's); give one of them: iterations are derived as ceil(" + samples_key +
+            " / global_batch_size)");
+    } else if (required && !m.has(iters_key) && !m.has(samples_key)) {
+      p.add("recipe key 'train.train_iters' is missing: give train.train_iters (iterations) or train.train_samples "
+            "(samples; iterations = ceil(train_samples / global_batch_size))");
+    }
+  }
+  t.train_iters = m.opt_int("train_iters", 0);
+  t.train_samples = m.opt_i64("train_samples", 0);
+  if (m.has("train_samples")) t.train_iters = iterations_of_samples("train_samples", t.train_samples, 1, t.global_batch_size, p);
   t.lr = m.req_double("lr");
   t.min_lr = m.opt_double("min_lr", 0.0);
   t.lr_warmup_iters = m.opt_int("lr_warmup_iters", 0);
+  t.lr_warmup_samples = m.opt_i64("lr_warmup_samples", 0);
+  if (m.has("lr_warmup_samples"))
+    t.lr_warmup_iters = iterations_of_samples("lr_warmup_samples", t.lr_warmup_samples, 0, t.global_batch_size, p);
   t.lr_decay_style = m.opt_string("lr_decay_style", "constant");
   t.weight_decay = m.opt_double("weight_decay", 0.0);
   t.adam_beta1 = m.opt_double("adam_beta1", 0.9);
@@ -182,6 +255,46 @@ TrainConfig read_train(MapReader m) {
   t.encoder_run_ahead = m.opt_int("encoder_run_ahead", 1);
   m.finish();
   return t;
+}
+
+LaunchConfig read_launch(MapReader m, ProblemList& p) {
+  LaunchConfig l;
+  l.time = m.opt_string("time", l.time);
+  l.signal_seconds = m.opt_int("signal_seconds", l.signal_seconds);
+  l.max_requeues = m.opt_int("max_requeues", l.max_requeues);
+  l.port = m.opt_int("port", l.port);
+  l.device = m.opt_string("device", l.device);
+  l.account = m.opt_string("account", "");
+  l.partition = m.opt_string("partition", "");
+  const YAML::Node env = m.raw("env");
+  if (env && !env.IsNull()) {
+    if (!env.IsMap()) {
+      p.add("recipe key '" + m.full_key("env") + "' must be a map of NAME: value (e.g. NCCL_DEBUG: WARN)");
+    } else {
+      for (const auto& kv : env) {
+        const std::string name = kv.first.as<std::string>();
+        if (!kv.second.IsScalar())
+          p.add("recipe key '" + m.full_key("env") + "." + name + "' must be a plain value (a string or number)");
+        else
+          l.env.emplace_back(name, kv.second.Scalar());
+      }
+    }
+  }
+  const YAML::Node extra = m.raw("sbatch_extra");
+  if (extra && !extra.IsNull()) {
+    if (!extra.IsSequence()) {
+      p.add("recipe key '" + m.full_key("sbatch_extra") + "' must be a list of \"#SBATCH ...\" lines");
+    } else {
+      for (const auto& line : extra) {
+        if (line.IsScalar())
+          l.sbatch_extra.push_back(line.Scalar());
+        else
+          p.add("recipe key '" + m.full_key("sbatch_extra") + "' must hold strings, one \"#SBATCH ...\" line each");
+      }
+    }
+  }
+  m.finish();
+  return l;
 }
 
 ModuleScale read_module_scale(MapReader m, int gpus_per_node, ProblemList& problems, const std::string& path) {
@@ -213,6 +326,7 @@ ScaleConfig read_scale(MapReader m, const std::string& name, ProblemList& proble
   m.mark_asked("model");
   m.mark_asked("data");
   m.mark_asked("train");
+  m.mark_asked("launch");
   const std::string path = "scales." + name;
   s.encoder = read_module_scale(m.child("encoder"), s.gpus_per_node, problems, path + ".encoder");
   s.llm = read_module_scale(m.child("llm"), s.gpus_per_node, problems, path + ".llm");
@@ -259,6 +373,107 @@ fs::path locate_recipe_file(const std::string& recipe) {
 }
 
 }  // namespace
+
+namespace {
+
+// Seconds of a Slurm time limit written [D-]HH:MM:SS, or -1 if it is not one.
+long slurm_time_seconds(const std::string& text) {
+  static const std::regex re(R"(^(?:(\d+)-)?(\d{1,2}):(\d{2}):(\d{2})$)");
+  std::smatch m;
+  if (!std::regex_match(text, m, re)) return -1;
+  const long days = m[1].matched ? std::stol(m[1].str()) : 0;
+  const long h = std::stol(m[2].str()), min = std::stol(m[3].str()), sec = std::stol(m[4].str());
+  if (min > 59 || sec > 59 || (m[1].matched && h > 23)) return -1;
+  return ((days * 24 + h) * 60 + min) * 60 + sec;
+}
+
+// Options the rendered script sets itself, so an extra line must not: the
+// topology, the time limit and the requeue protocol depend on them.
+const std::vector<std::pair<std::string, std::string>> kRenderedSbatchOptions = {
+    {"--nodes", "the scale's nodes"},           {"-N", "the scale's nodes"},
+    {"--ntasks", "the scale's ranks"},          {"-n", "the scale's ranks"},
+    {"--ntasks-per-node", "the scale's gpus_per_node"},
+    {"--gpus-per-node", "the scale's gpus_per_node"},
+    {"--gpus", "the scale's gpus_per_node"},    {"-G", "the scale's gpus_per_node"},
+    {"--time", "--time or launch.time"},        {"-t", "--time or launch.time"},
+    {"--signal", "launch.signal_seconds"},      {"--requeue", "launch.max_requeues"},
+    {"--no-requeue", "launch.max_requeues=0"},  {"--output", "the run directory"},
+    {"-o", "the run directory"},                {"--error", "the run directory"},
+    {"-e", "the run directory"},                {"--open-mode", "the run directory"},
+    {"--account", "--account or launch.account"}, {"-A", "--account or launch.account"},
+    {"--partition", "--partition or launch.partition"}, {"-p", "--partition or launch.partition"}};
+
+}  // namespace
+
+void check_launch(const LaunchConfig& l, ProblemList& p) {
+  const long limit = slurm_time_seconds(l.time);
+  if (limit < 0)
+    p.add("launch.time (--time) '" + l.time + "' is not a Slurm time limit [D-]HH:MM:SS; write e.g. 04:00:00 or 1-12:00:00");
+  else if (limit == 0)
+    p.add("launch.time (--time) '" + l.time + "' is zero; give the job some time, e.g. 04:00:00");
+  if (l.signal_seconds < 1 || l.signal_seconds > 65535)
+    p.add("launch.signal_seconds=" + std::to_string(l.signal_seconds) +
+          " must be between 1 and 65535 (Slurm's --signal limit); 300 leaves five minutes to stop");
+  else if (limit > 0 && l.signal_seconds >= limit)
+    p.add("launch.signal_seconds=" + std::to_string(l.signal_seconds) + " is not below the time limit " + l.time +
+          " (" + std::to_string(limit) + " s), so USR1 would come at the start; lower it or raise --time");
+  if (l.max_requeues < 0)
+    p.add("launch.max_requeues=" + std::to_string(l.max_requeues) + " must be 0 (never requeue) or more");
+  if (l.port < 1024 || l.port > 65535)
+    p.add("launch.port=" + std::to_string(l.port) + " must be an unprivileged TCP port, 1024 to 65535 (e.g. 29500)");
+  if (l.device != "cuda" && l.device != "cpu")
+    p.add("launch.device '" + l.device + "' must be cuda (one GPU per task) or cpu (no GPUs requested)");
+  static const std::regex name_re(R"(^[A-Za-z0-9_.-]+$)");
+  for (auto [key, flag, value] : {std::tuple<const char*, const char*, std::string>{"account", "--account", l.account},
+                                  {"partition", "--partition", l.partition}}) {
+    if (!value.empty() && !std::regex_match(value, name_re))
+      p.add(std::string("launch.") + key + " (" + flag + ") '" + value +
+            "' must be a Slurm name of letters, digits, '_', '.' or '-' (one name; no spaces or commas)");
+  }
+  static const std::regex env_re(R"(^[A-Za-z_][A-Za-z0-9_]*$)");
+  for (const auto& [name, value] : l.env) {
+    if (!std::regex_match(name, env_re))
+      p.add("launch.env." + name + ": '" + name + "' is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+    else if (name == "MASTER_ADDR" || name == "MASTER_PORT")
+      p.add("launch.env." + name + ": the script sets " + name +
+            " itself (the first host of the allocation, launch.port); remove it" +
+            (name == "MASTER_PORT" ? " and set launch.port instead" : ""));
+    else if (name.rfind("SLURM_", 0) == 0)
+      p.add("launch.env." + name + ": SLURM_* variables come from Slurm; remove it");
+    if (value.find('\n') != std::string::npos)
+      p.add("launch.env." + name + ": the value holds a newline; give a one-line value");
+  }
+  for (const auto& line : l.sbatch_extra) {
+    if (line.rfind("#SBATCH ", 0) != 0 || line.size() <= 8) {
+      p.add("extra sbatch line '" + line + "' (--sbatch-extra or launch.sbatch_extra) must start with \"#SBATCH \" " +
+            "followed by an option, e.g. \"#SBATCH --qos=high\"");
+      continue;
+    }
+    if (line.find('\n') != std::string::npos || line.find('\r') != std::string::npos) {
+      p.add("extra sbatch line '" + line + "' holds a line break; give one #SBATCH line per value");
+      continue;
+    }
+    std::string option = line.substr(8);
+    option.erase(0, option.find_first_not_of(' '));
+    if (option.empty() || option[0] != '-') {
+      p.add("extra sbatch line '" + line + "' must give an option after #SBATCH, e.g. \"#SBATCH --qos=high\"");
+      continue;
+    }
+    const std::string name = option.substr(0, option.find_first_of("= \t"));
+    for (const auto& [reserved, from] : kRenderedSbatchOptions) {
+      // Short options may be glued to their value (-t04:00:00); sbatch takes
+      // unambiguous prefixes of long ones (--part=gpu).
+      const bool is_short = reserved.size() == 2 && reserved[1] != '-';
+      const bool hit = name == reserved || (is_short && name.rfind(reserved, 0) == 0) ||
+                       (!is_short && name.size() >= 4 && name.rfind("--", 0) == 0 && reserved.rfind(name, 0) == 0);
+      if (hit) {
+        p.add("extra sbatch line '" + line + "' sets " + reserved + ", which the script already sets from " + from +
+              "; remove the line and change " + from + " instead");
+        break;
+      }
+    }
+  }
+}
 
 std::pair<std::vector<std::string>, std::string> parse_override(const std::string& text) {
   const auto eq = text.find('=');
@@ -312,15 +527,21 @@ Recipe load_recipe(const std::string& recipe, const std::string& scale_name,
   // The scale's model/data/train sections override the top-level ones, and a
   // --set of model.*, data.* or train.* wins over both: what the user typed
   // last is what runs.
+  const YAML::Node& croot = root;
   YAML::Node merged(YAML::NodeType::Map);
-  for (const char* section : {"model", "data", "train"})
-    merged[section] = merge_over(root[section], scale_node[section]);
+  for (const char* section : {"model", "data", "train", "launch"}) {
+    YAML::Node base = croot[section] ? YAML::Clone(croot[section]) : YAML::Node();
+    const YAML::Node over = scale_node && scale_node[section] ? scale_node[section] : YAML::Node();
+    if (std::string(section) == "train") drop_replaced_units(base, over);
+    merged[section] = merge_over(base, over);
+  }
   for (const auto& o : overrides) {
     const auto path = parse_override(o).first;
-    if (path.size() > 1 && (path[0] == "model" || path[0] == "data" || path[0] == "train"))
+    if (path.size() > 1 && (path[0] == "model" || path[0] == "data" || path[0] == "train" || path[0] == "launch"))
       apply_override(merged, o);
   }
-  const YAML::Node model = merged["model"], data = merged["data"], train = merged["train"];
+  const YAML::Node model = merged["model"], data = merged["data"], train = merged["train"],
+                   launch = merged["launch"];
   MapReader model_reader(model, "model", problems);
   r.llm = read_llm(model_reader.child("llm"));
   r.encoder = read_encoder(model_reader.child("encoder"));
@@ -328,11 +549,15 @@ Recipe load_recipe(const std::string& recipe, const std::string& scale_name,
   top.mark_asked("model");
   r.data = read_data(MapReader(data, "data", problems));
   top.mark_asked("data");
-  r.train = read_train(MapReader(train, "train", problems));
+  r.train = read_train(MapReader(train, "train", problems), problems);
   top.mark_asked("train");
+  // A recipe without a launch section gets the defaults of LaunchConfig.
+  r.launch = read_launch(MapReader(launch && !launch.IsNull() ? launch : YAML::Node(), "launch", problems), problems);
+  top.mark_asked("launch");
   top.finish();
   problems.throw_if_any();
   check_values(r, problems);
+  check_launch(r.launch, problems);
   problems.throw_if_any();
 
   r.resolved = YAML::Node(YAML::NodeType::Map);
@@ -342,8 +567,9 @@ Recipe load_recipe(const std::string& recipe, const std::string& scale_name,
   r.resolved["model"] = model;
   r.resolved["data"] = data;
   r.resolved["train"] = train;
+  if (launch && !launch.IsNull()) r.resolved["launch"] = launch;
   YAML::Node scale_copy = YAML::Clone(scale_node);
-  for (const char* section : {"model", "data", "train"}) scale_copy.remove(section);
+  for (const char* section : {"model", "data", "train", "launch"}) scale_copy.remove(section);
   r.resolved["scale"] = scale_copy;
   r.resolved["scale"]["name"] = scale_name;
   YAML::Node ov(YAML::NodeType::Sequence);

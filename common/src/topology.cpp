@@ -117,7 +117,8 @@ JobTopology plan_topology(const Recipe& r) {
   check_positive(p, pre + ".gpus_per_node", sc.gpus_per_node);
   check_positive(p, "train.global_batch_size", r.train.global_batch_size);
   check_positive(p, "train.micro_batch_size", r.train.micro_batch_size);
-  check_positive(p, "train.train_iters", r.train.train_iters);
+  // Given in samples, the length was checked (and turned into iterations) with the recipe.
+  if (r.train.train_samples == 0) check_positive(p, "train.train_iters", r.train.train_iters);
   check_positive(p, "train.encoder_run_ahead", r.train.encoder_run_ahead);
   const int allocated = sc.nodes * sc.gpus_per_node;
 
@@ -190,6 +191,18 @@ std::string describe_plan(const Recipe& r, const JobTopology& t) {
   os << "    lanes:          " << t.lanes() << "\n";
   os << "    microbatches per iteration: " << t.num_microbatches() << "  (global batch " << t.global_batch_size
      << " / (micro batch " << t.micro_batch_size << " x lanes " << t.lanes() << "))\n";
+  const TrainConfig& tr = r.train;
+  os << "  schedule:\n";
+  os << "    iterations:     " << tr.train_iters;
+  if (tr.train_samples > 0)
+    os << "  (ceil(train samples " << tr.train_samples << " / global batch " << t.global_batch_size << "))";
+  else
+    os << "  (train.train_iters; " << static_cast<long long>(tr.train_iters) * t.global_batch_size << " samples)";
+  os << "\n";
+  os << "    warmup:         " << tr.lr_warmup_iters << " iteration(s)";
+  if (tr.lr_warmup_samples > 0)
+    os << "  (ceil(warmup samples " << tr.lr_warmup_samples << " / global batch " << t.global_batch_size << "))";
+  os << "\n";
   return os.str();
 }
 

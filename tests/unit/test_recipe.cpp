@@ -39,7 +39,7 @@ TEST(Recipe, ScaleSectionsOverrideTheTopLevel) {
   EXPECT_EQ(load_recipe(kRecipe, "tiny", {}).llm.hidden_size, 32);
   EXPECT_EQ(load_recipe(kRecipe, "9n", {}).llm.hidden_size, 2688);
   EXPECT_EQ(load_recipe(kRecipe, "tiny", {}).train.global_batch_size, 8);
-  EXPECT_EQ(load_recipe(kRecipe, "9n", {}).train.global_batch_size, 192);
+  EXPECT_EQ(load_recipe(kRecipe, "9n", {}).train.global_batch_size, 768);  // the top-level value
 }
 
 TEST(Recipe, OverridesWinOverFileAndScale) {

@@ -46,7 +46,7 @@ TEST(Topology, Nemotron20l9n) {
   EXPECT_EQ(t.lanes(), 32);
   EXPECT_EQ(t.lanes_per_encoder(), 4);
   EXPECT_EQ(t.encoders_per_lane(), 1);
-  EXPECT_EQ(t.num_microbatches(), 192 / 32);
+  EXPECT_EQ(t.num_microbatches(), 768 / 32);  // global batch / (micro batch 1 x 32 lanes)
   EXPECT_EQ(t.logging_rank(), 8);
 }
 

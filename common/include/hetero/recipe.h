@@ -9,11 +9,14 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
 
 namespace hetero {
+
+class ProblemList;
 
 struct LlmArch {
   int num_layers = 0;
@@ -43,12 +46,17 @@ struct DataConfig {
   int image_max_side = 1;  // in patches
 };
 
+// The schedule is given once, in iterations or in samples (not both, per
+// section): train_samples / lr_warmup_samples are turned into iterations
+// here, rounding up, so everything downstream counts iterations.
 struct TrainConfig {
   int global_batch_size = 0;
   int micro_batch_size = 0;
-  int train_iters = 0;
+  int train_iters = 0;               // given, or ceil(train_samples / global_batch_size)
+  std::int64_t train_samples = 0;    // 0: the schedule was given in iterations
   double lr = 0, min_lr = 0;
-  int lr_warmup_iters = 0;
+  int lr_warmup_iters = 0;           // given, or ceil(lr_warmup_samples / global_batch_size)
+  std::int64_t lr_warmup_samples = 0;
   std::string lr_decay_style;  // constant | cosine | linear
   double weight_decay = 0;
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8;
@@ -73,6 +81,21 @@ struct ScaleConfig {
   ModuleScale llm;
 };
 
+// How a job is submitted to Slurm: the recipe's `launch:` section (a scale
+// may override it like model/data/train; hetero-launch's --time, --account,
+// --partition and --sbatch-extra win over both). Every key is optional.
+struct LaunchConfig {
+  std::string time = "04:00:00";   // #SBATCH --time, [D-]HH:MM:SS
+  int signal_seconds = 300;        // USR1 reaches the batch script this long before the limit
+  int max_requeues = 3;            // requeues after a stop on request (SLURM_RESTART_COUNT below this)
+  int port = 29500;                // MASTER_PORT on the allocation's first host
+  std::string device = "cuda";     // cuda: one GPU per task; cpu: no GPUs requested (the tiny scale)
+  std::string account;             // #SBATCH --account (empty: the cluster's default)
+  std::string partition;           // #SBATCH --partition (empty: the cluster's default)
+  std::vector<std::pair<std::string, std::string>> env;  // exported by the batch script, in file order
+  std::vector<std::string> sbatch_extra;                 // more "#SBATCH ..." lines, verbatim
+};
+
 struct Recipe {
   std::string name;
   std::string file;  // the recipe.yaml that was read
@@ -82,6 +105,7 @@ struct Recipe {
   DataConfig data;
   TrainConfig train;
   ScaleConfig scale;
+  LaunchConfig launch;
   std::vector<std::string> scale_names;  // every scale the recipe defines
   YAML::Node resolved;  // the tree as run: overrides and scale merged in
 };
@@ -91,6 +115,10 @@ struct Recipe {
 // listing every problem found.
 Recipe load_recipe(const std::string& recipe, const std::string& scale,
                    const std::vector<std::string>& overrides);
+
+// Checks a launch configuration (after command-line flags were applied to
+// it), adding one problem per broken rule: the value, the rule and the fix.
+void check_launch(const LaunchConfig& launch, ProblemList& problems);
 
 // Parses "a.b.c=value" into its path and value; throws ConfigError if malformed.
 std::pair<std::vector<std::string>, std::string> parse_override(const std::string& text);
