@@ -20,14 +20,8 @@ int patch_dim(const Recipe& r) { return r.encoder.channels * r.encoder.patch_siz
 
 std::vector<int> rows_of(const std::vector<const MockImage*>& images) {
   std::vector<int> rows;
-  for (const auto* img : images) rows.push_back(VisionEncoder::rows_per_image(img->grid_h, img->grid_w));
+  for (const auto* img : images) rows.push_back(embedding_rows(*img));
   return rows;
-}
-
-int sum_of(const std::vector<int>& v) {
-  int s = 0;
-  for (int x : v) s += x;
-  return s;
 }
 
 // The images one encoder replica encodes for `lane` in a microbatch: all of
@@ -40,17 +34,18 @@ std::vector<const MockImage*> replica_share(const JobTopology& topo, int replica
   return {lane_images.begin() + b, lane_images.begin() + e};
 }
 
-at::Tensor encode(Trainer& t, const std::vector<const MockImage*>& images, int iter, int mb) {
+ImageBatch image_batch(Trainer& t, const std::vector<const MockImage*>& images, int iter, int mb) {
+  auto r = t.timeline.region(R::kDataWait, iter, mb);
+  return make_image_batch(images, patch_dim(t.recipe), t.comms.device);
+}
+
+at::Tensor encode(Trainer& t, const ImageBatch& images, int iter, int mb) {
   const auto hidden = t.recipe.llm.hidden_size;
-  if (images.empty()) return at::empty({0, hidden}, at::TensorOptions().device(t.comms.device));
-  PackedImages packed = [&] {
-    auto r = t.timeline.region(R::kDataWait, iter, mb);
-    return pack_images(images, patch_dim(t.recipe), t.comms.device);
-  }();
+  if (images.num_images() == 0) return at::empty({0, hidden}, at::TensorOptions().device(t.comms.device));
   auto r = t.timeline.region(R::kEncoderForward, iter, mb);
   if (t.options.encoder_delay_ms > 0)
     std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(t.options.encoder_delay_ms));
-  return t.encoder->forward(packed);
+  return t.encoder->forward(images);
 }
 
 // Keeps, for parity dumps, each sample's image rows and LLM input rows.
@@ -60,7 +55,7 @@ void record_dump(Trainer& t, int iter, const std::vector<std::uint64_t>& samples
   int64_t offset = 0;
   for (size_t k = 0; k < samples.size(); ++k) {
     int rows = 0;
-    for (const auto& img : samples[k].images) rows += VisionEncoder::rows_per_image(img.grid_h, img.grid_w);
+    for (const auto& img : samples[k].images) rows += embedding_rows(img);
     if (rows > 0) t.dump.add("vision_proj", samples_idx[k], image_rows.narrow(0, offset, rows));
     offset += rows;
     t.dump.add("combined_embeddings", samples_idx[k], inputs[static_cast<int64_t>(k)]);
@@ -81,7 +76,7 @@ MicrobatchTotals run_encoder_side(Trainer& t, int iter) {
   struct InFlight {
     int microbatch;
     at::Tensor output;
-    std::vector<int> rows_per_lane;
+    std::vector<int64_t> rows_per_lane;
   };
   std::deque<InFlight> in_flight;
 
@@ -90,7 +85,8 @@ MicrobatchTotals run_encoder_side(Trainer& t, int iter) {
   auto finish_oldest = [&]() {
     InFlight f = std::move(in_flight.front());
     in_flight.pop_front();
-    const int64_t rows = sum_of(f.rows_per_lane);
+    int64_t rows = 0;
+    for (int64_t r : f.rows_per_lane) rows += r;
     if (rows == 0) return;
     at::Tensor grad = at::empty({rows, hidden}, fopts);
     {
@@ -111,28 +107,26 @@ MicrobatchTotals run_encoder_side(Trainer& t, int iter) {
   };
 
   for (int mb = 0; mb < t.topo.num_microbatches(); ++mb) {
-    std::vector<const MockImage*> images;
+    // One packed forward for the images of all this replica's lanes.
     std::vector<std::vector<int>> rows_per_image(lanes.size());
-    std::vector<std::vector<MockSample>> keep_alive;
-    {
-      auto r = t.timeline.region(R::kDataWait, iter, mb);
-      for (size_t i = 0; i < lanes.size(); ++i) {
-        keep_alive.push_back(t.data.samples(microbatch_sample_indices(t.topo, iter, lanes[i], mb)));
-        auto share = replica_share(t.topo, replica, images_of(keep_alive.back()));
-        rows_per_image[i] = rows_of(share);
-        images.insert(images.end(), share.begin(), share.end());
-      }
+    std::vector<ImageBatch> lane_batches;
+    for (size_t i = 0; i < lanes.size(); ++i) {
+      const auto samples = [&] {
+        auto r = t.timeline.region(R::kDataWait, iter, mb);
+        return t.data.samples(microbatch_sample_indices(t.topo, iter, lanes[i], mb));
+      }();
+      const auto share = replica_share(t.topo, replica, images_of(samples));
+      rows_per_image[i] = rows_of(share);
+      lane_batches.push_back(image_batch(t, share, iter, mb));
     }
-    InFlight f{mb, encode(t, images, iter, mb), {}};
-    for (const auto& r : rows_per_image) f.rows_per_lane.push_back(sum_of(r));
+    const LaneMerge merged = merge_lanes(lane_batches);
+    InFlight f{mb, encode(t, merged.batch, iter, mb), merged.rows_per_lane};
     if (is_sender) {
       auto r = t.timeline.region(R::kBridgeSend, iter, mb);
-      int64_t offset = 0;
-      for (size_t i = 0; i < lanes.size(); ++i) {
-        const at::Tensor slice = f.output.narrow(0, offset, f.rows_per_lane[i]).detach();
-        offset += f.rows_per_lane[i];
-        for (int dst : t.routes.lane_receivers(lanes[i])) t.bridge->send_embeddings(dst, mb, rows_per_image[i], slice);
-      }
+      const auto per_lane = split_rows_per_lane(f.output.detach(), merged);
+      for (size_t i = 0; i < lanes.size(); ++i)
+        for (int dst : t.routes.lane_receivers(lanes[i]))
+          t.bridge->send_embeddings(dst, mb, rows_per_image[i], per_lane[i]);
     }
     in_flight.push_back(std::move(f));
     // Bounded run-ahead: at most encoder_run_ahead microbatches await gradients.
@@ -203,7 +197,7 @@ MicrobatchTotals run_llm_pipeline(Trainer& t, int iter, double global_loss_token
     }
     // Colocated: this rank's own encoder feeds stage 0, inside the graph.
     const at::Tensor image_rows =
-        first && !t.topo.hetero() ? encode(t, lane_images, iter, mb) : f.image_rows;
+        first && !t.topo.hetero() ? encode(t, image_batch(t, lane_images, iter, mb), iter, mb) : f.image_rows;
     {
       auto r = t.timeline.region(R::kLlmForward, iter, mb);
       at::Tensor x = f.input;

@@ -149,7 +149,7 @@ Trainer::Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOpti
       timeline(trace_path(options, c.rank), trace_rank_info(t, c), c.device),
       dump(options.dump_embeddings_at, dump_group(c), options.run_dir) {
   if (comms.encoder) {
-    encoder = std::make_unique<VisionEncoder>(r.encoder, r.llm.hidden_size, r.seed, comms.encoder->tp, comms.device,
+    encoder = std::make_unique<RadioEncoder>(r.encoder, r.llm.hidden_size, r.seed, comms.encoder->tp, comms.device,
                                               options.compute_dtype);
     encoder_optim = make_optimizer(encoder->params().params(), r.train, comms.encoder->dp, options.distributed_optimizer);
   }

@@ -12,7 +12,7 @@
 #include "hetero/lr_schedule.h"
 #include "hetero/recipe.h"
 #include "hetero/topology.h"
-#include "model/encoder.h"
+#include "model/radio_encoder.h"
 #include "model/language_model.h"
 #include "optim/adamw.h"
 #include "telemetry/embedding_dump.h"
@@ -48,7 +48,7 @@ struct Trainer {
   TrainerOptions options;
   MockDataset data;
   BridgeRoutes routes;
-  std::unique_ptr<VisionEncoder> encoder;  // where this rank runs the encoder
+  std::unique_ptr<RadioEncoder> encoder;  // where this rank runs the encoder
   std::unique_ptr<LanguageModel> llm;      // where this rank runs the LLM
   std::unique_ptr<Optimizer> encoder_optim, llm_optim;
   PointToPoint p2p;                        // bridge and pipeline traffic

@@ -1,5 +1,6 @@
 #include "hetero/recipe.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <limits>
 #include <regex>
@@ -187,7 +188,11 @@ EncoderArch read_encoder(MapReader m) {
   a.ffn_hidden_size = m.req_int("ffn_hidden_size");
   a.patch_size = m.req_int("patch_size");
   a.channels = m.req_int("channels");
-  a.max_grid_side = m.req_int("max_grid_side");
+  a.position_table_side = m.req_int("position_table_side");
+  a.num_cls_tokens = m.req_int("num_cls_tokens");
+  a.num_registers = m.req_int("num_registers");
+  a.min_patches = m.req_int("min_patches");
+  a.max_patches = m.req_int("max_patches");
   m.finish();
   return a;
 }
@@ -197,8 +202,8 @@ DataConfig read_data(MapReader m) {
   d.seed = m.req_u64("seed");
   d.max_images_per_sample = m.req_int("max_images_per_sample");
   d.text_only_fraction = m.req_double("text_only_fraction");
-  d.image_min_side = m.req_int("image_min_side");
-  d.image_max_side = m.req_int("image_max_side");
+  d.image_min_px = m.req_int("image_min_px");
+  d.image_max_px = m.req_int("image_max_px");
   m.finish();
   return d;
 }
@@ -348,18 +353,26 @@ void check_values(const Recipe& r, ProblemList& p) {
     p.add("data.text_only_fraction=" + text(d.text_only_fraction) + " must be between 0 and 1");
   if (d.max_images_per_sample < 0)
     p.add("data.max_images_per_sample=" + std::to_string(d.max_images_per_sample) + " must be 0 or more");
-  if (d.image_min_side < 1 || d.image_min_side > d.image_max_side)
-    p.add("data.image_min_side=" + std::to_string(d.image_min_side) + " and data.image_max_side=" +
-          std::to_string(d.image_max_side) + " must satisfy 1 <= min <= max");
-  if (d.image_max_side > r.encoder.max_grid_side)
-    p.add("data.image_max_side=" + std::to_string(d.image_max_side) + " exceeds model.encoder.max_grid_side=" +
-          std::to_string(r.encoder.max_grid_side) + " (the position table); lower the one or raise the other");
+  if (d.image_min_px < 1 || d.image_min_px > d.image_max_px)
+    p.add("data.image_min_px=" + std::to_string(d.image_min_px) + " and data.image_max_px=" +
+          std::to_string(d.image_max_px) + " must satisfy 1 <= min <= max");
+  const EncoderArch& e = r.encoder;
+  if (e.position_table_side < 1)
+    p.add("model.encoder.position_table_side=" + std::to_string(e.position_table_side) + " must be at least 1");
+  if (e.num_cls_tokens < 0 || e.num_registers < 0)
+    p.add("model.encoder.num_cls_tokens=" + std::to_string(e.num_cls_tokens) + " and num_registers=" +
+          std::to_string(e.num_registers) + " must be 0 or more");
+  // Grids have even sides of at least 2 (the 2x2 pixel shuffle follows).
+  if (e.min_patches < 4 || e.max_patches < e.min_patches)
+    p.add("model.encoder.min_patches=" + std::to_string(e.min_patches) + " and max_patches=" +
+          std::to_string(e.max_patches) + " must satisfy 4 <= min <= max (grids are at least 2x2 patches)");
   // Image rows may use at most half of the sequence; an image that can never
   // fit would silently make every sample text-only.
-  if (d.max_images_per_sample > 0 && d.image_min_side * d.image_min_side > r.llm.seq_length / 2)
-    p.add("data.image_min_side=" + std::to_string(d.image_min_side) + " gives at least " +
-          std::to_string(d.image_min_side * d.image_min_side) + " image rows, more than half of model.llm.seq_length=" +
-          std::to_string(r.llm.seq_length) + "; no image would fit in a sample");
+  const int fewest_rows = std::max(1, e.min_patches / 4);
+  if (d.max_images_per_sample > 0 && fewest_rows > r.llm.seq_length / 2)
+    p.add("model.encoder.min_patches=" + std::to_string(e.min_patches) + " gives at least " +
+          std::to_string(fewest_rows) + " image rows (min_patches / 4 after the 2x2 pixel shuffle), more than half of "
+          "model.llm.seq_length=" + std::to_string(r.llm.seq_length) + "; no image would fit in a sample");
 }
 
 fs::path locate_recipe_file(const std::string& recipe) {

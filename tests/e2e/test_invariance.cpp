@@ -3,6 +3,8 @@
 // 20 iterations as real processes over Gloo and is held against one process.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 
 #include "hetero/run_dir.h"
@@ -127,7 +129,11 @@ TEST(TopologyInvariance, DifferentDataIsDetected) {
   const auto ref = train(kSingle);
   const auto other = train(kSingle, {"data.seed=7"});
   ASSERT_EQ(other.size(), ref.size());
-  EXPECT_GT(rel(other[0].lm_loss, ref[0].lm_loss), 100 * kRtol);
+  // At initialisation every data set scores about ln(vocab); the runs part
+  // as training goes on, far beyond the invariance tolerance.
+  double largest = 0;
+  for (size_t i = 0; i < ref.size(); ++i) largest = std::max(largest, rel(other[i].lm_loss, ref[i].lm_loss));
+  EXPECT_GT(largest, 100 * kRtol);
 }
 
 }  // namespace

@@ -10,7 +10,8 @@
 namespace hetero {
 namespace {
 
-int rows(int h, int w) { return h * w; }
+// After the 2x2 pixel shuffle, one LLM row per 2x2 block of patches.
+int rows(int h, int w) { return (h / 2) * (w / 2); }
 
 const Recipe& tiny() {
   static const Recipe r = load_recipe(std::string(HETERO_SOURCE_DIR) + "/recipes/nemotron_20l", "tiny", {});
@@ -20,7 +21,15 @@ const Recipe& tiny() {
 MockSample sample(std::uint64_t i, std::uint64_t seed = 0) {
   DataConfig d = tiny().data;
   if (seed) d.seed = seed;
-  return make_mock_sample(d, tiny().llm, tiny().encoder, rows, i);
+  return make_mock_sample(d, tiny().llm, tiny().encoder, i);
+}
+
+// Grids are even-sided and inside the recipe's patch budget.
+void expect_grid_in_budget(const MockImage& img, const EncoderArch& e) {
+  EXPECT_EQ(img.grid_h % 2, 0) << img.grid_h;
+  EXPECT_EQ(img.grid_w % 2, 0) << img.grid_w;
+  EXPECT_GE(img.grid_h * img.grid_w, e.min_patches) << img.grid_h << "x" << img.grid_w;
+  EXPECT_LE(img.grid_h * img.grid_w, e.max_patches) << img.grid_h << "x" << img.grid_w;
 }
 
 TEST(MockData, PlaceholdersMatchImageRowsInContiguousBlocks) {
@@ -34,10 +43,10 @@ TEST(MockData, PlaceholdersMatchImageRowsInContiguousBlocks) {
     // Walk the placeholder runs; each run is one or more whole images.
     int expected = 0;
     for (const auto& img : s.images) {
-      EXPECT_GE(img.grid_h, tiny().data.image_min_side);
-      EXPECT_LE(img.grid_h, tiny().data.image_max_side);
-      EXPECT_GE(img.grid_w, tiny().data.image_min_side);
-      EXPECT_LE(img.grid_w, tiny().data.image_max_side);
+      EXPECT_GE(img.height_px, tiny().data.image_min_px);
+      EXPECT_LE(img.height_px, tiny().data.image_max_px);
+      expect_grid_in_budget(img, tiny().encoder);
+      EXPECT_EQ(embedding_rows(img), rows(img.grid_h, img.grid_w));
       EXPECT_EQ(img.patches.size(), static_cast<size_t>(img.grid_h * img.grid_w * patch_dim));
       expected += rows(img.grid_h, img.grid_w);
     }
@@ -60,6 +69,21 @@ TEST(MockData, MixesTextOnlyAndMultiImageSamples) {
   std::set<size_t> counts;
   for (std::uint64_t i = 0; i < 200; ++i) counts.insert(sample(i).images.size());
   EXPECT_EQ(counts, (std::set<size_t>{0, 1, 2, 3}));
+}
+
+TEST(MockData, ImagesFarBelowAndAboveTheBudgetGetGridsInsideIt) {
+  for (const auto& px : std::vector<std::pair<int, int>>{{1, 1}, {1, 3}, {5000, 20000}, {1, 20000}}) {
+    const Recipe r = load_recipe(std::string(HETERO_SOURCE_DIR) + "/recipes/nemotron_20l", "tiny",
+                                 {"data.image_min_px=" + std::to_string(px.first),
+                                  "data.image_max_px=" + std::to_string(px.second)});
+    int images = 0;
+    for (std::uint64_t i = 0; i < 100; ++i)
+      for (const MockImage& img : make_mock_sample(r.data, r.llm, r.encoder, i).images) {
+        ++images;
+        expect_grid_in_budget(img, r.encoder);
+      }
+    EXPECT_GT(images, 0) << px.first << ".." << px.second << " px";
+  }
 }
 
 }  // namespace

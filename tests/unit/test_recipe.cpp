@@ -98,11 +98,16 @@ TEST(Recipe, TyposInOtherScalesAreReported) {
 }
 
 TEST(Recipe, DataMustFitTheModel) {
-  EXPECT_NE(error_of([] { load_recipe(kRecipe, "tiny", {"data.image_max_side=5"}); })
-                .find("data.image_max_side=5 exceeds model.encoder.max_grid_side=4"),
+  EXPECT_NE(error_of([] { load_recipe(kRecipe, "tiny", {"data.image_min_px=5", "data.image_max_px=4"}); })
+                .find("data.image_min_px=5 and data.image_max_px=4 must satisfy 1 <= min <= max"),
             std::string::npos);
-  EXPECT_NE(error_of([] { load_recipe(kRecipe, "tiny", {"data.image_min_side=5", "data.image_max_side=4"}); })
-                .find("must satisfy 1 <= min <= max"),
+  EXPECT_NE(error_of([] { load_recipe(kRecipe, "tiny", {"model.encoder.min_patches=2"}); })
+                .find("must satisfy 4 <= min <= max"),
+            std::string::npos);
+  // tiny: seq_length 48, so 200 patches (50 rows) can never fit in half a sample.
+  EXPECT_NE(error_of([] {
+              load_recipe(kRecipe, "tiny", {"model.encoder.min_patches=200", "model.encoder.max_patches=400"});
+            }).find("model.encoder.min_patches=200 gives at least 50 image rows"),
             std::string::npos);
 }
 

@@ -12,7 +12,7 @@ std::vector<std::uint64_t> microbatch_sample_indices(const JobTopology& topo, in
 }
 
 MockSample MockDataset::sample(std::uint64_t index) const {
-  return make_mock_sample(recipe_.data, recipe_.llm, recipe_.encoder, VisionEncoder::rows_per_image, index);
+  return make_mock_sample(recipe_.data, recipe_.llm, recipe_.encoder, index);
 }
 
 std::vector<MockSample> MockDataset::samples(const std::vector<std::uint64_t>& indices) const {
@@ -43,22 +43,6 @@ std::vector<const MockImage*> images_of(const std::vector<MockSample>& samples) 
   for (const auto& s : samples)
     for (const auto& img : s.images) out.push_back(&img);
   return out;
-}
-
-PackedImages pack_images(const std::vector<const MockImage*>& images, int patch_dim, at::Device device) {
-  PackedImages p;
-  int64_t total = 0;
-  for (const auto* img : images) total += static_cast<int64_t>(img->grid_h) * img->grid_w;
-  at::Tensor patches = at::empty({total, patch_dim}, at::kFloat);
-  float* dst = patches.data_ptr<float>();
-  for (const auto* img : images) {
-    std::copy(img->patches.begin(), img->patches.end(), dst);
-    dst += img->patches.size();
-    p.grid_h.push_back(img->grid_h);
-    p.grid_w.push_back(img->grid_w);
-  }
-  p.patches = patches.to(device);
-  return p;
 }
 
 std::int64_t count_loss_tokens(const std::vector<MockSample>& samples) {

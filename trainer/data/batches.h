@@ -12,7 +12,6 @@
 
 #include "data/mock_data.h"
 #include "hetero/topology.h"
-#include "model/encoder.h"
 #include "model/language_model.h"
 
 namespace hetero {
@@ -34,7 +33,6 @@ class MockDataset {
 TextBatch make_text_batch(const std::vector<MockSample>& samples, at::Device device);
 // Images of `samples` in order, flattened across samples.
 std::vector<const MockImage*> images_of(const std::vector<MockSample>& samples);
-PackedImages pack_images(const std::vector<const MockImage*>& images, int patch_dim, at::Device device);
 // Loss tokens of the samples (labels that are not image placeholders).
 std::int64_t count_loss_tokens(const std::vector<MockSample>& samples);
 

@@ -2,12 +2,15 @@
 
 #include <algorithm>
 
+#include "hetero/dynamic_resolution.h"
 #include "hetero/rng.h"
 
 namespace hetero {
 
+int embedding_rows(const MockImage& image) { return embeddings_for(PatchGrid{image.grid_h, image.grid_w}); }
+
 MockSample make_mock_sample(const DataConfig& data, const LlmArch& llm, const EncoderArch& enc,
-                            const RowsPerImage& rows_per_image, std::uint64_t global_index) {
+                            std::uint64_t global_index) {
   const CounterRng rng(mix(data.seed, global_index));
   std::uint64_t draw = 0;
   MockSample s;
@@ -23,9 +26,12 @@ MockSample make_mock_sample(const DataConfig& data, const LlmArch& llm, const En
   int total_rows = 0;
   for (int i = 0; i < n_images; ++i) {
     MockImage img;
-    img.grid_h = rng.uniform_int(draw++, data.image_min_side, data.image_max_side);
-    img.grid_w = rng.uniform_int(draw++, data.image_min_side, data.image_max_side);
-    const int r = rows_per_image(img.grid_h, img.grid_w);
+    img.height_px = rng.uniform_int(draw++, data.image_min_px, data.image_max_px);
+    img.width_px = rng.uniform_int(draw++, data.image_min_px, data.image_max_px);
+    const PatchGrid grid = choose_patch_grid(img.height_px, img.width_px, enc.patch_size, enc.min_patches, enc.max_patches);
+    img.grid_h = grid.rows;
+    img.grid_w = grid.cols;
+    const int r = embeddings_for(grid);
     if (total_rows + r > seq / 2) break;
     const CounterRng pix(mix(rng.bits(draw++), 0x1a));
     img.patches.resize(static_cast<size_t>(img.grid_h) * img.grid_w * patch_dim);

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <vector>
 
 #include "hetero/recipe.h"
@@ -13,9 +12,13 @@ namespace hetero {
 // Token id reserved for "an image embedding goes here".
 inline constexpr std::int64_t kImagePlaceholder = 0;
 
+// An image as the encoder sees it: drawn at height_px x width_px, resized to
+// the patch grid dynamic resolution chose for it (choose_patch_grid), and cut
+// into patches. Mock pixels are drawn directly at the resized grid.
 struct MockImage {
-  int grid_h = 0, grid_w = 0;  // in patches
-  std::vector<float> patches;  // [grid_h * grid_w, patch_dim], row-major patch order
+  int height_px = 0, width_px = 0;  // before resizing
+  int grid_h = 0, grid_w = 0;       // in patches, after resizing
+  std::vector<float> patches;       // [grid_h * grid_w, patch_dim], row-major patch order
 };
 
 struct MockSample {
@@ -24,10 +27,12 @@ struct MockSample {
   std::vector<MockImage> images;  // in the order their placeholders appear
 };
 
-// How many LLM input rows the encoder produces for an image of this grid.
-using RowsPerImage = std::function<int(int grid_h, int grid_w)>;
-
+// Each image gets exactly as many placeholder tokens as the encoder outputs
+// for its grid (embeddings_for, the one definition both sides use).
 MockSample make_mock_sample(const DataConfig& data, const LlmArch& llm, const EncoderArch& enc,
-                            const RowsPerImage& rows_per_image, std::uint64_t global_index);
+                            std::uint64_t global_index);
+
+// LLM input rows of one image.
+int embedding_rows(const MockImage& image);
 
 }  // namespace hetero

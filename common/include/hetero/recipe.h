@@ -35,15 +35,19 @@ struct EncoderArch {
   int ffn_hidden_size = 0;
   int patch_size = 0;
   int channels = 0;
-  int max_grid_side = 0;  // side, in patches, of the learned position table
+  int position_table_side = 0;  // the learned position grid is side x side; interpolated to each image's grid
+  int num_cls_tokens = 1;       // summary tokens prepended per image, dropped after the final norm
+  int num_registers = 0;
+  int min_patches = 4;          // dynamic resolution: each image's patch grid lies in [min, max]
+  int max_patches = 4;
 };
 
 struct DataConfig {
   std::uint64_t seed = 0;
   int max_images_per_sample = 0;
   double text_only_fraction = 0.0;
-  int image_min_side = 1;  // in patches
-  int image_max_side = 1;  // in patches
+  int image_min_px = 1;  // each side of a mock image is drawn from [min, max] pixels
+  int image_max_px = 1;
 };
 
 // The schedule is given once, in iterations or in samples (not both, per

@@ -1,0 +1,70 @@
+#include "data/image_batch.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace hetero {
+
+int64_t ImageBatch::embedding_rows() const {
+  int64_t rows = 0;
+  for (const PatchGrid& g : grids) rows += embeddings_for(g);
+  return rows;
+}
+
+ImageBatch make_image_batch(const std::vector<const MockImage*>& images, int patch_dim, at::Device device) {
+  ImageBatch b;
+  for (const MockImage* img : images) {
+    b.grids.push_back({img->grid_h, img->grid_w});
+    b.cu_seqlens.push_back(b.cu_seqlens.back() + static_cast<int64_t>(img->grid_h) * img->grid_w);
+  }
+  at::Tensor pixels = at::empty({b.num_patches(), patch_dim}, at::kFloat);
+  float* dst = pixels.data_ptr<float>();
+  for (const MockImage* img : images) {
+    if (img->patches.size() != static_cast<size_t>(img->grid_h) * img->grid_w * patch_dim)
+      throw std::invalid_argument("image of grid " + std::to_string(img->grid_h) + "x" + std::to_string(img->grid_w) +
+                                  " holds " + std::to_string(img->patches.size()) + " values, expected grid x patch_dim " +
+                                  std::to_string(patch_dim));
+    dst = std::copy(img->patches.begin(), img->patches.end(), dst);
+  }
+  b.pixels = pixels.to(device);
+  return b;
+}
+
+LaneMerge merge_lanes(const std::vector<ImageBatch>& lanes) {
+  LaneMerge m;
+  std::vector<at::Tensor> pixels;
+  for (const ImageBatch& lane : lanes) {
+    const int64_t offset = m.batch.num_patches();
+    for (int i = 0; i < lane.num_images(); ++i) {
+      m.batch.grids.push_back(lane.grids[i]);
+      m.batch.cu_seqlens.push_back(offset + lane.cu_seqlens[i + 1]);
+    }
+    if (lane.num_patches() > 0) pixels.push_back(lane.pixels);
+    m.images_per_lane.push_back(lane.num_images());
+    m.rows_per_lane.push_back(lane.embedding_rows());
+  }
+  if (!pixels.empty()) {
+    m.batch.pixels = at::cat(pixels, /*dim=*/0);  // patches are the token axis
+  } else if (!lanes.empty()) {
+    m.batch.pixels = lanes.front().pixels;  // no images: keep the (empty) shape and device
+  }
+  return m;
+}
+
+std::vector<at::Tensor> split_rows_per_lane(const at::Tensor& rows, const LaneMerge& merge) {
+  int64_t total = 0;
+  for (int64_t r : merge.rows_per_lane) total += r;
+  if (rows.size(0) != total)
+    throw std::logic_error("encoder output has " + std::to_string(rows.size(0)) + " rows, the merged lanes expect " +
+                           std::to_string(total));
+  std::vector<at::Tensor> out;
+  int64_t offset = 0;
+  for (int64_t r : merge.rows_per_lane) {
+    out.push_back(rows.narrow(0, offset, r));
+    offset += r;
+  }
+  return out;
+}
+
+}  // namespace hetero

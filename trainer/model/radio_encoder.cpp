@@ -1,0 +1,84 @@
+#include "model/radio_encoder.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "model/radio_ops.h"
+
+namespace hetero {
+
+RadioEncoder::RadioEncoder(const EncoderArch& arch, int llm_hidden, std::uint64_t seed, const Group& tp,
+                           at::Device device, at::ScalarType compute)
+    : arch_(arch), device_(device), compute_(compute), params_(seed, tp.rank, tp.size(), device) {
+  const int patch_dim = arch.channels * arch.patch_size * arch.patch_size;
+  const int side = arch.position_table_side, hidden = arch.hidden_size;
+  patch_embed_ = params_.add("encoder.patch_embed.weight", {hidden, patch_dim}, -1, Init::Normal);
+  pos_embed_ = params_.add("encoder.pos_embed", {side, side, hidden}, -1, Init::Normal);
+  const int summary = arch.num_cls_tokens + arch.num_registers;
+  if (summary > 0) summary_tokens_ = params_.add("encoder.summary_tokens", {summary, hidden}, -1, Init::Normal);
+  blocks_.reserve(arch.num_layers);
+  for (int i = 0; i < arch.num_layers; ++i)
+    blocks_.emplace_back(params_, "encoder.blocks." + std::to_string(i), hidden, arch.num_attention_heads,
+                         arch.ffn_hidden_size, tp, compute);
+  final_norm_ = params_.add("encoder.final_norm.weight", {hidden}, -1, Init::Ones);
+  proj_norm_ = params_.add("projector.norm.weight", {4 * hidden}, -1, Init::Ones);
+  proj_fc1_ = params_.add("projector.fc1.weight", {llm_hidden, 4 * hidden}, -1, Init::Normal);
+  proj_fc2_ = params_.add("projector.fc2.weight", {llm_hidden, llm_hidden}, -1, Init::Normal);
+  for (Param& p : params_.params())
+    if (p.name == "encoder.pos_embed" || p.name == "encoder.summary_tokens") p.decay = false;
+}
+
+at::Tensor RadioEncoder::vit(const ImageBatch& images) const {
+  const int64_t summary = arch_.num_cls_tokens + arch_.num_registers;
+  auto index = [&](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).to(device_); };
+  auto c = [&](const at::Tensor& t) { return t.to(compute_); };
+
+  // Patches with their interpolated positions, image after image.
+  std::vector<at::Tensor> positions;
+  for (const PatchGrid& g : images.grids) {
+    if (g.rows < 2 || g.cols < 2 || g.rows % 2 || g.cols % 2)
+      throw std::invalid_argument("image grid " + std::to_string(g.rows) + "x" + std::to_string(g.cols) +
+                                  " must have even sides of at least 2 (the 2x2 pixel shuffle follows)");
+    positions.push_back(interpolate_position_table(pos_embed_, g.rows, g.cols).reshape({-1, pos_embed_.size(2)}));
+  }
+  const at::Tensor patches =
+      at::matmul(c(images.pixels), c(patch_embed_).t()).to(at::kFloat) + at::cat(positions, 0);
+
+  // The packed sequence: per image, its summary tokens then its patches.
+  // `source` picks rows of [summary tokens; patches]; `image_of` builds the
+  // block-diagonal mask that keeps attention inside each image.
+  std::vector<int64_t> source, image_of, patch_slot;
+  for (int i = 0; i < images.num_images(); ++i) {
+    for (int64_t k = 0; k < summary; ++k) {
+      source.push_back(k);
+      image_of.push_back(i);
+    }
+    for (int64_t p = images.cu_seqlens[i]; p < images.cu_seqlens[i + 1]; ++p) {
+      patch_slot.push_back(static_cast<int64_t>(source.size()));
+      source.push_back(summary + p);
+      image_of.push_back(i);
+    }
+  }
+  const at::Tensor rows = summary > 0 ? at::cat({summary_tokens_, patches}, 0) : patches;
+  at::Tensor x = rows.index_select(0, index(source)).unsqueeze(0);
+  const at::Tensor img = index(image_of);
+  const at::Tensor allowed = img.unsqueeze(0).eq(img.unsqueeze(1)).unsqueeze(0);  // [1, T, T]
+  for (const auto& block : blocks_) x = block.forward(x, allowed);
+  x = rms_norm(x, final_norm_).squeeze(0);  // the final norm runs over every token
+  return x.index_select(0, index(patch_slot));  // summary tokens dropped
+}
+
+at::Tensor RadioEncoder::forward(const ImageBatch& images) const {
+  const at::Tensor x = vit(images);
+  std::vector<at::Tensor> shuffled;
+  for (int i = 0; i < images.num_images(); ++i) {
+    const PatchGrid& g = images.grids[i];
+    shuffled.push_back(pixel_shuffle_2x2(x.narrow(0, images.cu_seqlens[i], g.patches()), g.rows, g.cols));
+  }
+  auto c = [&](const at::Tensor& t) { return t.to(compute_); };
+  const at::Tensor y = rms_norm(at::cat(shuffled, 0), proj_norm_);
+  const at::Tensor h = at::gelu(at::matmul(c(y), c(proj_fc1_).t()));
+  return at::matmul(h, c(proj_fc2_).t()).to(at::kFloat);
+}
+
+}  // namespace hetero
