@@ -95,7 +95,6 @@ int main(int argc, char** argv) {
     const Recipe recipe = load_recipe(recipe_args.recipe, recipe_args.scale, recipe_args.overrides);
     const JobTopology topo = plan_topology(recipe);
     check_supported(recipe, topo);
-    make_lr_schedule(recipe.train);  // validates the schedule before any group exists
     opts.trace = !no_trace;
     if (!dump_at.empty()) opts.dump_embeddings_at = EmbeddingDump::parse_iterations(dump_at);
     if (opts.iters == 0) opts.iters = recipe.train.train_iters;

@@ -7,7 +7,7 @@
 #include <limits>
 
 #include "hetero/exit_codes.h"
-#include "hetero/lr_schedule.h"
+#include "hetero/train_schedule.h"
 #include "hetero/regions.h"
 #include "hetero/run_dir.h"
 #include "optim/grads.h"
@@ -63,16 +63,6 @@ double llm_flops(const Trainer& t, std::int64_t tokens) {
 
 }  // namespace
 
-LrSchedule make_lr_schedule(const TrainConfig& train) {
-  LrScheduleConfig c;
-  c.max_lr = train.lr;
-  c.min_lr = train.min_lr;
-  c.warmup_steps = train.lr_warmup_iters;
-  c.decay_steps = train.train_iters;
-  c.decay_style = train.lr_decay_style;
-  c.start_wd = c.end_wd = train.weight_decay;
-  return LrSchedule(c);
-}
 
 namespace {
 
@@ -221,7 +211,8 @@ int train(Trainer& t) {
     const StepResult step = [&] {
       auto r = t.timeline.region(regions::kOptimStep, iter);
       // Skipped iterations do not advance the schedule.
-      return clip_and_step(t, enc_params, llm_params, schedule.lr(iter - skipped), schedule.weight_decay(iter - skipped));
+      const std::int64_t at = schedule_position(t.recipe.train, iter - skipped);
+      return clip_and_step(t, enc_params, llm_params, schedule.lr(at), schedule.weight_decay(at));
     }();
     if (step.skipped) {
       ++skipped;  // every rank saw the same norm, so every rank skipped

@@ -9,7 +9,7 @@
 #include "bridge/bridge.h"
 #include "data/batches.h"
 #include "dist/comm.h"
-#include "hetero/lr_schedule.h"
+#include "hetero/train_schedule.h"
 #include "hetero/recipe.h"
 #include "hetero/topology.h"
 #include "model/radio_encoder.h"
@@ -59,9 +59,6 @@ struct Trainer {
   Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOptions o);
 };
 
-// The LR/WD schedule of the recipe, counted in iterations; throws
-// ConfigError for a bad schedule.
-LrSchedule make_lr_schedule(const TrainConfig& train);
 
 // Runs the training loop; returns the process exit status.
 int train(Trainer& trainer);

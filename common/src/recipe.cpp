@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "hetero/errors.h"
+#include "hetero/train_schedule.h"
 
 namespace fs = std::filesystem;
 
@@ -109,7 +110,10 @@ class MapReader {
 // (the scale's train section, a --set) that gives one replaces the other
 // from the layers below it, so a scale or the command line can switch units.
 const std::vector<std::pair<std::string, std::string>> kScheduleUnits = {
-    {"train_iters", "train_samples"}, {"lr_warmup_iters", "lr_warmup_samples"}};
+    {"train_iters", "train_samples"},
+    {"lr_warmup_iters", "lr_warmup_samples"},
+    {"lr_decay_iters", "lr_decay_samples"},
+    {"lr_wsd_decay_iters", "lr_wsd_decay_samples"}};
 
 std::string other_unit(const std::string& key) {
   for (const auto& [iters, samples] : kScheduleUnits) {
@@ -231,6 +235,7 @@ TrainConfig read_train(MapReader m, ProblemList& p) {
   t.global_batch_size = m.req_int("global_batch_size");
   t.micro_batch_size = m.req_int("micro_batch_size");
   // The length of the run and of the warmup: iterations or samples, once.
+  // Each length in one unit, iterations or samples.
   for (const auto& [iters_key, samples_key] : kScheduleUnits) {
     const bool required = iters_key == "train_iters";
     if (m.has(iters_key) && m.has(samples_key)) {
@@ -252,7 +257,16 @@ TrainConfig read_train(MapReader m, ProblemList& p) {
   if (m.has("lr_warmup_samples"))
     t.lr_warmup_iters = iterations_of_samples("lr_warmup_samples", t.lr_warmup_samples, 0, t.global_batch_size, p);
   t.lr_decay_style = m.opt_string("lr_decay_style", "constant");
+  t.lr_warmup_init = m.opt_double("lr_warmup_init", 0.0);
+  t.lr_decay_iters = m.opt_i64("lr_decay_iters", 0);
+  t.lr_decay_samples = m.opt_i64("lr_decay_samples", 0);
+  t.lr_wsd_decay_style = m.opt_string("lr_wsd_decay_style", "linear");
+  t.lr_wsd_decay_iters = m.opt_i64("lr_wsd_decay_iters", 0);
+  t.lr_wsd_decay_samples = m.opt_i64("lr_wsd_decay_samples", 0);
   t.weight_decay = m.opt_double("weight_decay", 0.0);
+  t.start_weight_decay = m.opt_double("start_weight_decay", -1.0);
+  t.end_weight_decay = m.opt_double("end_weight_decay", -1.0);
+  t.weight_decay_incr_style = m.opt_string("weight_decay_incr_style", "constant");
   t.adam_beta1 = m.opt_double("adam_beta1", 0.9);
   t.adam_beta2 = m.opt_double("adam_beta2", 0.999);
   t.adam_eps = m.opt_double("adam_eps", 1e-8);
@@ -572,6 +586,7 @@ Recipe load_recipe(const std::string& recipe, const std::string& scale_name,
   check_values(r, problems);
   check_launch(r.launch, problems);
   problems.throw_if_any();
+  make_lr_schedule(r.train);  // the schedule's own rules (styles, lengths), with every bad value named
 
   r.resolved = YAML::Node(YAML::NodeType::Map);
   r.resolved["name"] = r.name;

@@ -50,9 +50,11 @@ struct DataConfig {
   int image_max_px = 1;
 };
 
-// The schedule is given once, in iterations or in samples (not both, per
-// section): train_samples / lr_warmup_samples are turned into iterations
-// here, rounding up, so everything downstream counts iterations.
+// The run length is given once, in iterations or in samples (not both, per
+// section); train_iters is always derived (ceil(train_samples / GBS)). The
+// LR schedule counts in the unit of the run length, as Megatron-LM does:
+// samples when train_samples is given (every length converted to samples),
+// else iterations (lengths in samples converted with ceil(samples / GBS)).
 struct TrainConfig {
   int global_batch_size = 0;
   int micro_batch_size = 0;
@@ -61,8 +63,14 @@ struct TrainConfig {
   double lr = 0, min_lr = 0;
   int lr_warmup_iters = 0;           // given, or ceil(lr_warmup_samples / global_batch_size)
   std::int64_t lr_warmup_samples = 0;
-  std::string lr_decay_style;  // constant | cosine | linear
-  double weight_decay = 0;
+  std::string lr_decay_style;  // constant | linear | cosine | inverse-square-root | WSD
+  double lr_warmup_init = 0;   // the learning rate warm-up starts from
+  std::int64_t lr_decay_iters = 0, lr_decay_samples = 0;  // where decay ends; neither: the end of the run
+  std::string lr_wsd_decay_style = "linear";  // WSD's final decay: linear | cosine | exponential | minus_sqrt
+  std::int64_t lr_wsd_decay_iters = 0, lr_wsd_decay_samples = 0;
+  double weight_decay = 0;          // constant weight decay, unless start/end are given
+  double start_weight_decay = -1, end_weight_decay = -1;  // -1: weight_decay
+  std::string weight_decay_incr_style = "constant";  // constant | linear | cosine, over the decay length
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8;
   double clip_grad = 0;  // 0: no clipping
   int encoder_run_ahead = 1;  // microbatches the encoder may run ahead of the LLM
