@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
     std::string device_name;
     int timeout_s = 0, threads = 0;
     bool no_trace = false;
-    std::string dump_at, dtype;
+    std::string dump_at, save_at, dtype;
     po::options_description desc("hetero-train: train a hetero VLM (one process per rank)\nOptions");
     add_recipe_options(desc, recipe_args);
     desc.add_options()
@@ -84,6 +84,8 @@ int main(int argc, char** argv) {
        "shard AdamW state over each module's data-parallel group")
       ("no-trace", po::bool_switch(&no_trace), "do not write RUN/trace/rank-NNNNN.json")
       ("dump-embeddings-at", po::value(&dump_at), "iterations whose embeddings go to RUN/embeddings, e.g. 1,2,10")
+      ("save-weights-at", po::value(&save_at),
+       "iterations after which each module's full weights go to RUN/weights (0: at initialisation), e.g. 0,5")
       ("encoder-delay-ms", po::value(&opts.encoder_delay_ms)->default_value(0.0),
        "testing: sleep this long in every encoder forward (a slow encoder)")
       ("inject-nonfinite-at", po::value(&opts.nonfinite_at_iter)->default_value(-1),
@@ -96,7 +98,8 @@ int main(int argc, char** argv) {
     const JobTopology topo = plan_topology(recipe);
     check_supported(recipe, topo);
     opts.trace = !no_trace;
-    if (!dump_at.empty()) opts.dump_embeddings_at = EmbeddingDump::parse_iterations(dump_at);
+    if (!dump_at.empty()) opts.dump_embeddings_at = parse_iteration_list("--dump-embeddings-at", dump_at, 1);
+    if (!save_at.empty()) opts.save_weights_at = parse_iteration_list("--save-weights-at", save_at, 0);
     if (opts.iters == 0) opts.iters = recipe.train.train_iters;
     if (opts.iters < 0) throw ConfigError("--iters=" + std::to_string(opts.iters) + " must be positive");
 

@@ -128,6 +128,8 @@ MicrobatchTotals run_encoder_side(Trainer& t, int iter) {
         for (int dst : t.routes.lane_receivers(lanes[i]))
           t.bridge->send_embeddings(dst, mb, rows_per_image[i], per_lane[i]);
     }
+    // A frozen encoder (vision and projector) gets no gradients back: nothing waits.
+    if (!t.recipe.train.encoder_trains()) continue;
     in_flight.push_back(std::move(f));
     // Bounded run-ahead: at most encoder_run_ahead microbatches await gradients.
     while (static_cast<int>(in_flight.size()) >= t.recipe.train.encoder_run_ahead) finish_oldest();
@@ -188,7 +190,8 @@ MicrobatchTotals run_llm_pipeline(Trainer& t, int iter, double global_loss_token
         f.part_rows.push_back(parts.back().size(0));
       }
       totals.encoder_stall_ms += ms_since(t0);
-      f.image_rows = at::cat(parts).set_requires_grad(true);
+      // Gradients go back only to an encoder that trains.
+      f.image_rows = at::cat(parts).set_requires_grad(t.recipe.train.encoder_trains());
     } else if (!first) {
       auto r = t.timeline.region(R::kPpWait, iter, mb);
       f.input = at::empty({batch.tokens.size(0), batch.tokens.size(1), hidden}, fopts);
@@ -219,9 +222,11 @@ MicrobatchTotals run_llm_pipeline(Trainer& t, int iter, double global_loss_token
 
   auto backward = [&](int mb) {
     InFlight& f = in_flight[mb];
+    // With a frozen LLM, a microbatch may need no backward at all (no
+    // trainable encoder rows in it): its output then carries no graph.
     if (last) {
       auto r = t.timeline.region(R::kLlmBackward, iter, mb);
-      (f.output / global_loss_tokens).backward();
+      if (f.output.requires_grad()) (f.output / global_loss_tokens).backward();
     } else {
       at::Tensor grad = at::empty_like(f.output);
       {
@@ -229,12 +234,12 @@ MicrobatchTotals run_llm_pipeline(Trainer& t, int iter, double global_loss_token
         t.p2p.recv(grad, next, tag(mb, kGradient));
       }
       auto r = t.timeline.region(R::kLlmBackward, iter, mb);
-      f.output.backward(grad);
+      if (f.output.requires_grad()) f.output.backward(grad);
     }
     if (!first) {
       auto r = t.timeline.region(R::kPpSend, iter, mb);
       t.p2p.send(f.input.grad(), prev, tag(mb, kGradient));
-    } else if (t.topo.hetero() && sends_grads && f.image_rows.size(0) > 0) {
+    } else if (t.topo.hetero() && sends_grads && f.image_rows.requires_grad() && f.image_rows.size(0) > 0) {
       auto r = t.timeline.region(R::kBridgeSend, iter, mb);
       const at::Tensor grad = f.image_rows.grad();
       int64_t offset = 0;

@@ -12,6 +12,7 @@
 #include "hetero/run_dir.h"
 #include "optim/grads.h"
 #include "stop_signal.h"
+#include "telemetry/weights_snapshot.h"
 #include "trainer.h"
 
 namespace hetero {
@@ -85,6 +86,41 @@ std::string trace_path(const TrainerOptions& o, int rank) {
 const Group* dump_group(const JobComms& c) {
   return c.llm && c.llm->tp.rank == 0 && c.llm->pp.rank == 0 ? &c.llm->dp : nullptr;
 }
+// The parameters of the parts that train. Frozen ones stop requiring
+// gradients, so autograd computes none, no optimizer keeps state for them
+// and no reduction carries them.
+std::vector<Param> trainable_params(std::vector<Param>& params, const TrainConfig& train) {
+  std::vector<Param> out;
+  for (Param& p : params) {
+    if (train.trains(model_part(p.name)))
+      out.push_back(p);
+    else
+      p.value.set_requires_grad(false);
+  }
+  return out;
+}
+
+// --save-weights-at: each module's dp-0 ranks write their stage's weights.
+void snapshot_weights(Trainer& t, int iter) {
+  if (!t.options.save_weights_at.count(iter)) return;
+  const RunPaths paths{t.options.run_dir};
+  if (t.encoder && t.comms.encoder->dp.rank == 0)
+    save_weights(t.encoder->params(), *t.comms.encoder, "encoder", iter, paths.weights_file(iter, "encoder", 0));
+  if (t.llm && t.comms.llm->dp.rank == 0)
+    save_weights(t.llm->params(), *t.comms.llm, "llm", iter, paths.weights_file(iter, "llm", t.comms.llm->pp.rank));
+}
+
+// One line for the log: which parts train.
+std::string describe_freeze(const TrainConfig& train) {
+  if (train.freeze.empty()) return "training every part (vision, projector, llm)";
+  std::string trains, frozen;
+  for (const std::string& part : kFreezableParts) {
+    std::string& list = train.trains(part) ? trains : frozen;
+    list += (list.empty() ? "" : ", ") + part;
+  }
+  return "training " + trains + "; frozen (no gradients, no optimizer state): " + frozen;
+}
+
 struct StepResult {
   double grad_norm = 0;
   double lr = 0;
@@ -141,12 +177,16 @@ Trainer::Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOpti
   if (comms.encoder) {
     encoder = std::make_unique<RadioEncoder>(r.encoder, r.llm.hidden_size, r.seed, comms.encoder->tp, comms.device,
                                               options.compute_dtype);
-    encoder_optim = make_optimizer(encoder->params().params(), r.train, comms.encoder->dp, options.distributed_optimizer);
+    encoder_trainable = trainable_params(encoder->params().params(), r.train);
+    if (!encoder_trainable.empty())
+      encoder_optim = make_optimizer(encoder_trainable, r.train, comms.encoder->dp, options.distributed_optimizer);
   }
   if (comms.llm) {
     llm = std::make_unique<LanguageModel>(r.llm, r.seed, comms.llm->tp, comms.llm->pp.rank, comms.llm->pp.size(),
                                           comms.device, options.compute_dtype);
-    llm_optim = make_optimizer(llm->params().params(), r.train, comms.llm->dp, options.distributed_optimizer);
+    llm_trainable = trainable_params(llm->params().params(), r.train);
+    if (!llm_trainable.empty())
+      llm_optim = make_optimizer(llm_trainable, r.train, comms.llm->dp, options.distributed_optimizer);
   }
   if (t.hetero()) bridge = std::make_unique<BridgeEndpoint>(p2p, routes);
 }
@@ -175,10 +215,12 @@ int train(Trainer& t) {
     metrics = std::make_unique<MetricsWriter>(paths.metrics());
   }
   const LrSchedule schedule = make_lr_schedule(t.recipe.train);
-  std::vector<Param> none;  // stands in for a module this rank does not run
-  auto& enc_params = t.encoder ? t.encoder->params().params() : none;
-  auto& llm_params = t.llm ? t.llm->params().params() : none;
+  // Where this rank does not run a module, or the module is frozen, its list is empty.
+  auto& enc_params = t.encoder_trainable;
+  auto& llm_params = t.llm_trainable;
   int skipped = 0;
+  if (logs) std::cout << describe_freeze(t.recipe.train) << std::endl;
+  snapshot_weights(t, 0);
 
   for (int iter = 1; iter <= t.options.iters; ++iter) {
     const auto start = std::chrono::steady_clock::now();
@@ -196,7 +238,9 @@ int train(Trainer& t) {
 
     t.dump.write(iter);
     if (iter == t.options.nonfinite_at_iter && t.comms.rank == t.comms.world_size - 1) {
-      auto& params = t.llm ? llm_params : enc_params;
+      auto& params = llm_params.empty() ? enc_params : llm_params;
+      if (params.empty())
+        throw std::runtime_error("--inject-nonfinite-at: the last rank holds no trainable parameter (train.freeze)");
       params.front().value.mutable_grad().view({-1})[0] = std::numeric_limits<float>::quiet_NaN();
     }
 
@@ -214,6 +258,7 @@ int train(Trainer& t) {
       const std::int64_t at = schedule_position(t.recipe.train, iter - skipped);
       return clip_and_step(t, enc_params, llm_params, schedule.lr(at), schedule.weight_decay(at));
     }();
+    snapshot_weights(t, iter);
     if (step.skipped) {
       ++skipped;  // every rank saw the same norm, so every rank skipped
       std::cerr << "rank " << t.comms.rank << ": skipped the optimizer step of iteration " << iter

@@ -27,6 +27,7 @@ struct TrainerOptions {
   at::ScalarType compute_dtype = at::kFloat;  // matmuls and TP traffic; weights and optimizer stay fp32
   bool distributed_optimizer = false;  // shard AdamW state over each module's dp group
   std::set<int> dump_embeddings_at;  // iterations whose embeddings are dumped
+  std::set<int> save_weights_at;     // iterations after which weights are saved (0: initialisation)
   double encoder_delay_ms = 0;     // testing: sleep in every encoder forward (a slow encoder)
   int nonfinite_at_iter = -1;      // testing: poison one gradient on the last rank at this iteration
   int fail_at_iter = -1;           // testing: throw at this iteration...
@@ -50,7 +51,10 @@ struct Trainer {
   BridgeRoutes routes;
   std::unique_ptr<RadioEncoder> encoder;  // where this rank runs the encoder
   std::unique_ptr<LanguageModel> llm;      // where this rank runs the LLM
-  std::unique_ptr<Optimizer> encoder_optim, llm_optim;
+  // The parameters that train (frozen parts left out): what gradients are
+  // zeroed, reduced, normed and stepped over. Copies share the tensors.
+  std::vector<Param> encoder_trainable, llm_trainable;
+  std::unique_ptr<Optimizer> encoder_optim, llm_optim;  // null: nothing of the module trains
   PointToPoint p2p;                        // bridge and pipeline traffic
   std::unique_ptr<BridgeEndpoint> bridge;
   Timeline timeline;

@@ -1,6 +1,7 @@
 #include "hetero/cli.h"
 
 #include <iostream>
+#include <sstream>
 
 #include "hetero/errors.h"
 
@@ -34,6 +35,24 @@ bool parse_command_line(int argc, const char* const* argv, const po::options_des
     throw ConfigError(std::string(e.what()) + " (see " + program + " --help)");
   }
   return true;
+}
+
+std::set<int> parse_iteration_list(const std::string& flag, const std::string& text, int first) {
+  std::set<int> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      size_t used = 0;
+      const int v = std::stoi(item, &used);
+      if (used != item.size() || v < first) throw std::invalid_argument(item);
+      out.insert(v);
+    } catch (const std::exception&) {
+      throw ConfigError(flag + " '" + text + "': '" + item + "' is not an iteration >= " + std::to_string(first) +
+                        "; give a comma-separated list such as " + std::to_string(first) + ",2,10");
+    }
+  }
+  return out;
 }
 
 }  // namespace hetero

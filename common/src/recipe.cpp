@@ -272,6 +272,24 @@ TrainConfig read_train(MapReader m, ProblemList& p) {
   t.adam_eps = m.opt_double("adam_eps", 1e-8);
   t.clip_grad = m.opt_double("clip_grad", 0.0);
   t.encoder_run_ahead = m.opt_int("encoder_run_ahead", 1);
+  const YAML::Node freeze = m.raw("freeze");
+  const std::string parts = "vision, projector, llm";
+  if (freeze && !freeze.IsNull()) {
+    if (!freeze.IsSequence()) {
+      p.add("recipe key '" + m.full_key("freeze") + "' must be a list of parts (" + parts +
+            "), e.g. [vision, llm] for stage 1");
+    } else {
+      for (const auto& part : freeze) {
+        const std::string name = part.IsScalar() ? part.Scalar() : "?";
+        if (std::find(kFreezableParts.begin(), kFreezableParts.end(), name) == kFreezableParts.end())
+          p.add(m.full_key("freeze") + " names '" + name + "', which is not one of " + parts);
+        else
+          t.freeze.insert(name);
+      }
+      if (t.freeze.size() == kFreezableParts.size())
+        p.add(m.full_key("freeze") + " freezes every part (" + parts + "): nothing would train; leave one out");
+    }
+  }
   m.finish();
   return t;
 }

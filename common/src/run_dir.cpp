@@ -23,6 +23,12 @@ std::string RunPaths::embeddings_file(int iter) const {
   return embeddings_dir() + "/" + name;
 }
 
+std::string RunPaths::weights_file(int iter, const std::string& module, int stage) const {
+  char name[64];
+  std::snprintf(name, sizeof(name), "iter-%06d", iter);
+  return weights_dir() + "/" + name + "/" + module + "-stage-" + std::to_string(stage) + ".safetensors";
+}
+
 std::string metrics_to_json(const IterationMetrics& m) {
   nlohmann::ordered_json j;
   j["iter"] = m.iter;

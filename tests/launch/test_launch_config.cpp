@@ -60,7 +60,7 @@ TEST(LaunchConfig, ScheduleInSamplesIsDerivedOnce) {
   EXPECT_EQ(tiny.train.train_samples, 0);
   EXPECT_EQ(tiny.train.train_iters, 20);
   // A --set in either unit replaces the other.
-  EXPECT_EQ(load_recipe(recipe("nemotron_20l"), "9n", {"train.train_iters=5"}).train.train_iters, 5);
+  EXPECT_EQ(load_recipe(recipe("nemotron_20l"), "9n", {"train.train_iters=5000"}).train.train_iters, 5000);
   const Recipe s = load_recipe(recipe("nemotron_20l"), "tiny", {"train.train_samples=100"});
   EXPECT_EQ(s.train.train_iters, 13);  // ceil(100 / 8)
   // The plan says where the iterations came from.

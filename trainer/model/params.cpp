@@ -6,6 +6,14 @@
 
 namespace hetero {
 
+std::string model_part(const std::string& name) {
+  auto starts = [&](const char* prefix) { return name.rfind(prefix, 0) == 0; };
+  if (starts("encoder.")) return "vision";
+  if (starts("projector.")) return "projector";
+  if (starts("llm.")) return "llm";
+  throw std::logic_error("parameter '" + name + "' belongs to no model part (encoder., projector., llm.)");
+}
+
 at::Tensor ParamSet::add(const std::string& name, std::vector<int64_t> shape, int tp_shard_dim, Init init,
                          double std) {
   at::Tensor full = at::empty(shape, at::kFloat);

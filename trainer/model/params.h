@@ -20,6 +20,10 @@ struct Param {
 
 enum class Init { Normal, Ones };
 
+// The part of the VLM a parameter belongs to, as train.freeze names them
+// (kFreezableParts): "vision" (encoder.*), "projector" (projector.*) or "llm".
+std::string model_part(const std::string& param_name);
+
 class ParamSet {
  public:
   ParamSet(std::uint64_t seed, int tp_rank, int tp_size, at::Device device)

@@ -23,24 +23,6 @@ int family_index(const std::string& name) {
 EmbeddingDump::EmbeddingDump(std::set<int> iters, const Group* lanes, std::string run_dir)
     : iters_(std::move(iters)), lanes_(lanes), run_dir_(std::move(run_dir)) {}
 
-std::set<int> EmbeddingDump::parse_iterations(const std::string& text) {
-  std::set<int> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    try {
-      size_t used = 0;
-      const int v = std::stoi(item, &used);
-      if (used != item.size() || v < 1) throw std::invalid_argument(item);
-      out.insert(v);
-    } catch (const std::exception&) {
-      throw ConfigError("--dump-embeddings-at '" + text + "': '" + item +
-                        "' is not a positive iteration; give a comma-separated list such as 1,2,10");
-    }
-  }
-  return out;
-}
-
 void EmbeddingDump::add(const std::string& family, std::uint64_t sample, const at::Tensor& rows) {
   entries_.push_back({family_index(family), sample, rows.detach().to(at::kCPU, at::kFloat).contiguous()});
 }

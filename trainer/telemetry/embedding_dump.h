@@ -27,9 +27,6 @@ class EmbeddingDump {
   // Collective over the lanes group at dump iterations; its first rank writes.
   void write(int iter);
 
-  // Parses "1,2,10" (validated: positive, comma separated).
-  static std::set<int> parse_iterations(const std::string& text);
-
  private:
   struct Entry {
     int family;  // index into kFamilies

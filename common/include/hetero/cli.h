@@ -1,6 +1,7 @@
 // Command-line pieces shared by every executable (Boost.Program_options).
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,5 +23,9 @@ void add_recipe_options(boost::program_options::options_description& desc, Recip
 bool parse_command_line(int argc, const char* const* argv, const boost::program_options::options_description& desc,
                         const std::string& program,
                         const boost::program_options::positional_options_description* positional = nullptr);
+
+// Parses a flag's comma-separated iteration list ("1,2,10"), each at least
+// `first`; throws ConfigError naming the flag, the bad item and the form.
+std::set<int> parse_iteration_list(const std::string& flag, const std::string& text, int first);
 
 }  // namespace hetero

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -74,7 +75,18 @@ struct TrainConfig {
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8;
   double clip_grad = 0;  // 0: no clipping
   int encoder_run_ahead = 1;  // microbatches the encoder may run ahead of the LLM
+  // Training stage: the parts that do not train (kFreezableParts). Stage 1
+  // of a VLM freezes {vision, llm} (only the projector aligns); stage 2
+  // freezes nothing.
+  std::set<std::string> freeze;
+  bool trains(const std::string& part) const { return freeze.count(part) == 0; }
+  // The encoder's output needs gradients (and the bridge carries them back)
+  // unless both of its parts are frozen.
+  bool encoder_trains() const { return trains("vision") || trains("projector"); }
 };
+
+// The parts train.freeze may name: the ViT, the projector, the language model.
+inline const std::vector<std::string> kFreezableParts = {"vision", "projector", "llm"};
 
 // One module's share of a scale. Its size is given as whole nodes or, for
 // layouts smaller than a node (tiny, 1n), as a rank count.

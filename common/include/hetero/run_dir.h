@@ -25,6 +25,12 @@ struct RunPaths {
   // "combined_embeddings.<s>" [seq_length, hidden], s the global sample index;
   // metadata {"iter": "N", "format": "hetero-embeddings-v1"}.
   std::string embeddings_file(int iter) const;
+  std::string weights_dir() const { return root + "/weights"; }
+  // weights/iter-000005/<module>-stage-<s>.safetensors: F32 tensors, full
+  // (tensor-parallel shards joined) under their parameter names, of one
+  // module's pipeline stage after iteration `iter` (0: at initialisation);
+  // metadata {"iter", "module", "stage", "format": "hetero-weights-v1"}.
+  std::string weights_file(int iter, const std::string& module, int stage) const;
 };
 
 // One line of metrics.jsonl. Fields may be added, never renamed.
