@@ -1,0 +1,46 @@
+// Small helpers shared by the layer tests.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "dist/comm.h"
+#include "model/params.h"
+
+namespace hetero::test {
+
+// A group of one: every collective is a no-op.
+inline Group single_group() {
+  Group g;
+  g.ranks = {0};
+  return g;
+}
+
+inline void expect_close(const at::Tensor& got, const at::Tensor& want, double rtol, const std::string& what) {
+  ASSERT_EQ(got.sizes(), want.sizes()) << what;
+  const double scale = std::max(want.abs().max().item<double>(), 1e-12);
+  const double err = (got - want).abs().max().item<double>();
+  EXPECT_LE(err, rtol * scale) << what << ": max error " << err << " vs scale " << scale;
+}
+
+// Replaces every parameter by random values (so that ones and zeros from
+// initialisation do not hide mistakes), drawn in full from (seed, index)
+// and then sharded like the parameter: the same values on any tp layout.
+inline void randomize(ParamSet& params, int tp_rank, int tp_size, uint64_t seed) {
+  at::NoGradGuard no_grad;
+  for (size_t i = 0; i < params.params().size(); ++i) {
+    Param& p = params.params()[i];
+    std::vector<int64_t> full = p.value.sizes().vec();
+    if (p.tp_shard_dim >= 0) full[p.tp_shard_dim] *= tp_size;
+    torch::manual_seed(seed + i);
+    at::Tensor values = torch::randn(full) * 0.5;
+    if (p.tp_shard_dim >= 0) values = values.chunk(tp_size, p.tp_shard_dim)[tp_rank];
+    p.value.copy_(values);
+  }
+}
+
+}  // namespace hetero::test

@@ -1,0 +1,31 @@
+// Multi-rank layer tests: forks real processes that talk over real Gloo
+// process groups, rendezvousing on a TCPStore served by the test process.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "dist/comm.h"
+
+namespace hetero::test {
+
+// Runs body(rank, store) in `world` child processes and waits for them (at
+// most `timeout_s`, then kills them). Returns "" when every child exited 0,
+// else what went wrong. Children run single-threaded (OpenMP state does
+// not survive fork) and leave with _exit, so no test state is torn down twice.
+std::string run_ranks(int world, const std::function<void(int rank, const StorePtr& store)>& body,
+                      int timeout_s = 60);
+
+// A Gloo group over `ranks` (global ranks, ascending, containing my_rank).
+Group make_group(const StorePtr& store, const std::string& key, const std::vector<int>& ranks, int my_rank);
+
+// Tensors handed from a child to the test process through a file.
+void save_tensors(const std::string& path, const std::vector<at::Tensor>& tensors);
+std::vector<at::Tensor> load_tensors(const std::string& path);
+// A fresh empty directory for such files.
+std::string temp_dir(const std::string& tag);
+
+}  // namespace hetero::test

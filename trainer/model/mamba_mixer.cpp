@@ -1,0 +1,112 @@
+#include "model/mamba_mixer.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "model/packing.h"
+#include "model/ssd_scan.h"
+#include "model/tp_ops.h"
+
+namespace hetero {
+namespace {
+
+void no_decay(ParamSet& params) { params.params().back().decay = false; }
+
+}  // namespace
+
+std::vector<int64_t> mamba_in_proj_rows_in_hf(const MambaConfig& c) {
+  const int64_t hp = c.inner(), gn = c.groups * c.state, per_group = c.heads / c.groups;
+  const int64_t hgp = per_group * c.head_dim;
+  std::vector<int64_t> rows;
+  for (int64_t g = 0; g < c.groups; ++g) {
+    for (int64_t i = 0; i < hgp; ++i) rows.push_back(g * hgp + i);                      // z
+    for (int64_t i = 0; i < hgp; ++i) rows.push_back(hp + g * hgp + i);                 // x
+    for (int64_t i = 0; i < c.state; ++i) rows.push_back(2 * hp + g * c.state + i);      // B
+    for (int64_t i = 0; i < c.state; ++i) rows.push_back(2 * hp + gn + g * c.state + i); // C
+    for (int64_t i = 0; i < per_group; ++i) rows.push_back(2 * hp + 2 * gn + g * per_group + i);  // dt
+  }
+  return rows;
+}
+
+std::vector<int64_t> mamba_conv_channels_in_hf(const MambaConfig& c) {
+  const int64_t hp = c.inner(), gn = c.groups * c.state, hgp = c.heads / c.groups * c.head_dim;
+  std::vector<int64_t> channels;
+  for (int64_t g = 0; g < c.groups; ++g) {
+    for (int64_t i = 0; i < hgp; ++i) channels.push_back(g * hgp + i);
+    for (int64_t i = 0; i < c.state; ++i) channels.push_back(hp + g * c.state + i);
+    for (int64_t i = 0; i < c.state; ++i) channels.push_back(hp + gn + g * c.state + i);
+  }
+  return channels;
+}
+
+MambaMixer::MambaMixer(ParamSet& params, const std::string& prefix, const MambaConfig& cfg, const Group& tp,
+                       at::ScalarType compute)
+    : tp_(tp), compute_(compute), cfg_(cfg) {
+  if (cfg.heads % cfg.groups != 0)
+    throw std::invalid_argument("mamba: n_groups=" + std::to_string(cfg.groups) +
+                                " does not divide mamba_num_heads=" + std::to_string(cfg.heads));
+  if (cfg.groups % tp.size() != 0)
+    throw std::invalid_argument("mamba: tp=" + std::to_string(tp.size()) + " does not divide n_groups=" +
+                                std::to_string(cfg.groups));
+  local_heads_ = cfg.heads / tp.size();
+  local_groups_ = cfg.groups / tp.size();
+  const int64_t h = cfg.heads, k = cfg.conv_kernel;
+  in_proj_ = params.add(prefix + ".in_proj.weight", {cfg.in_proj_rows(), cfg.hidden}, 0, Init::Normal);
+  // PyTorch's default for a depthwise conv: uniform with bound 1/sqrt(K), i.e. std 1/sqrt(3K).
+  conv_w_ = params.add(prefix + ".conv1d.weight", {cfg.conv_channels(), 1, k}, 0, Init::Normal, 1 / std::sqrt(3.0 * k));
+  conv_b_ = params.add(prefix + ".conv1d.bias", {cfg.conv_channels()}, 0, Init::Normal, 0.0);  // zeros
+  no_decay(params);
+  dt_bias_ = params.add(prefix + ".dt_bias", {h}, 0, Init::Normal, 1.0);
+  no_decay(params);
+  A_log_ = params.add(prefix + ".A_log", {h}, 0, Init::Ones);
+  D_ = params.add(prefix + ".D", {h}, 0, Init::Ones);
+  norm_w_ = params.add(prefix + ".norm.weight", {cfg.inner()}, 0, Init::Ones);
+  out_proj_ = params.add(prefix + ".out_proj.weight", {cfg.hidden, cfg.inner()}, 1, Init::Normal, 0.02 / std::sqrt(2.0));
+
+  at::NoGradGuard no_grad;
+  // dt_bias: each standard normal draw z (topology-independent, from the
+  // ParamSet) becomes a uniform u = Phi(z), then dt = exp(u-th point between
+  // log dt_min and log dt_max), floored, then softplus^-1(dt) = dt + log(-expm1(-dt)).
+  const at::Tensor u = 0.5 * at::erfc(-dt_bias_ / std::sqrt(2.0));
+  const at::Tensor dt =
+      at::exp(u * (std::log(cfg.dt_max) - std::log(cfg.dt_min)) + std::log(cfg.dt_min)).clamp_min(cfg.dt_floor);
+  dt_bias_.copy_(dt + at::log(-at::expm1(-dt)));
+  // A_log = log(1..H) over the global heads (HF, Mamba-2 S4D-real init).
+  const int64_t first = tp.rank * local_heads_;
+  A_log_.copy_(at::log(at::arange(first + 1, first + local_heads_ + 1, A_log_.options().requires_grad(false))));
+}
+
+at::Tensor MambaMixer::forward(const at::Tensor& x, const std::vector<int64_t>& cu_seqlens) const {
+  check_cu_seqlens(cu_seqlens, x.size(0));
+  const int64_t tokens = x.size(0), p = cfg_.head_dim, n = cfg_.state, gl = local_groups_, hl = local_heads_;
+  const int64_t per_group = cfg_.heads / cfg_.groups, hgp = per_group * p;
+  const at::Tensor xi = enter_tp_region(x.to(compute_), tp_);
+  // [T, local groups, z_g | x_g B_g C_g | dt_g]
+  const at::Tensor proj = at::matmul(xi, in_proj_.to(compute_).t()).view({tokens, gl, -1});
+  const at::Tensor z = proj.narrow(2, 0, hgp).reshape({tokens, hl * p});
+  const at::Tensor xbc = proj.narrow(2, hgp, hgp + 2 * n).reshape({tokens, -1});
+  const at::Tensor dt_raw = proj.narrow(2, 2 * hgp + 2 * n, per_group).reshape({tokens, hl});
+
+  // Causal depthwise conv per sample: left zero padding K-1, keep the first L outputs.
+  const at::Tensor padded = pad_packed(xbc, cu_seqlens).transpose(1, 2);  // [S, channels, L]
+  const int64_t samples = padded.size(0), len = padded.size(2);
+  const at::Tensor conv = at::conv1d(padded, conv_w_.to(compute_), conv_b_.to(compute_), {1}, {cfg_.conv_kernel - 1},
+                                     {1}, padded.size(1));
+  const at::Tensor xbc_act = at::silu(conv.narrow(2, 0, len)).transpose(1, 2).reshape({samples, len, gl, -1});
+  const at::Tensor xs = xbc_act.narrow(3, 0, hgp).reshape({samples, len, hl, p});
+  const at::Tensor B = xbc_act.narrow(3, hgp, n).repeat_interleave(per_group, 2);  // groups -> heads
+  const at::Tensor C = xbc_act.narrow(3, hgp + n, n).repeat_interleave(per_group, 2);
+
+  const at::Tensor dt = at::softplus(pad_packed(dt_raw, cu_seqlens).to(at::kFloat) + dt_bias_);  // [S, L, hl]
+  const at::Tensor A = -at::exp(A_log_.to(at::kFloat));
+  const at::Tensor y = ssd_chunked_scan(xs, dt, A, B, C, cfg_.chunk) + xs.to(at::kFloat) * D_.view({1, 1, hl, 1});
+
+  // Gated RMSNorm per group, in fp32: norm(y * silu(z)) * weight.
+  const at::Tensor gated = unpad_packed(y, cu_seqlens).reshape({tokens, gl, hgp}) *
+                           at::silu(z.to(at::kFloat)).view({tokens, gl, hgp});
+  const at::Tensor normed =
+      (gated * at::rsqrt(gated.pow(2).mean(-1, /*keepdim=*/true) + cfg_.norm_eps)).reshape({tokens, hl * p}) * norm_w_;
+  return leave_tp_region(at::matmul(normed.to(compute_), out_proj_.to(compute_).t()), tp_).to(at::kFloat);
+}
+
+}  // namespace hetero
