@@ -32,6 +32,12 @@ using CommBackend = c10d::ProcessGroup;
 using Comm = c10::intrusive_ptr<CommBackend>;
 using StorePtr = c10::intrusive_ptr<c10d::Store>;
 
+#ifdef HETERO_HAVE_GLOO
+inline constexpr bool kHaveGloo = true;
+#else
+inline constexpr bool kHaveGloo = false;
+#endif
+
 // Gloo's device must be reachable by peers: loopback only works on one host.
 inline Comm make_gloo_comm(const StorePtr& store, int rank, int size, std::chrono::milliseconds timeout,
                            bool single_host) {

@@ -7,8 +7,16 @@
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include "dist/comm.h"
+
+// Multi-rank tests need Gloo; a CUDA build from a PyTorch wheel has none
+// (compat.h), and runs the single-process layer tests only.
+#define HETERO_SKIP_WITHOUT_GLOO()                                                                  \
+  if (!::hetero::kHaveGloo)                                                                         \
+  GTEST_SKIP() << "this build has no Gloo process groups (LibTorch from a wheel); the CPU build runs " \
+                  "the multi-rank layer tests"
 
 namespace hetero::test {
 
