@@ -176,7 +176,8 @@ MicrobatchTotals run_llm_pipeline(Trainer& t, int iter, double global_loss_token
     {
       auto r = t.timeline.region(R::kDataWait, iter, mb);
       indices = microbatch_sample_indices(t.topo, iter, lane, mb);
-      samples = t.data.samples(indices);
+      // Pixels only where this rank's own encoder consumes them (colocated).
+      samples = t.data.samples(indices, first && !t.topo.hetero() ? Pixels::Make : Pixels::Skip);
       batch = make_text_batch(samples, t.comms.device);
     }
     const auto lane_images = images_of(samples);

@@ -24,7 +24,7 @@ double global_loss_tokens(Trainer& t, int iter) {
   const auto& dp = t.comms.llm->dp;
   std::int64_t local = 0;
   for (int mb = 0; mb < t.topo.num_microbatches(); ++mb)
-    local += count_loss_tokens(t.data.samples(microbatch_sample_indices(t.topo, iter, dp.rank, mb)));
+    local += count_loss_tokens(t.data.samples(microbatch_sample_indices(t.topo, iter, dp.rank, mb), Pixels::Skip));
   at::Tensor n = at::tensor({static_cast<double>(local)}, at::kDouble).to(t.comms.device);
   all_reduce_sum(dp, n);
   return n.cpu().item<double>();

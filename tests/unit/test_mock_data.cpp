@@ -71,6 +71,21 @@ TEST(MockData, MixesTextOnlyAndMultiImageSamples) {
   EXPECT_EQ(counts, (std::set<size_t>{0, 1, 2, 3}));
 }
 
+TEST(MockData, SkippingPixelsChangesNothingElse) {
+  for (std::uint64_t i = 0; i < 50; ++i) {
+    const MockSample full = sample(i);
+    const MockSample lean = make_mock_sample(tiny().data, tiny().llm, tiny().encoder, i, Pixels::Skip);
+    EXPECT_EQ(full.tokens, lean.tokens);
+    ASSERT_EQ(full.images.size(), lean.images.size());
+    for (size_t k = 0; k < full.images.size(); ++k) {
+      EXPECT_EQ(full.images[k].grid_h, lean.images[k].grid_h);
+      EXPECT_EQ(full.images[k].grid_w, lean.images[k].grid_w);
+      EXPECT_TRUE(lean.images[k].patches.empty());
+      EXPECT_FALSE(full.images[k].patches.empty());
+    }
+  }
+}
+
 TEST(MockData, ImagesFarBelowAndAboveTheBudgetGetGridsInsideIt) {
   for (const auto& px : std::vector<std::pair<int, int>>{{1, 1}, {1, 3}, {5000, 20000}, {1, 20000}}) {
     const Recipe r = load_recipe(std::string(HETERO_SOURCE_DIR) + "/recipes/nemotron_20l", "tiny",

@@ -11,14 +11,14 @@ std::vector<std::uint64_t> microbatch_sample_indices(const JobTopology& topo, in
   return out;
 }
 
-MockSample MockDataset::sample(std::uint64_t index) const {
-  return make_mock_sample(recipe_.data, recipe_.llm, recipe_.encoder, index);
+MockSample MockDataset::sample(std::uint64_t index, Pixels pixels) const {
+  return make_mock_sample(recipe_.data, recipe_.llm, recipe_.encoder, index, pixels);
 }
 
-std::vector<MockSample> MockDataset::samples(const std::vector<std::uint64_t>& indices) const {
+std::vector<MockSample> MockDataset::samples(const std::vector<std::uint64_t>& indices, Pixels pixels) const {
   std::vector<MockSample> out;
   out.reserve(indices.size());
-  for (auto i : indices) out.push_back(sample(i));
+  for (auto i : indices) out.push_back(sample(i, pixels));
   return out;
 }
 

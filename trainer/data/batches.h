@@ -23,8 +23,8 @@ std::vector<std::uint64_t> microbatch_sample_indices(const JobTopology& topo, in
 class MockDataset {
  public:
   MockDataset(const Recipe& recipe) : recipe_(recipe) {}
-  MockSample sample(std::uint64_t index) const;
-  std::vector<MockSample> samples(const std::vector<std::uint64_t>& indices) const;
+  MockSample sample(std::uint64_t index, Pixels pixels = Pixels::Make) const;
+  std::vector<MockSample> samples(const std::vector<std::uint64_t>& indices, Pixels pixels = Pixels::Make) const;
 
  private:
   const Recipe& recipe_;

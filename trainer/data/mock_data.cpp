@@ -10,7 +10,7 @@ namespace hetero {
 int embedding_rows(const MockImage& image) { return embeddings_for(PatchGrid{image.grid_h, image.grid_w}); }
 
 MockSample make_mock_sample(const DataConfig& data, const LlmArch& llm, const EncoderArch& enc,
-                            std::uint64_t global_index) {
+                            std::uint64_t global_index, Pixels pixels) {
   const CounterRng rng(mix(data.seed, global_index));
   std::uint64_t draw = 0;
   MockSample s;
@@ -34,8 +34,13 @@ MockSample make_mock_sample(const DataConfig& data, const LlmArch& llm, const En
     const int r = embeddings_for(grid);
     if (total_rows + r > seq / 2) break;
     const CounterRng pix(mix(rng.bits(draw++), 0x1a));
-    img.patches.resize(static_cast<size_t>(img.grid_h) * img.grid_w * patch_dim);
-    for (size_t k = 0; k < img.patches.size(); ++k) img.patches[k] = static_cast<float>(pix.normal(k));
+    if (pixels == Pixels::Make) {
+      // Uniform with unit variance: one hash per value keeps mock data far
+      // cheaper than the encoder that consumes it.
+      img.patches.resize(static_cast<size_t>(img.grid_h) * img.grid_w * patch_dim);
+      for (size_t k = 0; k < img.patches.size(); ++k)
+        img.patches[k] = static_cast<float>((2.0 * pix.uniform(k) - 1.0) * 1.7320508075688772);
+    }
     total_rows += r;
     rows.push_back(r);
     s.images.push_back(std::move(img));

@@ -27,10 +27,15 @@ struct MockSample {
   std::vector<MockImage> images;  // in the order their placeholders appear
 };
 
+// Whether a sample's image pixels are made: only ranks that run the encoder
+// need them (the LLM needs the tokens and each image's grid).
+enum class Pixels { Make, Skip };
+
 // Each image gets exactly as many placeholder tokens as the encoder outputs
-// for its grid (embeddings_for, the one definition both sides use).
+// for its grid (embeddings_for, the one definition both sides use). With
+// Pixels::Skip every image's `patches` stays empty; all else is identical.
 MockSample make_mock_sample(const DataConfig& data, const LlmArch& llm, const EncoderArch& enc,
-                            std::uint64_t global_index);
+                            std::uint64_t global_index, Pixels pixels = Pixels::Make);
 
 // LLM input rows of one image.
 int embedding_rows(const MockImage& image);
