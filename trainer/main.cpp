@@ -21,18 +21,10 @@ using namespace hetero;
 namespace {
 
 // What the trainer itself cannot run (yet), stated before any group exists.
-void check_supported(const Recipe& recipe, const JobTopology& topo) {
+// (The recipe's own rules, run-ahead and vocabulary split among them, are
+// plan_topology's.)
+void check_supported(const JobTopology& topo) {
   ProblemList p;
-  const int pp = topo.llm.dims.pp;
-  // Stage 0 runs pp forwards before its first backward, so the encoder must
-  // be allowed that many microbatches ahead or the two wait on each other.
-  if (topo.hetero() && recipe.train.encoder_run_ahead < std::min(pp, topo.num_microbatches()))
-    p.add("train.encoder_run_ahead=" + std::to_string(recipe.train.encoder_run_ahead) + " is below llm pp=" +
-          std::to_string(pp) + ": the first stage runs " + std::to_string(pp) +
-          " forwards before its first backward; set train.encoder_run_ahead to at least " + std::to_string(pp));
-  if (recipe.llm.vocab_size % topo.llm.dims.tp != 0)
-    p.add("llm.tp=" + std::to_string(topo.llm.dims.tp) + " does not divide vocab_size=" +
-          std::to_string(recipe.llm.vocab_size) + " (the vocabulary is split over tp); choose a tp that divides it");
   for (const ModuleLayout* m : {&topo.encoder, &topo.llm}) {
     if (m->dims.cp != 1)
       p.add(m->name + ".cp=" + std::to_string(m->dims.cp) +
@@ -96,7 +88,7 @@ int main(int argc, char** argv) {
 
     const Recipe recipe = load_recipe(recipe_args.recipe, recipe_args.scale, recipe_args.overrides);
     const JobTopology topo = plan_topology(recipe);
-    check_supported(recipe, topo);
+    check_supported(topo);
     opts.trace = !no_trace;
     if (!dump_at.empty()) opts.dump_embeddings_at = parse_iteration_list("--dump-embeddings-at", dump_at, 1);
     if (!save_at.empty()) opts.save_weights_at = parse_iteration_list("--save-weights-at", save_at, 0);

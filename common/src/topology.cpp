@@ -1,5 +1,6 @@
 #include "hetero/topology.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "hetero/errors.h"
@@ -162,7 +163,18 @@ JobTopology plan_topology(const Recipe& r) {
     if (t.hetero() && lanes % enc != 0 && enc % lanes != 0)
       p.add(pre + ": encoder dp=" + num(enc) + " and llm dp=" + num(lanes) +
             " must divide one another (fan-out or fan-in); change a module's ranks or tp");
+    // 1F1B: stage 0 runs min(pp, microbatches) forwards before its first
+    // backward, so the encoder must be allowed that far ahead or the two
+    // modules wait on each other for ever.
+    const int ahead = std::min(sc.llm.pp, std::max(1, r.train.global_batch_size / per_iter));
+    if (t.hetero() && r.train.encoder_run_ahead > 0 && r.train.encoder_run_ahead < ahead)
+      p.add("train.encoder_run_ahead=" + num(r.train.encoder_run_ahead) + " is below " + num(ahead) + " (llm pp=" +
+            num(sc.llm.pp) + "): the first stage runs " + num(ahead) +
+            " forwards before its first backward; set train.encoder_run_ahead to at least " + num(ahead));
   }
+  // The vocabulary is split over the llm's tp (vocab-parallel embedding and loss).
+  if (r.llm.vocab_size > 0)
+    check_divides(p, pre + ".llm.tp", sc.llm.tp, "vocab_size", r.llm.vocab_size, "choose a tp that divides it");
   p.throw_if_any();
   return t;
 }

@@ -122,6 +122,15 @@ TEST(Topology, RulesNameTheNumbers) {
   EXPECT_TRUE(mentions(problems_of({"scales.tiny.llm.ep=2"}), "the model has no experts (num_experts=0)"));
 }
 
+TEST(Topology, PipelineAndVocabularyRulesAreCheckedBeforeLaunch) {
+  // pp=2 with 4 microbatches per lane: stage 0 runs 2 forwards before its first backward.
+  EXPECT_TRUE(mentions(problems_of({"scales.tiny.llm.pp=2", "scales.tiny.llm.ranks=2", "train.encoder_run_ahead=1"}),
+                       "train.encoder_run_ahead=1 is below 2 (llm pp=2)"));
+  EXPECT_NO_THROW(plan("nemotron_20l", "tiny", {"scales.tiny.llm.pp=2", "train.encoder_run_ahead=2"}));
+  EXPECT_TRUE(mentions(problems_of({"scales.tiny.llm.tp=2", "scales.tiny.llm.ranks=2", "model.llm.vocab_size=63"}),
+                       "scales.tiny.llm.tp=2 does not divide vocab_size=63"));
+}
+
 TEST(Topology, AllViolationsReportedTogether) {
   const auto problems = problems_of({"train.global_batch_size=7", "scales.tiny.llm.ep=2"});
   EXPECT_EQ(problems.size(), 2u);
