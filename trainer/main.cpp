@@ -75,6 +75,8 @@ int main(int argc, char** argv) {
       ("distributed-optimizer", po::bool_switch(&opts.distributed_optimizer),
        "shard AdamW state over each module's data-parallel group")
       ("no-trace", po::bool_switch(&no_trace), "do not write RUN/trace/rank-NNNNN.json")
+      ("tensorboard", po::bool_switch(&opts.tensorboard),
+       "write TensorBoard scalars (Megatron's tags) to RUN/tensorboard from the logging rank")
       ("dump-embeddings-at", po::value(&dump_at), "iterations whose embeddings go to RUN/embeddings, e.g. 1,2,10")
       ("save-weights-at", po::value(&save_at),
        "iterations after which each module's full weights go to RUN/weights (0: at initialisation), e.g. 0,5")

@@ -10,6 +10,7 @@
 #include "hetero/train_schedule.h"
 #include "hetero/regions.h"
 #include "hetero/run_dir.h"
+#include "hetero/tensorboard.h"
 #include "optim/grads.h"
 #include "stop_signal.h"
 #include "telemetry/weights_snapshot.h"
@@ -214,6 +215,8 @@ int train(Trainer& t) {
     keep_earlier_metrics(paths);  // a requeued job starts again: the first start's lines stay readable
     metrics = std::make_unique<MetricsWriter>(paths.metrics());
   }
+  std::unique_ptr<TensorBoardWriter> tensorboard;  // --tensorboard
+  if (logs && t.options.tensorboard) tensorboard = std::make_unique<TensorBoardWriter>(paths.tensorboard_dir());
   const LrSchedule schedule = make_lr_schedule(t.recipe.train);
   // Where this rank does not run a module, or the module is frozen, its list is empty.
   auto& enc_params = t.encoder_trainable;
@@ -290,6 +293,7 @@ int train(Trainer& t) {
       m.encoder_stall_ms = stalls[0].item<double>();
       m.bridge_wait_ms = stalls[1].item<double>();
       metrics->write(m);
+      if (tensorboard) add_iteration_scalars(*tensorboard, m, t.topo.global_batch_size, t.recipe.llm.num_experts > 0);
       std::cout << format_iteration_line(m, t.options.iters, t.topo.global_batch_size) << std::endl;
     }
     t.timeline.end_iteration();

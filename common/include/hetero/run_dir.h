@@ -18,6 +18,9 @@ struct RunPaths {
   std::string trace_dir() const { return root + "/trace"; }
   std::string embeddings_dir() const { return root + "/embeddings"; }
   std::string checkpoints_dir() const { return root + "/checkpoints"; }
+  // tensorboard/events.out.tfevents.<unix time>.<hostname> (tensorboard.h),
+  // from the logging rank when hetero-train runs with --tensorboard.
+  std::string tensorboard_dir() const { return root + "/tensorboard"; }
   std::string rank_log(int rank) const;    // logs/rank-00000.log
   std::string rank_trace(int rank) const;  // trace/rank-00000.json
   // embeddings/iter-000001.safetensors (safetensors.h): F32 tensors
