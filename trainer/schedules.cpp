@@ -209,7 +209,7 @@ MicrobatchTotals run_llm_pipeline(Trainer& t, int iter, double global_loss_token
         x = t.llm->embed(batch.tokens, image_rows);
         if (sends_grads) record_dump(t, iter, indices, samples, image_rows, x);
       }
-      x = t.llm->layers(x);
+      x = t.llm->layers(x, 1.0 / t.topo.global_batch_size);  // each sample is one sequence
       f.output = last ? t.llm->loss_sum(batch, x) : x;
     }
     if (last) {

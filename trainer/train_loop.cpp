@@ -183,7 +183,7 @@ Trainer::Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOpti
       encoder_optim = make_optimizer(encoder_trainable, r.train, comms.encoder->dp, options.distributed_optimizer);
   }
   if (comms.llm) {
-    llm = std::make_unique<LanguageModel>(r.llm, r.seed, comms.llm->tp, comms.llm->pp.rank, comms.llm->pp.size(),
+    llm = std::make_unique<LanguageModel>(r.llm, r.seed, *comms.llm, comms.llm->pp.rank, comms.llm->pp.size(),
                                           comms.device, options.compute_dtype);
     llm_trainable = trainable_params(llm->params().params(), r.train);
     if (!llm_trainable.empty())
@@ -272,6 +272,10 @@ int train(Trainer& t) {
     // (with them, whether any rank was asked to stop).
     at::Tensor loss = at::tensor({mb.loss_sum, static_cast<double>(mb.images)}, at::kDouble).to(t.comms.device);
     if (t.llm) all_reduce_sum(t.comms.llm->dp, loss);
+    // MoE load-balancing loss: every stage's layers, every lane's sequences.
+    at::Tensor balance =
+        at::tensor({t.llm ? t.llm->take_load_balancing_sum() : 0.0}, at::kDouble).to(t.comms.device);
+    all_reduce_sum(t.comms.world, balance);
     loss = loss.cpu();
     at::Tensor stalls = at::tensor({mb.encoder_stall_ms, mb.bridge_wait_ms, stop_requested() ? 1.0 : 0.0},
                                    at::kDouble).to(t.comms.device);
@@ -282,6 +286,8 @@ int train(Trainer& t) {
       m.iter = iter;
       m.consumed_samples = static_cast<std::int64_t>(iter) * t.topo.global_batch_size;
       m.lm_loss = loss[0].item<double>() / loss_tokens;
+      if (const int moe_layers = t.recipe.llm.count_layers('E'); moe_layers > 0)
+        m.load_balancing_loss = balance.cpu().item<double>() / (double(t.topo.global_batch_size) * moe_layers);
       m.images = static_cast<std::int64_t>(loss[1].item<double>());
       m.grad_norm = step.grad_norm;
       m.lr = step.lr;

@@ -175,13 +175,69 @@ LlmArch read_llm(MapReader m) {
   LlmArch a;
   a.num_layers = m.req_int("num_layers");
   a.hidden_size = m.req_int("hidden_size");
-  a.num_attention_heads = m.req_int("num_attention_heads");
-  a.ffn_hidden_size = m.req_int("ffn_hidden_size");
   a.vocab_size = m.req_int("vocab_size");
   a.seq_length = m.req_int("seq_length");
-  a.num_experts = m.opt_int("num_experts", 0);
+  a.hybrid_override_pattern = m.req_string("hybrid_override_pattern");
+  a.num_attention_heads = m.req_int("num_attention_heads");
+  a.num_query_groups = m.req_int("num_query_groups");
+  a.head_dim = m.opt_int("head_dim", 0);
+  a.ffn_hidden_size = m.req_int("ffn_hidden_size");
+  a.mamba_num_heads = m.req_int("mamba_num_heads");
+  a.mamba_head_dim = m.req_int("mamba_head_dim");
+  a.ssm_state_size = m.req_int("ssm_state_size");
+  a.n_groups = m.req_int("n_groups");
+  a.conv_kernel = m.req_int("conv_kernel");
+  a.chunk_size = m.req_int("chunk_size");
+  a.num_experts = m.opt_int("n_routed_experts", 0);
+  a.moe_intermediate_size = m.opt_int("moe_intermediate_size", 0);
+  a.moe_shared_expert_intermediate_size = m.opt_int("moe_shared_expert_intermediate_size", 0);
+  a.num_experts_per_tok = m.opt_int("num_experts_per_tok", 1);
+  a.routed_scaling_factor = m.opt_double("routed_scaling_factor", 1.0);
+  a.norm_topk_prob = m.get<bool>("norm_topk_prob", true, false, "true or false");
+  a.moe_score_function = m.opt_string("moe_score_function", "sigmoid");
+  a.moe_aux_loss_coeff = m.opt_double("moe_aux_loss_coeff", 0.0);
   m.finish();
   return a;
+}
+
+// The language model's own rules (no topology needed), one problem each.
+void check_llm(const LlmArch& a, ProblemList& p) {
+  const std::string& pattern = a.hybrid_override_pattern;
+  const std::string key = "model.llm.hybrid_override_pattern='" + pattern + "'";
+  if (static_cast<int>(pattern.size()) != a.num_layers)
+    p.add(key + " has " + std::to_string(pattern.size()) + " characters but model.llm.num_layers=" +
+          std::to_string(a.num_layers) + "; give exactly one character per layer (or change num_layers)");
+  const auto bad = pattern.find_first_not_of("M*-E");
+  if (bad != std::string::npos)
+    p.add(key + " has '" + std::string(1, pattern[bad]) + "' at layer " + std::to_string(bad) +
+          "; use only M (Mamba-2), * (attention), - (MLP) and E (MoE)");
+  auto divides = [&](const char* what, int d, const char* of, int v) {
+    if (d < 1 || v % d != 0)
+      p.add(std::string("model.llm.") + what + "=" + std::to_string(d) + " does not divide model.llm." + of + "=" +
+            std::to_string(v) + "; choose a divisor");
+  };
+  if (a.count_layers('*') > 0) divides("num_query_groups", a.num_query_groups, "num_attention_heads", a.num_attention_heads);
+  if (a.count_layers('M') > 0) divides("n_groups", a.n_groups, "mamba_num_heads", a.mamba_num_heads);
+  const int moe_layers = a.count_layers('E');
+  if (moe_layers > 0 && a.num_experts < 1)
+    p.add(key + " has " + std::to_string(moe_layers) +
+          " MoE layers (E) but model.llm.n_routed_experts=" + std::to_string(a.num_experts) +
+          "; set n_routed_experts (and the other moe_* keys) or drop the E layers");
+  if (moe_layers == 0 && a.num_experts > 0)
+    p.add("model.llm.n_routed_experts=" + std::to_string(a.num_experts) + " but " + key +
+          " has no MoE layer (E); set n_routed_experts=0 or add E layers");
+  if (moe_layers > 0) {
+    if (a.num_experts_per_tok < 1 || a.num_experts_per_tok > a.num_experts)
+      p.add("model.llm.num_experts_per_tok=" + std::to_string(a.num_experts_per_tok) +
+            " must lie in [1, n_routed_experts=" + std::to_string(a.num_experts) + "]");
+    if (a.moe_intermediate_size < 1)
+      p.add("model.llm.moe_intermediate_size=" + std::to_string(a.moe_intermediate_size) +
+            " must be at least 1 for the E layers; set the experts' FFN width");
+    if (a.moe_score_function != "sigmoid" && a.moe_score_function != "softmax")
+      p.add("model.llm.moe_score_function='" + a.moe_score_function + "' must be sigmoid or softmax");
+    if (a.moe_aux_loss_coeff < 0)
+      p.add("model.llm.moe_aux_loss_coeff=" + std::to_string(a.moe_aux_loss_coeff) + " must be 0 or more");
+  }
 }
 
 EncoderArch read_encoder(MapReader m) {
@@ -375,6 +431,7 @@ ScaleConfig read_scale(MapReader m, const std::string& name, ProblemList& proble
 
 // Value rules that need no topology: the data must fit the model.
 void check_values(const Recipe& r, ProblemList& p) {
+  check_llm(r.llm, p);
   const DataConfig& d = r.data;
   auto text = [](double v) {
     std::ostringstream os;
@@ -449,6 +506,10 @@ const std::vector<std::pair<std::string, std::string>> kRenderedSbatchOptions = 
     {"--partition", "--partition or launch.partition"}, {"-p", "--partition or launch.partition"}};
 
 }  // namespace
+
+int LlmArch::count_layers(char kind) const {
+  return static_cast<int>(std::count(hybrid_override_pattern.begin(), hybrid_override_pattern.end(), kind));
+}
 
 void check_launch(const LaunchConfig& l, ProblemList& p) {
   const long limit = slurm_time_seconds(l.time);

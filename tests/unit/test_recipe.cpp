@@ -37,7 +37,7 @@ TEST(Recipe, LoadsByDirectoryOrFile) {
 
 TEST(Recipe, ScaleSectionsOverrideTheTopLevel) {
   EXPECT_EQ(load_recipe(kRecipe, "tiny", {}).llm.hidden_size, 32);
-  EXPECT_EQ(load_recipe(kRecipe, "9n", {}).llm.hidden_size, 2688);
+  EXPECT_EQ(load_recipe(kRecipe, "9n", {}).llm.hidden_size, 4096);
   EXPECT_EQ(load_recipe(kRecipe, "tiny", {}).train.global_batch_size, 8);
   EXPECT_EQ(load_recipe(kRecipe, "9n", {}).train.global_batch_size, 768);  // the top-level value
 }
@@ -50,6 +50,40 @@ TEST(Recipe, OverridesWinOverFileAndScale) {
   EXPECT_EQ(r.resolved["overrides"].size(), 3u);
   EXPECT_EQ(r.resolved["scale"]["name"].as<std::string>(), "tiny");
   EXPECT_EQ(r.resolved["train"]["global_batch_size"].as<int>(), 16);
+}
+
+// The hybrid pattern: the full-size layer counts, and each broken rule
+// named with its value and the fix.
+TEST(Recipe, HybridPatternOfBothRecipes) {
+  const LlmArch dense = load_recipe(kRecipe, "9n", {}).llm;
+  EXPECT_EQ(dense.num_layers, 20);
+  EXPECT_EQ(dense.hybrid_override_pattern.size(), 20u);
+  EXPECT_EQ(dense.count_layers('E'), 0);
+  const LlmArch moe = load_recipe(std::string(HETERO_SOURCE_DIR) + "/recipes/nemotron_54l", "9n", {}).llm;
+  EXPECT_EQ(moe.num_layers, 54);
+  EXPECT_EQ(moe.count_layers('E'), 27);
+  EXPECT_EQ(moe.count_layers('M') + moe.count_layers('*') + moe.count_layers('-'), 27);
+  EXPECT_EQ(moe.num_experts, 128);
+  // Tiny keeps every layer kind of its full-size pattern.
+  for (const std::string name : {"nemotron_20l", "nemotron_54l"}) {
+    const std::string dir = std::string(HETERO_SOURCE_DIR) + "/recipes/" + name;
+    const LlmArch full = load_recipe(dir, "9n", {}).llm, tiny = load_recipe(dir, "tiny", {}).llm;
+    for (char kind : std::string("M*-E"))
+      EXPECT_EQ(full.count_layers(kind) > 0, tiny.count_layers(kind) > 0) << name << " layer kind " << kind;
+  }
+}
+
+TEST(Recipe, HybridPatternRulesNameValueAndFix) {
+  EXPECT_NE(error_of([] { load_recipe(kRecipe, "tiny", {"model.llm.hybrid_override_pattern=M*M"}); })
+                .find("model.llm.hybrid_override_pattern='M*M' has 3 characters but model.llm.num_layers=4; give "
+                      "exactly one character per layer"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { load_recipe(kRecipe, "tiny", {"model.llm.hybrid_override_pattern=MxM-"}); })
+                .find("has 'x' at layer 1; use only M (Mamba-2), * (attention), - (MLP) and E (MoE)"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { load_recipe(kRecipe, "tiny", {"model.llm.hybrid_override_pattern=M-ME"}); })
+                .find("has 1 MoE layers (E) but model.llm.n_routed_experts=0; set n_routed_experts"),
+            std::string::npos);
 }
 
 TEST(Recipe, UnknownKeysNameTheFullPath) {

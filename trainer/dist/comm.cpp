@@ -36,6 +36,14 @@ ModuleGroups module_groups(const StorePtr& store, const ModuleLayout& m, int ran
   g.tp = build({"tp"});
   g.dp = build({"dp"});
   g.pp = build({"pp"});
+  const RankGrid experts = m.expert_grid();
+  auto build_expert = [&](const std::string& dim) {
+    return make_group(store, m.name + "/experts/" + experts.group_key(rank, {dim}), experts.group_of(rank, {dim}),
+                      rank, device, timeout, single_host, all);
+  };
+  g.ep = build_expert("ep");
+  g.etp = build_expert("etp");
+  g.edp = build_expert("edp");
   return g;
 }
 

@@ -30,6 +30,10 @@ struct ModuleGroups {
   Group tp;  // tensor parallel: activations are split across these ranks
   Group dp;  // data parallel: gradients are summed across these ranks
   Group pp;  // pipeline: this rank's stage is pp.rank
+  // The expert view of the same ranks (design §3; MoE layers only):
+  Group ep;   // expert parallel: experts are spread over these ranks
+  Group etp;  // expert tensor parallel: each expert's FFN width is split over these
+  Group edp;  // expert data parallel: expert gradients are summed over these
 };
 
 struct JobComms {

@@ -2,30 +2,66 @@
 
 #include <stdexcept>
 
+#include <torch/csrc/autograd/custom_function.h>
+
 #include "data/mock_data.h"
 #include "model/tp_ops.h"
+#include "model/transformer_block.h"
 #include "model/vocab_parallel.h"
 
 namespace hetero {
+namespace {
 
-LanguageModel::LanguageModel(const LlmArch& arch, std::uint64_t seed, const Group& tp, int stage, int num_stages,
-                             at::Device device, at::ScalarType compute)
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Adds `weight` x aux_loss to the objective without a loss tensor: identity
+// on y forward; backward passes y's gradient through and gives aux_loss the
+// gradient `weight` (Megatron's MoEAuxLossAutoScaler).
+struct AttachAuxLoss : torch::autograd::Function<AttachAuxLoss> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& y, const at::Tensor& aux_loss, double weight) {
+    ctx->saved_data["weight"] = weight;
+    ctx->saved_data["aux"] = aux_loss.detach();
+    return y.view_as(y);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const at::Tensor aux = ctx->saved_data["aux"].toTensor();
+    return {grads[0], at::full_like(aux, ctx->saved_data["weight"].toDouble()), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+LanguageModel::LanguageModel(const LlmArch& arch, std::uint64_t seed, const ModuleGroups& groups, int stage,
+                             int num_stages, at::Device device, at::ScalarType compute)
     : arch_(arch),
-      tp_(tp),
+      tp_(groups.tp),
       stage_(stage),
       num_stages_(num_stages),
       compute_(compute),
-      params_(seed, tp.rank, tp.size(), device) {
+      params_(seed, groups.tp.rank, groups.tp.size(), device) {
+  const std::string& pattern = arch.hybrid_override_pattern;
+  if (static_cast<int>(pattern.size()) != arch.num_layers || arch.num_layers % num_stages != 0)
+    throw std::invalid_argument("llm: hybrid_override_pattern '" + pattern + "' must have num_layers=" +
+                                std::to_string(arch.num_layers) + " characters, split evenly over pp=" +
+                                std::to_string(num_stages));
+  // Experts are split over etp, not tp: a ParamSet of their own.
+  ParamSet experts(seed, groups.etp.rank, groups.etp.size(), device);
   if (first_stage())
-    embedding_ = params_.add("llm.embedding.weight", {arch.vocab_size, arch.hidden_size}, 0, Init::Normal);
+    embedding_ = params_.add("llm.backbone.embeddings.weight", {arch.vocab_size, arch.hidden_size}, 0, Init::Normal);
   const int per_stage = arch.num_layers / num_stages;
-  blocks_.reserve(per_stage);
+  layers_.reserve(per_stage);
   for (int i = stage * per_stage; i < (stage + 1) * per_stage; ++i)
-    blocks_.emplace_back(params_, "llm.layers." + std::to_string(i), arch.hidden_size, arch.num_attention_heads,
-                         arch.ffn_hidden_size, tp, compute);
+    layers_.emplace_back(params_, experts, "llm.backbone.layers." + std::to_string(i), pattern[i], arch, groups,
+                         compute);
   if (last_stage()) {
-    final_norm_ = params_.add("llm.final_norm.weight", {arch.hidden_size}, -1, Init::Ones);
-    output_ = params_.add("llm.output_layer.weight", {arch.vocab_size, arch.hidden_size}, 0, Init::Normal);
+    final_norm_ = params_.add("llm.backbone.norm_f.weight", {arch.hidden_size}, -1, Init::Ones);
+    params_.params().back().decay = false;
+    output_ = params_.add("llm.lm_head.weight", {arch.vocab_size, arch.hidden_size}, 0, Init::Normal);
+  }
+  for (Param p : experts.params()) {
+    p.expert_dp = &groups.edp;
+    params_.params().push_back(p);
   }
 }
 
@@ -42,13 +78,25 @@ at::Tensor LanguageModel::embed(const at::Tensor& tokens, const at::Tensor& imag
   return x.view({b, s, -1});
 }
 
-at::Tensor LanguageModel::layers(const at::Tensor& hidden) const {
-  const auto s = hidden.size(1);
-  const at::Tensor causal =
-      at::ones({s, s}, at::TensorOptions().dtype(at::kBool).device(hidden.device())).tril().unsqueeze(0);
+at::Tensor LanguageModel::layers(const at::Tensor& hidden, double sequence_weight) {
+  const double sequences = static_cast<double>(hidden.size(0));
   at::Tensor x = hidden;
-  for (const auto& block : blocks_) x = block.forward(x, causal);
+  for (const auto& layer : layers_) {
+    at::Tensor load_balancing;
+    x = layer.forward(x, &load_balancing);
+    if (!load_balancing.defined()) continue;
+    if (tp_.rank == 0) load_balancing_sum_ += load_balancing.item<double>() * sequences;
+    // The layer's loss is the mean over this microbatch's sequences.
+    const double weight = arch_.moe_aux_loss_coeff * sequences * sequence_weight;
+    if (weight > 0 && x.requires_grad()) x = AttachAuxLoss::apply(x, load_balancing, weight);
+  }
   return x;
+}
+
+double LanguageModel::take_load_balancing_sum() {
+  const double sum = load_balancing_sum_;
+  load_balancing_sum_ = 0;
+  return sum;
 }
 
 at::Tensor LanguageModel::loss_sum(const TextBatch& batch, const at::Tensor& hidden) const {

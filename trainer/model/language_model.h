@@ -1,6 +1,9 @@
-// Stand-in decoder LM: token embedding (image placeholder rows replaced by
-// image embeddings), causal transformer blocks, final norm, untied output
-// layer, and the summed cross-entropy over loss tokens.
+// The Nemotron-H hybrid language model (design §6): token embedding (image
+// placeholder rows replaced by image embeddings), the layer stack of
+// hybrid_override_pattern (hybrid_layer.h), final RMSNorm, untied output
+// layer, and the summed cross-entropy over loss tokens. Parameter names are
+// "llm." + the Hugging Face NemotronH names (backbone.embeddings.weight,
+// backbone.layers.N.*, backbone.norm_f.weight, lm_head.weight).
 #pragma once
 
 #include <vector>
@@ -9,8 +12,8 @@
 
 #include "dist/comm.h"
 #include "hetero/recipe.h"
+#include "model/hybrid_layer.h"
 #include "model/params.h"
-#include "model/transformer_block.h"
 
 namespace hetero {
 
@@ -21,12 +24,13 @@ struct TextBatch {
 };
 
 // One pipeline stage of the LLM: the first stage owns the embedding, the
-// last the final norm, output layer and loss, and each its share of the
-// layers (named by their global index, so initial weights do not depend on
-// the split). Embedding and output layer are split over tp by vocabulary.
+// last the final norm, output layer and loss, and each its contiguous share
+// of the layers (named by their global index, so initial weights do not
+// depend on the split). Embedding and output layer are split over tp by
+// vocabulary; MoE experts over ep and etp (groups.ep, groups.etp).
 class LanguageModel {
  public:
-  LanguageModel(const LlmArch& arch, std::uint64_t seed, const Group& tp, int stage, int num_stages,
+  LanguageModel(const LlmArch& arch, std::uint64_t seed, const ModuleGroups& groups, int stage, int num_stages,
                 at::Device device, at::ScalarType compute);
 
   bool first_stage() const { return stage_ == 0; }
@@ -36,11 +40,23 @@ class LanguageModel {
   // image placeholder positions (row-major over the batch) filled by
   // `image_rows`.
   at::Tensor embed(const at::Tensor& tokens, const at::Tensor& image_rows) const;
-  // This stage's layers.
-  at::Tensor layers(const at::Tensor& hidden) const;
+  // This stage's layers over [B, S, hidden] (each row one sample).
+  // `sequence_weight`: the weight of one sequence in the objective (1 / the
+  // global batch's sequences); each MoE layer's load-balancing loss enters
+  // it as moe_aux_loss_coeff x the mean over all sequences of the global
+  // batch, through the backward of the layer's output (no extra loss tensor
+  // has to cross pipeline stages).
+  at::Tensor layers(const at::Tensor& hidden, double sequence_weight);
   // Last stage: sum of cross-entropy over loss tokens.
   at::Tensor loss_sum(const TextBatch& batch, const at::Tensor& hidden) const;
 
+  // For logging: the sum, over this stage's MoE layers and the sequences
+  // run since the last call, of their load-balancing loss, counted on tp
+  // rank 0 only (0 elsewhere); resets it.
+  double take_load_balancing_sum();
+  int num_moe_layers() const { return arch_.count_layers('E'); }
+
+  // Every parameter of this stage; MoE experts carry their expert_dp group.
   ParamSet& params() { return params_; }
 
  private:
@@ -50,7 +66,8 @@ class LanguageModel {
   at::ScalarType compute_;
   ParamSet params_;
   at::Tensor embedding_, final_norm_, output_;
-  std::vector<TransformerBlock> blocks_;
+  std::vector<HybridLayer> layers_;
+  double load_balancing_sum_ = 0;
 };
 
 }  // namespace hetero

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "model/all_to_all.h"
+#include "model/tp_ops.h"
 
 namespace hetero {
 namespace {
@@ -30,8 +31,8 @@ at::Tensor squared_relu_mlp(const at::Tensor& x, const at::Tensor& up, const at:
 }  // namespace
 
 MoeLayer::MoeLayer(ParamSet& dense, ParamSet& experts, const std::string& prefix, const MoeConfig& cfg,
-                   const Group& ep, const Group& etp, at::ScalarType compute)
-    : cfg_(cfg), ep_(ep), etp_(etp), compute_(compute) {
+                   const Group& ep, const Group& etp, at::ScalarType compute, const Group* token_split)
+    : cfg_(cfg), ep_(ep), etp_(etp), compute_(compute), split_(token_split) {
   if (cfg.num_experts % ep.size() != 0)
     throw std::invalid_argument("moe: ep=" + std::to_string(ep.size()) + " does not divide num_experts=" +
                                 std::to_string(cfg.num_experts));
@@ -53,9 +54,13 @@ MoeLayer::MoeLayer(ParamSet& dense, ParamSet& experts, const std::string& prefix
   }
 }
 
+at::Tensor MoeLayer::replicated(const at::Tensor& w) const {
+  return split_ ? enter_tp_region(w, *split_) : w;
+}
+
 MoeLayer::Routing MoeLayer::route(const at::Tensor& x) const {
   Routing r;
-  const at::Tensor logits = at::matmul(x.to(at::kFloat), gate_.t());  // router in fp32
+  const at::Tensor logits = at::matmul(x.to(at::kFloat), replicated(gate_).t());  // router in fp32
   r.scores = cfg_.score == RouterScore::Sigmoid ? at::sigmoid(logits) : at::softmax(logits, -1);
   r.chosen = std::get<1>(at::topk(r.scores.detach() + score_bias_, cfg_.top_k, -1));
   r.weights = r.scores.gather(1, r.chosen);
@@ -131,8 +136,17 @@ at::Tensor MoeLayer::load_balancing_loss(const at::Tensor& scores, const std::ve
   }
   const at::Tensor seq = at::tensor(seq_of_token, at::kLong).to(p.device());
   const at::Tensor len = at::tensor(lengths, at::kFloat).to(p.device()).unsqueeze(1);
-  const at::Tensor f = at::zeros({seqs, num_e}, p.options()).index_add(0, seq, picked) * (double(num_e) / k) / len;
-  const at::Tensor P = at::zeros({seqs, num_e}, p.options()).index_add(0, seq, p) / len;
+  at::Tensor picked_sum = at::zeros({seqs, num_e}, p.options()).index_add(0, seq, picked);
+  at::Tensor p_sum = at::zeros({seqs, num_e}, p.options()).index_add(0, seq, p);
+  at::Tensor len_sum = len.clone();
+  if (split_ && split_->size() > 1) {
+    // Each sequence is spread over the split group: its sums are the group's.
+    all_reduce_sum(*split_, picked_sum);
+    all_reduce_sum(*split_, len_sum);
+    p_sum = leave_tp_region(p_sum, *split_);  // the loss is replicated: each rank's share keeps its gradient
+  }
+  const at::Tensor f = picked_sum * (double(num_e) / k) / len_sum;
+  const at::Tensor P = p_sum / len_sum;
   return (f * P).sum(1).mean();
 }
 
@@ -142,7 +156,9 @@ MoeOutput MoeLayer::forward(const at::Tensor& x, const std::vector<int64_t>& cu_
   const at::Tensor slots = run_experts(xc, r.chosen).to(at::kFloat);  // [n, K, hidden]
   MoeOutput out;
   out.y = (slots * r.weights.unsqueeze(-1)).sum(1);
-  if (shared_up_.defined()) out.y = out.y + squared_relu_mlp(xc, shared_up_.to(compute_), shared_down_.to(compute_)).to(at::kFloat);
+  if (shared_up_.defined())
+    out.y = out.y + squared_relu_mlp(xc, replicated(shared_up_).to(compute_), replicated(shared_down_).to(compute_))
+                        .to(at::kFloat);
   out.load_balancing_loss = load_balancing_loss(r.scores, cu_seqlens);
   out.tokens_per_expert = at::bincount(r.chosen.flatten(), {}, cfg_.num_experts);
   return out;

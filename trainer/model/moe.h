@@ -21,7 +21,11 @@
 // reduced over EDP only. Router and shared-expert weights are replicated:
 // their gradients are reduced over every rank holding other tokens. With
 // tokens replicated over TP (no sequence parallelism) the caller must give
-// each TP rank a disjoint slice first, or experts would count tokens twice.
+// each TP rank a disjoint slice first, or experts would count tokens twice;
+// it names that TP group as `token_split`: each sequence's tokens are then
+// spread over its ranks (the same number of sequences on each, in the same
+// order), router and shared-expert gradients are summed over it in backward,
+// and the load-balancing loss counts each sequence whole.
 #pragma once
 
 #include <cstdint>
@@ -71,10 +75,11 @@ class MoeLayer {
   // <prefix>.experts.<e>.{up,down}_proj.weight,
   // <prefix>.shared_experts.{up,down}_proj.weight.
   MoeLayer(ParamSet& dense, ParamSet& experts, const std::string& prefix, const MoeConfig& cfg, const Group& ep,
-           const Group& etp, at::ScalarType compute);
+           const Group& etp, at::ScalarType compute, const Group* token_split = nullptr);
 
   // x [n, hidden]; cu_seqlens: sequence starts within x, then n (for the
-  // load-balancing loss only).
+  // load-balancing loss only; with token_split, this rank's part of each
+  // sequence).
   MoeOutput forward(const at::Tensor& x, const std::vector<int64_t>& cu_seqlens) const;
 
   // gate.e_score_correction_bias [E], fp32: not trained by gradients
@@ -95,11 +100,14 @@ class MoeLayer {
   // Local experts on rows grouped by expert: rows_per_expert[l] rows for local expert l.
   at::Tensor local_experts(const at::Tensor& rows, const std::vector<int64_t>& expert_of_row) const;
   at::Tensor load_balancing_loss(const at::Tensor& scores, const std::vector<int64_t>& cu_seqlens) const;
+  // A replicated weight as used here: its gradient summed over token_split.
+  at::Tensor replicated(const at::Tensor& w) const;
 
   MoeConfig cfg_;
   const Group& ep_;
   const Group& etp_;
   at::ScalarType compute_;
+  const Group* split_;  // null: this rank's tokens are whole sequences
   int64_t local_experts_;
   at::Tensor gate_, score_bias_, shared_up_, shared_down_;
   std::vector<at::Tensor> up_, down_;  // this rank's experts, ffn sliced over etp

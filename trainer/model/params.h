@@ -9,6 +9,8 @@
 
 #include <ATen/ATen.h>
 
+#include "dist/comm.h"
+
 namespace hetero {
 
 struct Param {
@@ -16,6 +18,10 @@ struct Param {
   at::Tensor value;       // this rank's shard, requires grad
   int tp_shard_dim = -1;  // -1: replicated on every tp rank
   bool decay = true;      // weight decay applies (not for norms)
+  // Where the gradient is summed (and optimizer state sharded): null for the
+  // module's dp group; MoE experts name their expert-data-parallel group,
+  // and every element of theirs is distinct within it (design §7 step 4).
+  const Group* expert_dp = nullptr;
 };
 
 enum class Init { Normal, Ones };

@@ -14,4 +14,14 @@ at::Tensor enter_tp_region(const at::Tensor& x, const Group& tp);
 // All-reduce over `tp` forward, identity backward.
 at::Tensor leave_tp_region(const at::Tensor& x, const Group& tp);
 
+// Sequence split of replicated activations (Megatron's scatter to / gather
+// from the sequence-parallel region), for layers that need each tp rank to
+// hold different tokens (MoE). x [B, S, ...] replicated over tp -> this
+// rank's [B, S/tp, ...] slice of every sequence; backward all-gathers the
+// slices' gradients into the full, replicated gradient.
+at::Tensor split_sequences_to_tp(const at::Tensor& x, const Group& tp);
+// The inverse: y [B, S/tp, ...] per rank -> [B, S, ...] on every rank;
+// backward keeps this rank's slice of the (replicated) gradient.
+at::Tensor gather_sequences_from_tp(const at::Tensor& y, const Group& tp);
+
 }  // namespace hetero

@@ -1,5 +1,6 @@
 #include "optim/adamw.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <ATen/core/grad_mode.h>
@@ -91,8 +92,34 @@ void ShardedAdamW::step(double lr, double weight_decay) {
   }
 }
 
+namespace {
+
+// The distributed optimizer of a module with MoE experts: their values
+// differ across dp ranks (other experts), so their state is sharded over
+// their expert-data-parallel group, the rest over dp.
+class DenseAndExpertAdamW : public Optimizer {
+ public:
+  DenseAndExpertAdamW(const std::vector<Param>& params, const TrainConfig& cfg, const Group& dp) {
+    for (const Param& p : params) (p.expert_dp ? experts_ : dense_).push_back(p);
+    dense_optim_ = std::make_unique<ShardedAdamW>(dense_, cfg, dp);
+    expert_optim_ = std::make_unique<ShardedAdamW>(experts_, cfg, *experts_.front().expert_dp);
+  }
+  void step(double lr, double weight_decay) override {
+    dense_optim_->step(lr, weight_decay);
+    expert_optim_->step(lr, weight_decay);
+  }
+
+ private:
+  std::vector<Param> dense_, experts_;  // copies share the tensors
+  std::unique_ptr<Optimizer> dense_optim_, expert_optim_;
+};
+
+}  // namespace
+
 std::unique_ptr<Optimizer> make_optimizer(std::vector<Param>& params, const TrainConfig& cfg, const Group& dp,
                                           bool distributed) {
+  const bool has_experts = std::any_of(params.begin(), params.end(), [](const Param& p) { return p.expert_dp; });
+  if (distributed && has_experts) return std::make_unique<DenseAndExpertAdamW>(params, cfg, dp);
   if (distributed) return std::make_unique<ShardedAdamW>(params, cfg, dp);
   return std::make_unique<AdamW>(params, cfg);
 }

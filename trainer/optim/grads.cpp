@@ -13,26 +13,42 @@ void zero_grads(std::vector<Param>& params) {
   }
 }
 
-void reduce_grads_over_dp(std::vector<Param>& params, const Group& dp) {
-  if (dp.size() == 1 || params.empty()) return;
+namespace {
+
+// Sums the gradients of `params` over `g` in one flat buffer.
+void sum_grads(const std::vector<Param*>& params, const Group& g) {
+  if (g.size() == 1 || params.empty()) return;
   at::NoGradGuard no_grad;
   std::vector<at::Tensor> flat;
-  for (auto& p : params) flat.push_back(p.value.grad().reshape({-1}));
+  for (const Param* p : params) flat.push_back(p->value.grad().reshape({-1}));
   at::Tensor buffer = at::cat(flat);
-  all_reduce_sum(dp, buffer);
+  all_reduce_sum(g, buffer);
   int64_t offset = 0;
-  for (auto& p : params) {
-    at::Tensor g = p.value.mutable_grad();
-    g.copy_(buffer.narrow(0, offset, g.numel()).view_as(g));
-    offset += g.numel();
+  for (Param* p : params) {
+    at::Tensor grad = p->value.mutable_grad();
+    grad.copy_(buffer.narrow(0, offset, grad.numel()).view_as(grad));
+    offset += grad.numel();
   }
+}
+
+}  // namespace
+
+void reduce_grads_over_dp(std::vector<Param>& params, const Group& dp) {
+  // Dense parameters over dp; experts over their expert-data-parallel group
+  // (the same group for every expert of a module).
+  std::vector<Param*> dense, experts;
+  for (auto& p : params) (p.expert_dp ? experts : dense).push_back(&p);
+  sum_grads(dense, dp);
+  if (!experts.empty()) sum_grads(experts, *experts.front()->expert_dp);
 }
 
 GradStats local_grad_stats(const std::vector<Param>& params, const Group& tp, const Group& dp) {
   GradStats s;
-  if (dp.rank != 0) return s;
   for (const auto& p : params) {
-    if (p.tp_shard_dim < 0 && tp.rank != 0) continue;
+    // An expert element lives on one rank of each expert-data-parallel
+    // replica; other parameters on one dp replica, tp-replicated ones on
+    // every tp rank.
+    if (p.expert_dp ? p.expert_dp->rank != 0 : (dp.rank != 0 || (p.tp_shard_dim < 0 && tp.rank != 0))) continue;
     const at::Tensor g = p.value.grad().to(at::kDouble);
     s.sum_sq += g.pow(2).sum().item<double>();
     s.zeros += g.eq(0).sum().item<int64_t>();

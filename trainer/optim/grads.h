@@ -13,7 +13,8 @@ namespace hetero {
 // Sets every gradient to zeros, so a module that saw no data still reduces.
 void zero_grads(std::vector<Param>& params);
 
-// Sums gradients over the module's data-parallel group in one flat buffer.
+// Sums gradients over the module's data-parallel group in one flat buffer
+// (MoE experts, marked by Param::expert_dp, over their own group).
 // The loss is already normalised by the global token count, so sum (not
 // mean) gives the single-process gradient, even for encoder replicas that
 // saw no images.
@@ -21,7 +22,8 @@ void reduce_grads_over_dp(std::vector<Param>& params, const Group& dp);
 
 // This rank's share of the squared gradient norm and zero count: each
 // distinct gradient element is counted on exactly one rank of the job (tp
-// shards everywhere, tp-replicated tensors on tp rank 0, only dp rank 0).
+// shards everywhere, tp-replicated tensors on tp rank 0, only dp rank 0;
+// MoE experts on expert-dp rank 0).
 struct GradStats {
   double sum_sq = 0;
   std::int64_t zeros = 0;

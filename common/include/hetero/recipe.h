@@ -19,14 +19,40 @@ namespace hetero {
 
 class ProblemList;
 
+// The Nemotron-H hybrid language model (design §6). Keys follow the Hugging
+// Face NemotronH config where one exists (Megatron's name otherwise).
 struct LlmArch {
-  int num_layers = 0;
+  int num_layers = 0;           // num_hidden_layers
   int hidden_size = 0;
-  int num_attention_heads = 0;
-  int ffn_hidden_size = 0;
   int vocab_size = 0;
   int seq_length = 0;
-  int num_experts = 0;  // 0: dense model
+  // One character per layer: M Mamba-2, * attention, - MLP, E MoE.
+  std::string hybrid_override_pattern;
+  // Attention (*): GQA.
+  int num_attention_heads = 0;
+  int num_query_groups = 0;     // num_key_value_heads; divides num_attention_heads
+  int head_dim = 0;             // 0: hidden_size / num_attention_heads
+  // MLP (-): squared ReLU.
+  int ffn_hidden_size = 0;      // intermediate_size
+  // Mamba-2 (M).
+  int mamba_num_heads = 0;
+  int mamba_head_dim = 0;
+  int ssm_state_size = 0;
+  int n_groups = 1;             // divides mamba_num_heads
+  int conv_kernel = 4;
+  int chunk_size = 128;         // of the SSD scan
+  // MoE (E).
+  int num_experts = 0;          // n_routed_experts; 0: no MoE layer
+  int moe_intermediate_size = 0;
+  int moe_shared_expert_intermediate_size = 0;  // 0: no shared expert
+  int num_experts_per_tok = 1;
+  double routed_scaling_factor = 1.0;
+  bool norm_topk_prob = true;
+  std::string moe_score_function = "sigmoid";  // sigmoid | softmax
+  double moe_aux_loss_coeff = 0.0;  // weight of each MoE layer's load-balancing loss in the objective
+
+  int attention_head_dim() const { return head_dim > 0 ? head_dim : hidden_size / num_attention_heads; }
+  int count_layers(char kind) const;
 };
 
 struct EncoderArch {

@@ -1,0 +1,98 @@
+#include "model/hybrid_layer.h"
+
+#include <stdexcept>
+#include <vector>
+
+#include "model/tp_ops.h"
+#include "model/transformer_block.h"
+
+namespace hetero {
+namespace {
+
+// Each of `samples` rows of `len` tokens is its own sequence.
+std::vector<int64_t> per_sample_cu_seqlens(int64_t samples, int64_t len) {
+  std::vector<int64_t> cu(samples + 1);
+  for (int64_t i = 0; i <= samples; ++i) cu[i] = i * len;
+  return cu;
+}
+
+MambaConfig mamba_config(const LlmArch& a) {
+  MambaConfig c;
+  c.hidden = a.hidden_size;
+  c.heads = a.mamba_num_heads;
+  c.head_dim = a.mamba_head_dim;
+  c.groups = a.n_groups;
+  c.state = a.ssm_state_size;
+  c.conv_kernel = a.conv_kernel;
+  c.chunk = a.chunk_size;
+  return c;
+}
+
+AttentionConfig attention_config(const LlmArch& a) {
+  AttentionConfig c;
+  c.hidden = a.hidden_size;
+  c.heads = a.num_attention_heads;
+  c.kv_heads = a.num_query_groups;
+  c.head_dim = a.attention_head_dim();
+  return c;
+}
+
+MoeConfig moe_config(const LlmArch& a) {
+  MoeConfig c;
+  c.hidden = a.hidden_size;
+  c.expert_ffn = a.moe_intermediate_size;
+  c.num_experts = a.num_experts;
+  c.top_k = a.num_experts_per_tok;
+  c.score = a.moe_score_function == "softmax" ? RouterScore::Softmax : RouterScore::Sigmoid;
+  c.normalize_topk = a.norm_topk_prob;
+  c.scaling = a.routed_scaling_factor;
+  c.shared_ffn = a.moe_shared_expert_intermediate_size;
+  return c;
+}
+
+}  // namespace
+
+HybridLayer::HybridLayer(ParamSet& params, ParamSet& experts, const std::string& prefix, char kind,
+                         const LlmArch& arch, const ModuleGroups& g, at::ScalarType compute)
+    : kind_(kind), tp_(g.tp) {
+  norm_ = params.add(prefix + ".norm.weight", {arch.hidden_size}, -1, Init::Ones);
+  params.params().back().decay = false;
+  const std::string mixer = prefix + ".mixer";
+  switch (kind) {
+    case 'M': mamba_ = std::make_unique<MambaMixer>(params, mixer, mamba_config(arch), g.tp, compute); break;
+    case '*': attention_ = std::make_unique<Attention>(params, mixer, attention_config(arch), g.tp, compute); break;
+    case '-':
+      mlp_ = std::make_unique<SquaredReluMlp>(params, mixer, arch.hidden_size, arch.ffn_hidden_size, g.tp, compute);
+      break;
+    case 'E':
+      // Without sequence parallelism the tp ranks hold the same tokens; the
+      // MoE contract wants them disjoint, so each takes a slice (see forward).
+      moe_ = std::make_unique<MoeLayer>(params, experts, mixer, moe_config(arch), g.ep, g.etp, compute, &g.tp);
+      break;
+    default:
+      throw std::invalid_argument(prefix + ": layer kind '" + std::string(1, kind) +
+                                  "' is none of M, *, -, E (hybrid_override_pattern)");
+  }
+}
+
+at::Tensor HybridLayer::mix(const at::Tensor& h, at::Tensor* load_balancing) const {
+  const int64_t b = h.size(0), s = h.size(1), hidden = h.size(2);
+  if (mlp_) return mlp_->forward(h);
+  if (moe_) {
+    const at::Tensor mine = split_sequences_to_tp(h, tp_);  // [B, S/tp, hidden]
+    const int64_t len = mine.size(1);
+    MoeOutput out = moe_->forward(mine.reshape({b * len, hidden}), per_sample_cu_seqlens(b, len));
+    if (load_balancing) *load_balancing = out.load_balancing_loss;
+    return gather_sequences_from_tp(out.y.view({b, len, hidden}), tp_);
+  }
+  const at::Tensor packed = h.reshape({b * s, hidden});
+  const auto cu = per_sample_cu_seqlens(b, s);
+  const at::Tensor y = mamba_ ? mamba_->forward(packed, cu) : attention_->forward(packed, cu);
+  return y.view({b, s, hidden});
+}
+
+at::Tensor HybridLayer::forward(const at::Tensor& x, at::Tensor* load_balancing) const {
+  return x + mix(rms_norm(x, norm_), load_balancing);
+}
+
+}  // namespace hetero

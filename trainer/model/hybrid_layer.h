@@ -1,0 +1,49 @@
+// One layer of the Nemotron-H hybrid stack (HF NemotronHBlock):
+//   x + mixer(RMSNorm(x))
+// where the mixer is the layer's kind in hybrid_override_pattern: M Mamba-2,
+// * attention, - squared-ReLU MLP, E MoE. There is no second sub-layer.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <ATen/ATen.h>
+
+#include "dist/comm.h"
+#include "hetero/recipe.h"
+#include "model/attention.h"
+#include "model/mamba_mixer.h"
+#include "model/mlp.h"
+#include "model/moe.h"
+#include "model/params.h"
+
+namespace hetero {
+
+class HybridLayer {
+ public:
+  // Parameters: <prefix>.norm.weight and <prefix>.mixer.* (HF names);
+  // routed experts go to `experts` (a ParamSet over this rank's etp), the
+  // rest to `params` (over tp).
+  HybridLayer(ParamSet& params, ParamSet& experts, const std::string& prefix, char kind, const LlmArch& arch,
+              const ModuleGroups& groups, at::ScalarType compute);
+
+  char kind() const { return kind_; }
+
+  // x [B, S, hidden], replicated over tp; each of the B rows is one sample
+  // (its own sequence). An MoE layer sets *load_balancing to its
+  // load-balancing loss (the mean over the B sequences), others leave it.
+  at::Tensor forward(const at::Tensor& x, at::Tensor* load_balancing) const;
+
+ private:
+  at::Tensor mix(const at::Tensor& h, at::Tensor* load_balancing) const;
+
+  char kind_;
+  const Group& tp_;
+  at::Tensor norm_;
+  std::unique_ptr<MambaMixer> mamba_;
+  std::unique_ptr<Attention> attention_;
+  std::unique_ptr<SquaredReluMlp> mlp_;
+  std::unique_ptr<MoeLayer> moe_;
+};
+
+}  // namespace hetero

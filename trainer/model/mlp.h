@@ -1,0 +1,33 @@
+// Nemotron-H's MLP layer ('-', HF NemotronHMLP): down_proj(relu(up_proj x)^2),
+// no gate, no biases. Tensor parallelism as Megatron: up_proj column-parallel
+// (each tp rank a slice of the FFN width), down_proj row-parallel, the
+// partial outputs summed on leaving the TP region.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <ATen/ATen.h>
+
+#include "dist/comm.h"
+#include "model/params.h"
+
+namespace hetero {
+
+class SquaredReluMlp {
+ public:
+  // Parameters (HF names): <prefix>.up_proj.weight [ffn, hidden],
+  // <prefix>.down_proj.weight [hidden, ffn]. tp must divide ffn.
+  SquaredReluMlp(ParamSet& params, const std::string& prefix, int64_t hidden, int64_t ffn, const Group& tp,
+                 at::ScalarType compute);
+
+  // x [..., hidden] (replicated over tp) -> [..., hidden] fp32.
+  at::Tensor forward(const at::Tensor& x) const;
+
+ private:
+  const Group& tp_;
+  at::ScalarType compute_;
+  at::Tensor up_, down_;
+};
+
+}  // namespace hetero
