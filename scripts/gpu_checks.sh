@@ -2,7 +2,8 @@
 # One-GPU checks of the CUDA build: builds it (with the layer tests), runs
 # the layer tests, a tiny colocated bf16 run with traces and its profile
 # (text and HTML), a stage-1 run whose frozen parts must stay bit-identical,
-# and a reduced-width RADIO + LLM bf16 run for throughput.
+# and a reduced-width RADIO + hybrid (Mamba-2/attention/MLP) LLM bf16 run
+# for throughput.
 # Usage: scripts/gpu_checks.sh OUT_DIR   (needs .bundle from scripts/bundle_deps.sh)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -47,7 +48,10 @@ PY
 done
 
 echo "== reduced-width RADIO + LLM, one GPU colocated, bf16"
-wide=(--set model.llm.num_layers=8 --set model.llm.hidden_size=1024 --set model.llm.num_attention_heads=16
+wide=(--set model.llm.num_layers=8 --set 'model.llm.hybrid_override_pattern="M-M*M-M*"' --set model.llm.hidden_size=1024
+      --set model.llm.num_attention_heads=16 --set model.llm.num_query_groups=4 --set model.llm.head_dim=64
+      --set model.llm.mamba_num_heads=32 --set model.llm.mamba_head_dim=64 --set model.llm.ssm_state_size=64
+      --set model.llm.n_groups=4 --set model.llm.chunk_size=128
       --set model.llm.ffn_hidden_size=4096 --set model.llm.vocab_size=32768 --set model.llm.seq_length=2048
       --set model.encoder.num_layers=8 --set model.encoder.hidden_size=768 --set model.encoder.num_attention_heads=12
       --set model.encoder.ffn_hidden_size=3072 --set model.encoder.patch_size=16 --set model.encoder.position_table_side=64
