@@ -101,14 +101,12 @@ std::vector<Param> trainable_params(std::vector<Param>& params, const TrainConfi
   return out;
 }
 
-// --save-weights-at: each module's dp-0 ranks write their stage's weights.
+// --save-weights-at: every rank takes part (shards are joined); see weights_snapshot.h.
 void snapshot_weights(Trainer& t, int iter) {
   if (!t.options.save_weights_at.count(iter)) return;
   const RunPaths paths{t.options.run_dir};
-  if (t.encoder && t.comms.encoder->dp.rank == 0)
-    save_weights(t.encoder->params(), *t.comms.encoder, "encoder", iter, paths.weights_file(iter, "encoder", 0));
-  if (t.llm && t.comms.llm->dp.rank == 0)
-    save_weights(t.llm->params(), *t.comms.llm, "llm", iter, paths.weights_file(iter, "llm", t.comms.llm->pp.rank));
+  if (t.encoder) save_weights(t.encoder->params(), *t.comms.encoder, "encoder", iter, paths);
+  if (t.llm) save_weights(t.llm->params(), *t.comms.llm, "llm", iter, paths);
 }
 
 // One line for the log: which parts train.

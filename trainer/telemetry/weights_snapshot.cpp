@@ -1,35 +1,60 @@
 #include "telemetry/weights_snapshot.h"
 
 #include <filesystem>
+#include <map>
 
 #include "hetero/safetensors.h"
 
 namespace hetero {
+namespace {
+
+// The whole tensor: shards along `dim` joined over `g` (collective), on CPU.
+at::Tensor joined(const at::Tensor& shard, int dim, const Group& g) {
+  at::Tensor full = shard.detach();
+  if (dim >= 0 && g.size() > 1) {
+    std::vector<std::vector<at::Tensor>> out{std::vector<at::Tensor>(g.size())};
+    for (auto& t : out[0]) t = at::empty_like(full);
+    std::vector<at::Tensor> in{full.contiguous()};
+    g.comm->allgather(out, in)->wait();
+    full = at::cat(out[0], dim);
+  }
+  return full.to(at::kCPU, at::kFloat).contiguous();
+}
+
+// Joins `params` over `shards` and, on its first rank, writes them to `path`.
+void write_joined(const std::vector<const Param*>& params, const Group& shards, const std::string& path,
+                  const std::map<std::string, std::string>& metadata) {
+  std::map<std::string, SafeTensor> tensors;
+  for (const Param* p : params) {
+    const at::Tensor full = joined(p->value, p->tp_shard_dim, shards);
+    if (shards.rank != 0) continue;
+    SafeTensor t;
+    t.shape = full.sizes().vec();
+    t.values.assign(full.data_ptr<float>(), full.data_ptr<float>() + full.numel());
+    tensors.emplace(p->name, std::move(t));
+  }
+  if (shards.rank != 0) return;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  write_safetensors(path, tensors, metadata);
+}
+
+}  // namespace
 
 void save_weights(const ParamSet& params, const ModuleGroups& g, const std::string& module, int iter,
-                  const std::string& path) {
-  std::map<std::string, SafeTensor> tensors;
-  for (const Param& p : params.params()) {
-    at::Tensor full = p.value.detach();
-    if (p.tp_shard_dim >= 0 && g.tp.size() > 1) {
-      std::vector<std::vector<at::Tensor>> out{std::vector<at::Tensor>(g.tp.size())};
-      for (auto& t : out[0]) t = at::empty_like(full);
-      std::vector<at::Tensor> in{full.contiguous()};
-      g.tp.comm->allgather(out, in)->wait();
-      full = at::cat(out[0], p.tp_shard_dim);
-    }
-    if (g.tp.rank != 0) continue;
-    const at::Tensor cpu = full.to(at::kCPU, at::kFloat).contiguous();
-    SafeTensor t;
-    t.shape = cpu.sizes().vec();
-    t.values.assign(cpu.data_ptr<float>(), cpu.data_ptr<float>() + cpu.numel());
-    tensors.emplace(p.name, std::move(t));
+                  const RunPaths& paths) {
+  std::vector<const Param*> dense, experts;
+  for (const Param& p : params.params()) (p.expert_dp ? experts : dense).push_back(&p);
+  const int stage = g.pp.rank;
+  auto metadata = [&](const std::string& what) {
+    return std::map<std::string, std::string>{{"iter", std::to_string(iter)}, {"module", what},
+                                              {"stage", std::to_string(stage)}, {"format", "hetero-weights-v1"}};
+  };
+  if (g.dp.rank == 0) write_joined(dense, g.tp, paths.weights_file(iter, module, stage), metadata(module));
+  // Experts are split over etp, not tp, and each ep rank holds its own.
+  if (!experts.empty() && experts.front()->expert_dp->rank == 0) {
+    const std::string name = module + "-experts-ep" + std::to_string(g.ep.rank);
+    write_joined(experts, g.etp, paths.weights_file(iter, name, stage), metadata(name));
   }
-  if (g.tp.rank != 0) return;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  write_safetensors(path, tensors,
-                    {{"iter", std::to_string(iter)}, {"module", module}, {"stage", std::to_string(g.pp.rank)},
-                     {"format", "hetero-weights-v1"}});
 }
 
 }  // namespace hetero

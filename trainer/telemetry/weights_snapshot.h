@@ -7,13 +7,18 @@
 #include <string>
 
 #include "dist/comm.h"
+#include "hetero/run_dir.h"
 #include "model/params.h"
 
 namespace hetero {
 
-// Collective over `g.tp`: joins each tensor-parallel shard, and the group's
-// first rank writes `path` (only call it on dp rank 0 of the module).
+// Call on every rank of the module (it is collective over tp, and over etp
+// for MoE experts). Dense tensors, their tp shards joined, are written by dp
+// rank 0 / tp rank 0 to weights_file(iter, module, stage); MoE experts,
+// their etp shards joined, by each ep rank's edp rank 0 / etp rank 0 to
+// weights_file(iter, module + "-experts-ep" + ep rank, stage): together the
+// files hold every tensor once, under its global name.
 void save_weights(const ParamSet& params, const ModuleGroups& g, const std::string& module, int iter,
-                  const std::string& path);
+                  const RunPaths& paths);
 
 }  // namespace hetero

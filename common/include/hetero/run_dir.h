@@ -32,6 +32,8 @@ struct RunPaths {
   // weights/iter-000005/<module>-stage-<s>.safetensors: F32 tensors, full
   // (tensor-parallel shards joined) under their parameter names, of one
   // module's pipeline stage after iteration `iter` (0: at initialisation);
+  // MoE experts in <module>-experts-ep<e>-stage-<s>.safetensors, one file
+  // per expert-parallel rank e (etp shards joined);
   // metadata {"iter", "module", "stage", "format": "hetero-weights-v1"}.
   std::string weights_file(int iter, const std::string& module, int stage) const;
 };
