@@ -8,10 +8,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include <ATen/Parallel.h>
 #include <torch/serialize.h>
+
+#include "layer_checks.h"
 
 namespace hetero::test {
 namespace {
@@ -95,6 +98,44 @@ std::string temp_dir(const std::string& tag) {
   std::string pattern = "/tmp/hetero-" + tag + "-XXXXXX";
   if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed for " + pattern);
   return pattern;
+}
+
+void expect_tp2_matches_single(const std::string& tag, uint64_t param_seed, const at::Tensor& x_all,
+                               const at::Tensor& direction, const BuildAndRun& run) {
+  const Group one = single_group();
+  ParamSet ps(param_seed, 0, 1, at::kCPU);
+  const at::Tensor x = x_all.clone().set_requires_grad(true);
+  const at::Tensor y = run(ps, one, x);
+  (y * direction).sum().backward();
+
+  if (!kHaveGloo) GTEST_SKIP() << "this build has no Gloo process groups (LibTorch from a wheel)";
+  const std::string dir = temp_dir(tag);
+  const std::string failed = run_ranks(2, [&](int rank, const StorePtr& store) {
+    const Group tp = make_group(store, "tp", {0, 1}, rank);
+    ParamSet local(param_seed, tp.rank, tp.size(), at::kCPU);
+    const at::Tensor xr = x_all.clone().set_requires_grad(true);
+    const at::Tensor yr = run(local, tp, xr);
+    (yr * direction).sum().backward();
+    std::vector<at::Tensor> saved{yr, xr.grad()};
+    for (const auto& p : local.params()) saved.push_back(p.value.grad());
+    save_tensors(dir + "/rank" + std::to_string(rank), saved);
+  });
+  ASSERT_EQ(failed, "");
+  for (int rank = 0; rank < 2; ++rank) {
+    const auto t = load_tensors(dir + "/rank" + std::to_string(rank));
+    expect_close(t[0], y.detach(), 1e-5, "output");
+    expect_close(t[1], x.grad(), 1e-5, "dx");
+    ASSERT_EQ(t.size(), 2 + ps.params().size());
+    for (size_t i = 0; i < ps.params().size(); ++i) {
+      // A single process keeps no shard dim: it is where the rank's shape differs.
+      const Param& p = ps.params()[i];
+      at::Tensor want = p.value.grad();
+      for (int64_t d = 0; d < want.dim(); ++d)
+        if (t[2 + i].dim() == want.dim() && t[2 + i].size(d) != want.size(d)) want = want.chunk(2, d)[rank];
+      expect_close(t[2 + i], want, 1e-5, "grad of " + p.name);
+    }
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace hetero::test

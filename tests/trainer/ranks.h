@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "dist/comm.h"
+#include "model/params.h"
 
 // Multi-rank tests need Gloo; a CUDA build from a PyTorch wheel has none
 // (compat.h), and runs the single-process layer tests only.
@@ -35,5 +36,16 @@ void save_tensors(const std::string& path, const std::vector<at::Tensor>& tensor
 std::vector<at::Tensor> load_tensors(const std::string& path);
 // A fresh empty directory for such files.
 std::string temp_dir(const std::string& tag);
+
+// Builds a layer into `params` for the tp group `tp`, sets its weights from
+// a fixed seed (randomize), and applies it to `x`.
+using BuildAndRun = std::function<at::Tensor(ParamSet& params, const Group& tp, const at::Tensor& x)>;
+
+// The layer on one process and on two tp ranks (real processes over Gloo),
+// same input, same weights: each rank's output and input gradient equal the
+// single process's, and each parameter's gradient is the single process's
+// chunk along the parameter's tp_shard_dim (all of it where replicated).
+void expect_tp2_matches_single(const std::string& tag, uint64_t param_seed, const at::Tensor& x_all,
+                               const at::Tensor& direction, const BuildAndRun& run);
 
 }  // namespace hetero::test

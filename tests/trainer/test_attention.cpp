@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <filesystem>
 
 #include <torch/torch.h>
 
@@ -91,42 +90,13 @@ TEST(AttentionRanks, TensorParallel2MatchesSingleProcess) {
   const AttentionConfig c = config();
   torch::manual_seed(9);
   const std::vector<int64_t> cu{0, 6, 13};
-  const at::Tensor x_all = torch::randn({13, c.hidden}), direction = torch::randn({13, c.hidden});
-
-  const Group one = test::single_group();
-  ParamSet ps(kSeed, 0, 1, at::kCPU);
-  Attention attn(ps, "backbone.layers.2.mixer", c, one, at::kFloat);
-  test::randomize(ps, 0, 1, 302);
-  const at::Tensor x = x_all.clone().set_requires_grad(true);
-  const at::Tensor y = attn.forward(x, cu);
-  (y * direction).sum().backward();
-
-  HETERO_SKIP_WITHOUT_GLOO();
-  const std::string dir = test::temp_dir("attention");
-  const std::string failed = test::run_ranks(2, [&](int rank, const StorePtr& store) {
-    const Group tp = test::make_group(store, "tp", {0, 1}, rank);
-    ParamSet local(kSeed, tp.rank, tp.size(), at::kCPU);
-    Attention a(local, "backbone.layers.2.mixer", c, tp, at::kFloat);
-    test::randomize(local, tp.rank, tp.size(), 302);
-    const at::Tensor xr = x_all.clone().set_requires_grad(true);
-    const at::Tensor yr = a.forward(xr, cu);
-    (yr * direction).sum().backward();
-    std::vector<at::Tensor> saved{yr, xr.grad()};
-    for (const auto& p : local.params()) saved.push_back(p.value.grad());
-    test::save_tensors(dir + "/rank" + std::to_string(rank), saved);
-  });
-  ASSERT_EQ(failed, "");
-  for (int rank = 0; rank < 2; ++rank) {
-    const auto t = test::load_tensors(dir + "/rank" + std::to_string(rank));
-    test::expect_close(t[0], y.detach(), 1e-5, "output");
-    test::expect_close(t[1], x.grad(), 1e-5, "dx");
-    for (size_t i = 0; i < ps.params().size(); ++i) {
-      const int dim = i == 3 ? 1 : 0;  // o_proj is split along its input
-      test::expect_close(t[2 + i], ps.params()[i].value.grad().chunk(2, dim)[rank], 1e-5,
-                         "grad shard of " + ps.params()[i].name);
-    }
-  }
-  std::filesystem::remove_all(dir);
+  const at::Tensor x = torch::randn({13, c.hidden}), direction = torch::randn({13, c.hidden});
+  test::expect_tp2_matches_single("attention", kSeed, x, direction,
+                                  [&](ParamSet& ps, const Group& tp, const at::Tensor& in) {
+                                    Attention attn(ps, "backbone.layers.2.mixer", c, tp, at::kFloat);
+                                    test::randomize(ps, tp.rank, tp.size(), 302);
+                                    return attn.forward(in, cu);
+                                  });
 }
 
 }  // namespace
