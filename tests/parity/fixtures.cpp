@@ -15,18 +15,6 @@ namespace fs = std::filesystem;
 
 namespace parity_test {
 
-TempDir::TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/hetero-parity-test-XXXXXX";
-  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
-
 hetero::IterationMetrics metrics(int iter, double loss, double grad_norm, double lr) {
   hetero::IterationMetrics m;
   m.iter = iter;

@@ -8,24 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "../support/temp_dir.h"
 #include "hetero/run_dir.h"
 #include "hetero/safetensors.h"
 
 namespace parity_test {
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using hetero::test_support::TempDir;
 
 hetero::IterationMetrics metrics(int iter, double loss, double grad_norm, double lr);
 void write_text(const std::string& path, const std::string& text);

@@ -15,17 +15,6 @@ namespace fs = std::filesystem;
 
 namespace hetero::profiler::test {
 
-TempDir::TempDir() {
-  std::string pattern = (fs::temp_directory_path() / "hetero-profile-XXXXXX").string();
-  if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
-
 namespace {
 std::string rank_name(int rank, const char* ext) {
   char buf[64];

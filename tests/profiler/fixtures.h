@@ -7,23 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "../support/temp_dir.h"
 #include "hetero/trace.h"
 
 namespace hetero::profiler::test {
 
-// A fresh directory under the system temp dir, removed on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using hetero::test_support::TempDir;
 
 struct SynthEvent {
   int rank;
