@@ -6,6 +6,7 @@
 
 #include "data/mock_data.h"
 #include "hetero/recipe.h"
+#include "hetero/topology.h"
 
 namespace hetero {
 namespace {
@@ -99,6 +100,28 @@ TEST(MockData, ImagesFarBelowAndAboveTheBudgetGetGridsInsideIt) {
       }
     EXPECT_GT(images, 0) << px.first << ".." << px.second << " px";
   }
+}
+
+// Partial participation: under fan-in (two encoder replicas per lane) the
+// first 10 iterations of tiny hold microbatches whose images all go to one
+// replica, the other encoding nothing, as well as microbatches both share.
+// The fan-in invariance tests run exactly these samples (GBS 8, MBS 1, one
+// lane: microbatch m of iteration i is sample 8(i-1)+m), so they show that
+// summed gradients need no rescaling for the idle replica.
+TEST(MockData, FanInRunsHaveIdleEncoderReplicas) {
+  int one_idle = 0, both_busy = 0;
+  for (std::uint64_t s = 0; s < 80; ++s) {
+    const int n = static_cast<int>(sample(s).images.size());
+    int busy = 0;
+    for (int part = 0; part < 2; ++part) {
+      const auto [b, e] = fan_in_image_range(n, 2, part);
+      busy += e > b;
+    }
+    one_idle += busy == 1;
+    both_busy += busy == 2;
+  }
+  EXPECT_GT(one_idle, 0);
+  EXPECT_GT(both_busy, 0);
 }
 
 }  // namespace
