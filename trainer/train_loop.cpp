@@ -7,10 +7,10 @@
 #include <limits>
 
 #include "hetero/exit_codes.h"
-#include "hetero/train_schedule.h"
 #include "hetero/regions.h"
 #include "hetero/run_dir.h"
 #include "hetero/tensorboard.h"
+#include "hetero/train_schedule.h"
 #include "optim/grads.h"
 #include "stop_signal.h"
 #include "telemetry/weights_snapshot.h"
@@ -62,11 +62,6 @@ void write_config(const Trainer& t) {
 double llm_flops(const Trainer& t, std::int64_t tokens) {
   return t.llm ? 6.0 * t.llm->params().full_numel() * tokens : 0.0;
 }
-
-}  // namespace
-
-
-namespace {
 
 // Who this rank is, for the trace's metadata (the profiler groups by it).
 TraceRankInfo trace_rank_info(const JobTopology& t, const JobComms& c) {
