@@ -125,6 +125,20 @@ JobTopology plan_topology(const Recipe& r) {
 
   bool llm_ok = check_module(p, pre + ".llm", sc.llm, r.llm.num_attention_heads, r.llm.ffn_hidden_size,
                              r.llm.num_layers, r.llm.num_experts);
+  // The hybrid layers split their own widths: attention its key-value heads
+  // over tp, Mamba-2 its heads and groups over tp, MoE each expert over etp.
+  const LlmArch& a = r.llm;
+  if (a.count_layers('*') > 0)
+    check_divides(p, pre + ".llm.tp", sc.llm.tp, "num_query_groups", a.num_query_groups,
+                  "choose a tp that divides the key-value heads");
+  if (a.count_layers('M') > 0) {
+    check_divides(p, pre + ".llm.tp", sc.llm.tp, "mamba_num_heads", a.mamba_num_heads,
+                  "choose a tp that divides the Mamba-2 heads");
+    check_divides(p, pre + ".llm.tp", sc.llm.tp, "n_groups", a.n_groups, "choose a tp that divides the Mamba-2 groups");
+  }
+  if (a.count_layers('E') > 0)
+    check_divides(p, pre + ".llm.etp", sc.llm.etp, "moe_intermediate_size", a.moe_intermediate_size,
+                  "choose an etp that divides the expert width");
   bool enc_ok = true;
   if (t.hetero()) {
     enc_ok = check_module(p, pre + ".encoder", sc.encoder, r.encoder.num_attention_heads,

@@ -131,6 +131,19 @@ TEST(Topology, PipelineAndVocabularyRulesAreCheckedBeforeLaunch) {
                        "scales.tiny.llm.tp=2 does not divide vocab_size=63"));
 }
 
+TEST(Topology, HybridLayerWidthsMustSplitOverTheirGroups) {
+  // tiny: pattern M-M*, 2 key-value heads, 4 Mamba-2 heads in 2 groups.
+  const auto problems = problems_of({"scales.tiny.llm.tp=4", "scales.tiny.llm.ranks=4", "scales.tiny.gpus_per_node=5",
+                                     "train.global_batch_size=8"});
+  EXPECT_TRUE(mentions(problems, "scales.tiny.llm.tp=4 does not divide num_query_groups=2"));
+  EXPECT_TRUE(mentions(problems, "scales.tiny.llm.tp=4 does not divide n_groups=2"));
+  EXPECT_FALSE(mentions(problems, "does not divide mamba_num_heads"));  // 4 heads split over 4
+  // An all-MLP pattern has neither rule.
+  EXPECT_FALSE(mentions(problems_of({"scales.tiny.llm.tp=4", "scales.tiny.llm.ranks=4", "scales.tiny.gpus_per_node=5",
+                                     "model.llm.hybrid_override_pattern=----", "model.llm.vocab_size=63"}),
+                        "num_query_groups"));
+}
+
 TEST(Topology, AllViolationsReportedTogether) {
   const auto problems = problems_of({"train.global_batch_size=7", "scales.tiny.llm.ep=2"});
   EXPECT_EQ(problems.size(), 2u);
