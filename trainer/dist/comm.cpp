@@ -101,4 +101,14 @@ void broadcast(const Group& g, at::Tensor& t, int root_in_group) {
   g.comm->broadcast(v, opts)->wait();
 }
 
+std::vector<at::Tensor> all_gather(const Group& g, const at::Tensor& t) {
+  const at::Tensor in = t.contiguous();
+  if (g.size() == 1) return {in};
+  std::vector<std::vector<at::Tensor>> out(1);
+  for (int r = 0; r < g.size(); ++r) out[0].push_back(at::empty_like(in));
+  std::vector<at::Tensor> inputs{in};
+  g.comm->allgather(out, inputs)->wait();
+  return out[0];
+}
+
 }  // namespace hetero

@@ -55,5 +55,7 @@ void disconnect(JobComms& comms);
 void all_reduce_sum(const Group& g, at::Tensor& t);
 void all_reduce_max(const Group& g, at::Tensor& t);
 void broadcast(const Group& g, at::Tensor& t, int root_in_group);
+// Every rank's `t` (the same shape on each), in the group's rank order.
+std::vector<at::Tensor> all_gather(const Group& g, const at::Tensor& t);
 
 }  // namespace hetero

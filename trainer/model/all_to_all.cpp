@@ -57,15 +57,8 @@ at::Tensor all_to_all_rows(const at::Tensor& x, const std::vector<int64_t>& send
 std::vector<std::vector<int64_t>> all_gather_counts(const std::vector<int64_t>& mine, const Group& g) {
   if (g.size() == 1) return {mine};
   const auto n = static_cast<int64_t>(mine.size());
-  const auto opts = at::TensorOptions().dtype(at::kLong);
-  at::Tensor local = at::tensor(mine, opts).to(g.device);
-  std::vector<at::Tensor> outs;
-  for (int i = 0; i < g.size(); ++i) outs.push_back(at::empty({n}, opts.device(g.device)));
-  std::vector<std::vector<at::Tensor>> out_lists{outs};
-  std::vector<at::Tensor> in_list{local};
-  g.comm->allgather(out_lists, in_list)->wait();
   std::vector<std::vector<int64_t>> all;
-  for (const auto& t : out_lists[0]) {
+  for (const auto& t : all_gather(g, at::tensor(mine, at::kLong).to(g.device))) {
     const at::Tensor c = t.cpu();
     all.emplace_back(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + n);
   }

@@ -42,13 +42,7 @@ struct LeaveTpRegion : torch::autograd::Function<LeaveTpRegion> {
 };
 
 // Every rank's x [B, L, ...] joined along dim 1 in rank order.
-at::Tensor all_gather_dim1(const at::Tensor& x, const Group& g) {
-  std::vector<std::vector<at::Tensor>> outs(1);
-  for (int i = 0; i < g.size(); ++i) outs[0].push_back(at::empty_like(x, at::MemoryFormat::Contiguous));
-  std::vector<at::Tensor> in{x.contiguous()};
-  g.comm->allgather(outs, in)->wait();
-  return at::cat(outs[0], 1);
-}
+at::Tensor all_gather_dim1(const at::Tensor& x, const Group& g) { return at::cat(all_gather(g, x), 1); }
 
 at::Tensor my_slice(const at::Tensor& x, const Group& g) {
   const int64_t len = x.size(1) / g.size();

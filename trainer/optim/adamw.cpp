@@ -74,17 +74,7 @@ void ShardedAdamW::step(double lr, double weight_decay) {
   adamw_update(w, g, exp_avg_, exp_avg_sq_, decay, lr, cfg_, steps_);
 
   // Every replica gets every updated share.
-  std::vector<at::Tensor> shards;
-  for (int r = 0; r < dp_.size(); ++r) shards.push_back(at::empty_like(w));
-  if (dp_.size() > 1) {
-    std::vector<std::vector<at::Tensor>> out{shards};
-    std::vector<at::Tensor> in{w};
-    dp_.comm->allgather(out, in)->wait();
-    shards = out[0];
-  } else {
-    shards[0] = w;
-  }
-  const at::Tensor updated = at::cat(shards);
+  const at::Tensor updated = at::cat(all_gather(dp_, w));
   int64_t offset = 0;
   for (auto& p : params_) {
     p.value.view({-1}).copy_(updated.narrow(0, offset, p.value.numel()));

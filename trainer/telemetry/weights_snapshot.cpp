@@ -11,13 +11,7 @@ namespace {
 // The whole tensor: shards along `dim` joined over `g` (collective), on CPU.
 at::Tensor joined(const at::Tensor& shard, int dim, const Group& g) {
   at::Tensor full = shard.detach();
-  if (dim >= 0 && g.size() > 1) {
-    std::vector<std::vector<at::Tensor>> out{std::vector<at::Tensor>(g.size())};
-    for (auto& t : out[0]) t = at::empty_like(full);
-    std::vector<at::Tensor> in{full.contiguous()};
-    g.comm->allgather(out, in)->wait();
-    full = at::cat(out[0], dim);
-  }
+  if (dim >= 0 && g.size() > 1) full = at::cat(all_gather(g, full), dim);
   return full.to(at::kCPU, at::kFloat).contiguous();
 }
 
