@@ -80,6 +80,10 @@ int main(int argc, char** argv) {
       ("dump-embeddings-at", po::value(&dump_at), "iterations whose embeddings go to RUN/embeddings, e.g. 1,2,10")
       ("save-weights-at", po::value(&save_at),
        "iterations after which each module's full weights go to RUN/weights (0: at initialisation), e.g. 0,5")
+      ("llm-init-from-hf", po::value(&opts.llm_init_from_hf),
+       "start the LLM from this Hugging Face NemotronH checkpoint folder (any tp/ep/pp layout)")
+      ("encoder-init-from-hf", po::value(&opts.encoder_init_from_hf),
+       "start the vision encoder from this Hugging Face RADIO checkpoint folder")
       ("encoder-delay-ms", po::value(&opts.encoder_delay_ms)->default_value(0.0),
        "testing: sleep this long in every encoder forward (a slow encoder)")
       ("inject-nonfinite-at", po::value(&opts.nonfinite_at_iter)->default_value(-1),

@@ -6,6 +6,8 @@
 #include <iostream>
 #include <limits>
 
+#include "checkpoint/hf_nemotron_h.h"
+#include "checkpoint/hf_radio.h"
 #include "hetero/exit_codes.h"
 #include "hetero/regions.h"
 #include "hetero/run_dir.h"
@@ -171,6 +173,8 @@ Trainer::Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOpti
   if (comms.encoder) {
     encoder = std::make_unique<RadioEncoder>(r.encoder, r.llm.hidden_size, r.seed, comms.encoder->tp, comms.device,
                                               options.compute_dtype);
+    // Before the optimizer exists: it takes its fp32 main copy from here.
+    if (!options.encoder_init_from_hf.empty()) load_hf_radio(*encoder, options.encoder_init_from_hf, r.encoder);
     encoder_trainable = trainable_params(encoder->params().params(), r.train);
     if (!encoder_trainable.empty())
       encoder_optim = make_optimizer(encoder_trainable, r.train, comms.encoder->dp, options.distributed_optimizer);
@@ -178,6 +182,7 @@ Trainer::Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOpti
   if (comms.llm) {
     llm = std::make_unique<LanguageModel>(r.llm, r.seed, *comms.llm, comms.llm->pp.rank, comms.llm->pp.size(),
                                           comms.device, options.compute_dtype);
+    if (!options.llm_init_from_hf.empty()) load_hf_nemotron_h(*llm, options.llm_init_from_hf, r.llm);
     llm_trainable = trainable_params(llm->params().params(), r.train);
     if (!llm_trainable.empty())
       llm_optim = make_optimizer(llm_trainable, r.train, comms.llm->dp, options.distributed_optimizer);

@@ -29,6 +29,8 @@ struct TrainerOptions {
   bool distributed_optimizer = false;  // shard AdamW state over each module's dp group
   std::set<int> dump_embeddings_at;  // iterations whose embeddings are dumped
   std::set<int> save_weights_at;     // iterations after which weights are saved (0: initialisation)
+  std::string llm_init_from_hf;      // Hugging Face NemotronH folder the LLM starts from ("" : the seed)
+  std::string encoder_init_from_hf;  // Hugging Face RADIO folder the encoder starts from ("" : the seed)
   double encoder_delay_ms = 0;     // testing: sleep in every encoder forward (a slow encoder)
   int nonfinite_at_iter = -1;      // testing: poison one gradient on the last rank at this iteration
   int fail_at_iter = -1;           // testing: throw at this iteration...

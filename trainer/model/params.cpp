@@ -35,7 +35,16 @@ at::Tensor ParamSet::add(const std::string& name, std::vector<int64_t> shape, in
     local = full.chunk(tp_size_, tp_shard_dim)[tp_rank_];
   }
   local = local.contiguous().to(device_).set_requires_grad(true);
-  params_.push_back({name, local, tp_size_ > 1 ? tp_shard_dim : -1, init != Init::Ones});
+  Param p;
+  p.name = name;
+  p.value = local;
+  p.decay = init != Init::Ones;
+  if (tp_shard_dim >= 0 && tp_size_ > 1) {
+    p.tp_shard_dim = tp_shard_dim;
+    p.shards = tp_size_;
+    p.shard = tp_rank_;
+  }
+  params_.push_back(p);
   return local;
 }
 

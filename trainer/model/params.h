@@ -17,6 +17,10 @@ struct Param {
   std::string name;
   at::Tensor value;       // this rank's shard, requires grad
   int tp_shard_dim = -1;  // -1: replicated on every tp rank
+  // This rank holds chunk `shard` of `shards` equal chunks along
+  // tp_shard_dim (over tp, or over etp for MoE experts): what a checkpoint
+  // loader slices out of the full tensor.
+  int shards = 1, shard = 0;
   bool decay = true;      // weight decay applies (not for norms)
   // Where the gradient is summed (and optimizer state sharded): null for the
   // module's dp group; MoE experts name their expert-data-parallel group,

@@ -1,0 +1,39 @@
+#include "checkpoint/weight_source.h"
+
+#include <sstream>
+#include <stdexcept>
+
+#include <ATen/core/grad_mode.h>
+
+namespace hetero {
+namespace {
+
+std::string shape_text(at::IntArrayRef shape) {
+  std::ostringstream s;
+  s << "[";
+  for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
+  s << "]";
+  return s.str();
+}
+
+}  // namespace
+
+void load_params(std::vector<Param>& params, WeightSource& source) {
+  at::NoGradGuard no_grad;
+  for (Param& p : params) {
+    const at::Tensor full = source.full(p.name);
+    if (!full.defined())
+      throw std::runtime_error(source.describe() + " has no tensor for parameter " + p.name +
+                               "; check that the checkpoint was made for this recipe's architecture");
+    std::vector<int64_t> expected = p.value.sizes().vec();
+    if (p.tp_shard_dim >= 0) expected[p.tp_shard_dim] *= p.shards;
+    if (full.sizes().vec() != expected)
+      throw std::runtime_error(source.describe() + ": tensor for " + p.name + " has shape " +
+                               shape_text(full.sizes()) + " but the model's (unsharded) parameter is " +
+                               shape_text(expected) + "; the recipe's architecture does not match the checkpoint");
+    const at::Tensor mine = p.tp_shard_dim >= 0 ? full.chunk(p.shards, p.tp_shard_dim)[p.shard] : full;
+    p.value.copy_(mine);
+  }
+}
+
+}  // namespace hetero

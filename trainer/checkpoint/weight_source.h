@@ -1,0 +1,33 @@
+// Initial weights from a checkpoint instead of the seed (design §4 draws
+// every parameter in full from the seed; a checkpoint supplies the same full
+// tensors). A source hands out whole, unsharded tensors under our parameter
+// names and in our layout; load_params cuts each rank's shard, so one
+// checkpoint loads into any tp / ep / etp / pp layout.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "model/params.h"
+
+namespace hetero {
+
+class WeightSource {
+ public:
+  virtual ~WeightSource() = default;
+  // What the weights come from, for messages (e.g. the checkpoint folder).
+  virtual std::string describe() const = 0;
+  // The full tensor of our parameter `name` in our layout (any dtype or
+  // device), or an undefined tensor when the source has none by that name.
+  virtual at::Tensor full(const std::string& name) = 0;
+};
+
+// Overwrites every parameter in `params` with its shard of source.full(name).
+// Throws, naming the parameter and the source, when the source lacks one or
+// its shape is not the parameter's global shape: a partial load would train
+// from a silently mixed initialisation.
+void load_params(std::vector<Param>& params, WeightSource& source);
+
+}  // namespace hetero
