@@ -28,6 +28,7 @@ class HybridLayer {
               const ModuleGroups& groups, at::ScalarType compute);
 
   char kind() const { return kind_; }
+  MoeLayer* moe() { return moe_.get(); }  // null unless kind 'E'
 
   // x [B, S, hidden], replicated over tp; each of the B rows is one sample
   // (its own sequence). An MoE layer sets *load_balancing to its

@@ -93,6 +93,16 @@ at::Tensor LanguageModel::layers(const at::Tensor& hidden, double sequence_weigh
   return x;
 }
 
+std::vector<std::pair<std::string, at::Tensor*>> LanguageModel::buffers() {
+  std::vector<std::pair<std::string, at::Tensor*>> out;
+  const int first = stage_ * (arch_.num_layers / num_stages_);
+  for (size_t i = 0; i < layers_.size(); ++i)
+    if (MoeLayer* moe = layers_[i].moe())
+      out.emplace_back("llm.backbone.layers." + std::to_string(first + i) + ".mixer.gate.e_score_correction_bias",
+                       &moe->score_correction_bias());
+  return out;
+}
+
 double LanguageModel::take_load_balancing_sum() {
   const double sum = load_balancing_sum_;
   load_balancing_sum_ = 0;

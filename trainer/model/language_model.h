@@ -6,6 +6,8 @@
 // backbone.layers.N.*, backbone.norm_f.weight, lm_head.weight).
 #pragma once
 
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -58,6 +60,9 @@ class LanguageModel {
 
   // Every parameter of this stage; MoE experts carry their expert_dp group.
   ParamSet& params() { return params_; }
+  // State a checkpoint holds besides params(), by full name: each MoE
+  // layer's "llm.backbone.layers.N.mixer.gate.e_score_correction_bias".
+  std::vector<std::pair<std::string, at::Tensor*>> buffers();
 
  private:
   LlmArch arch_;
