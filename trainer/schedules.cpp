@@ -195,7 +195,7 @@ MicrobatchTotals run_llm_pipeline(Trainer& t, int iter, double global_loss_token
       f.image_rows = at::cat(parts).set_requires_grad(t.recipe.train.encoder_trains());
     } else if (!first) {
       auto r = t.timeline.region(R::kPpWait, iter, mb);
-      f.input = at::empty({batch.tokens.size(0), batch.tokens.size(1), hidden}, fopts);
+      f.input = at::empty({batch.tokens.size(0), t.llm->stage_sequence_length(batch.tokens.size(1)), hidden}, fopts);
       t.p2p.recv(f.input, prev, tag(mb, kActivation));
       f.input.set_requires_grad(true);
     }

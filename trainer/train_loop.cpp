@@ -181,7 +181,7 @@ Trainer::Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOpti
   }
   if (comms.llm) {
     llm = std::make_unique<LanguageModel>(r.llm, r.seed, *comms.llm, comms.llm->pp.rank, comms.llm->pp.size(),
-                                          comms.device, options.compute_dtype);
+                                          comms.device, options.compute_dtype, t.llm.dims.sp);
     if (!options.llm_init_from_hf.empty()) load_hf_nemotron_h(*llm, options.llm_init_from_hf, r.llm);
     llm_trainable = trainable_params(llm->params().params(), r.train);
     if (!llm_trainable.empty())

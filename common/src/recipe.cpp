@@ -404,6 +404,7 @@ ModuleScale read_module_scale(MapReader m, int gpus_per_node, ProblemList& probl
   s.pp = m.opt_int("pp", 1);
   s.ep = m.opt_int("ep", 1);
   s.etp = m.opt_int("etp", 1);
+  s.sp = m.get<bool>("sp", false, false, "true or false");
   m.finish();
   return s;
 }

@@ -139,6 +139,12 @@ JobTopology plan_topology(const Recipe& r) {
   if (a.count_layers('E') > 0)
     check_divides(p, pre + ".llm.etp", sc.llm.etp, "moe_intermediate_size", a.moe_intermediate_size,
                   "choose an etp that divides the expert width");
+  if (sc.llm.sp && sc.llm.tp > 1 && a.seq_length % sc.llm.tp != 0)
+    p.add(pre + ".llm.sp: sequence parallelism splits every sequence over tp, but tp=" + num(sc.llm.tp) +
+          " does not divide seq_length=" + num(a.seq_length) + "; choose a seq_length that tp divides, or sp: false");
+  if (sc.encoder.sp)
+    p.add(pre + ".encoder.sp: the encoder has no sequence parallelism (its packed image sequences vary per "
+          "step); remove sp from the encoder");
   bool enc_ok = true;
   if (t.hetero()) {
     enc_ok = check_module(p, pre + ".encoder", sc.encoder, r.encoder.num_attention_heads,
@@ -152,7 +158,7 @@ JobTopology plan_topology(const Recipe& r) {
             " ranks, but nodes*gpus_per_node = " + num(sc.nodes) + "*" + num(sc.gpus_per_node) + " = " +
             num(allocated) + "; make them equal");
     t.encoder = {"encoder", 0, {sc.encoder.ranks, sc.encoder.tp, sc.encoder.cp, sc.encoder.pp, 1, 1}};
-    t.llm = {"llm", sc.encoder.ranks, {sc.llm.ranks, sc.llm.tp, sc.llm.cp, sc.llm.pp, sc.llm.ep, sc.llm.etp}};
+    t.llm = {"llm", sc.encoder.ranks, {sc.llm.ranks, sc.llm.tp, sc.llm.cp, sc.llm.pp, sc.llm.ep, sc.llm.etp, sc.llm.sp}};
   } else {
     // Colocated: both modules share the llm grid on every rank.
     t.world_size = sc.llm.ranks;
@@ -163,7 +169,7 @@ JobTopology plan_topology(const Recipe& r) {
                   "in colocated mode the encoder uses the llm's tp");
     check_divides(p, pre + ".llm.tp", sc.llm.tp, "encoder ffn_hidden_size", r.encoder.ffn_hidden_size,
                   "in colocated mode the encoder uses the llm's tp");
-    t.llm = {"llm", 0, {sc.llm.ranks, sc.llm.tp, sc.llm.cp, sc.llm.pp, sc.llm.ep, sc.llm.etp}};
+    t.llm = {"llm", 0, {sc.llm.ranks, sc.llm.tp, sc.llm.cp, sc.llm.pp, sc.llm.ep, sc.llm.etp, sc.llm.sp}};
     t.encoder = {"encoder", 0, {sc.llm.ranks, sc.llm.tp, sc.llm.cp, 1, 1, 1}};
     t.encoder.dims.size = sc.llm.ranks / sc.llm.pp;  // the encoder lives on the first stage's ranks
   }
@@ -204,6 +210,7 @@ std::string describe_plan(const Recipe& r, const JobTopology& t) {
     os << "    ranks:          [" << m.offset << ", " << m.end() << ")  (" << d.size << ")\n";
     os << "    tp/cp/pp/dp:    " << d.tp << "/" << d.cp << "/" << d.pp << "/" << d.dp() << "\n";
     os << "    ep/etp/edp:     " << d.ep << "/" << d.etp << "/" << d.edp() << "\n";
+    if (d.sp) os << "    sequence parallel: on\n";
   };
   auto nodes_of = [&](const ModuleScale& s) { return s.nodes; };
   if (t.hetero()) {

@@ -2,8 +2,9 @@
 // nemotron_20l (M, *, -) and nemotron_54l (M, *, E) at the tiny scale's
 // width train for 10 iterations as real processes over Gloo, and every
 // layout gives the single process's lm loss, grad norm (and, with MoE, its
-// load-balancing loss) to relative 1e-5: tensor parallel, pipeline
-// parallel in a hetero job, and the expert views ep=2 and ep=2 x etp=2.
+// load-balancing loss) to relative 1e-5: tensor parallel (with and without
+// sequence parallelism), pipeline parallel in a hetero job, and the expert
+// views ep=2 and ep=2 x etp=2.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -110,6 +111,26 @@ TEST(HybridInvariance, Nemotron54lExpertParallelAcrossTensorParallel) {
   expect_matches_single_process(
       "nemotron_54l",
       {"llm-tp2-ep2", {"encoder.ranks=1", "llm.ranks=2", "llm.tp=2", "llm.ep=2", "gpus_per_node=3"}});
+}
+
+// Sequence parallelism: between tp regions each rank holds half of every
+// sequence (norms, residual stream, MoE tokens), entering a region by
+// all-gather and leaving it by reduce-scatter.
+TEST(HybridInvariance, Nemotron20lSequenceParallel) {
+  expect_matches_single_process(
+      "nemotron_20l", {"llm-tp2-sp", {"encoder.ranks=1", "llm.ranks=2", "llm.tp=2", "llm.sp=true", "gpus_per_node=3"}});
+}
+
+// sp with pp=2: the stages pass each rank's slice of the sequences.
+TEST(HybridInvariance, Nemotron20lSequenceParallelPipeline2) {
+  expect_matches_single_process("nemotron_20l", {"llm-tp2-sp-pp2", {"encoder.ranks=1", "llm.ranks=4", "llm.tp=2",
+                                                                    "llm.pp=2", "llm.sp=true", "gpus_per_node=5"}});
+}
+
+// sp with MoE over ep=2: the MoE layers route the slices sp already gives.
+TEST(HybridInvariance, Nemotron54lSequenceParallelExpertParallel2) {
+  expect_matches_single_process("nemotron_54l", {"llm-tp2-sp-ep2", {"encoder.ranks=1", "llm.ranks=2", "llm.tp=2",
+                                                                    "llm.ep=2", "llm.sp=true", "gpus_per_node=3"}});
 }
 
 }  // namespace

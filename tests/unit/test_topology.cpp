@@ -144,6 +144,18 @@ TEST(Topology, HybridLayerWidthsMustSplitOverTheirGroups) {
                         "num_query_groups"));
 }
 
+TEST(Topology, SequenceParallelNeedsTpToSplitTheSequence) {
+  // tiny: seq_length 48; tp=2 splits it, and sp is carried into the llm's dims.
+  const JobTopology t = plan("nemotron_20l", "tiny", {"scales.tiny.llm.tp=2", "scales.tiny.llm.sp=true"});
+  EXPECT_TRUE(t.llm.dims.sp);
+  EXPECT_FALSE(plan("nemotron_20l", "tiny").llm.dims.sp);
+  const auto problems = problems_of({"scales.tiny.llm.tp=2", "scales.tiny.llm.sp=true", "model.llm.seq_length=47"});
+  EXPECT_TRUE(mentions(problems, "tp=2 does not divide seq_length=47")) << problems.front();
+  // Without sp the same length is fine for the dense layers of 20L.
+  EXPECT_NO_THROW(plan("nemotron_20l", "tiny", {"scales.tiny.llm.tp=2", "model.llm.seq_length=47"}));
+  EXPECT_TRUE(mentions(problems_of({"scales.tiny.encoder.sp=true"}), "scales.tiny.encoder.sp"));
+}
+
 TEST(Topology, AllViolationsReportedTogether) {
   const auto problems = problems_of({"train.global_batch_size=7", "scales.tiny.llm.ep=2"});
   EXPECT_EQ(problems.size(), 2u);

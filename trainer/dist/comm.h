@@ -57,5 +57,8 @@ void all_reduce_max(const Group& g, at::Tensor& t);
 void broadcast(const Group& g, at::Tensor& t, int root_in_group);
 // Every rank's `t` (the same shape on each), in the group's rank order.
 std::vector<at::Tensor> all_gather(const Group& g, const at::Tensor& t);
+// Chunk g.rank (along dim 0, which g.size() must divide) of the sum over
+// `g` of every rank's `t`.
+at::Tensor reduce_scatter(const Group& g, const at::Tensor& t);
 
 }  // namespace hetero

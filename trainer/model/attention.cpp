@@ -43,8 +43,11 @@ Attention::Attention(ParamSet& params, const std::string& prefix, const Attentio
 }
 
 at::Tensor Attention::forward(const at::Tensor& x, const std::vector<int64_t>& cu_seqlens) const {
-  const int64_t tokens = x.size(0), d = cfg_.head_dim;
-  const at::Tensor xi = enter_tp_region(x.to(compute_), tp_);
+  return leave_tp_region(forward_partial(enter_tp_region(x.to(compute_), tp_), cu_seqlens), tp_).to(at::kFloat);
+}
+
+at::Tensor Attention::forward_partial(const at::Tensor& xi, const std::vector<int64_t>& cu_seqlens) const {
+  const int64_t tokens = xi.size(0), d = cfg_.head_dim;
   // [T, heads * d] -> [S, heads, L, d]
   auto heads = [&](const at::Tensor& w, int64_t n) {
     const at::Tensor projected = at::matmul(xi, w.to(compute_).t()).view({tokens, n, d});
@@ -57,7 +60,7 @@ at::Tensor Attention::forward(const at::Tensor& x, const std::vector<int64_t>& c
   const at::Tensor v = heads(wv_, local_kv_heads_).repeat_interleave(group, 1);
   const at::Tensor ctx = causal_attention(q, k, v).permute({0, 2, 1, 3});  // [S, L, heads, d]
   const at::Tensor packed = unpad_packed(ctx, cu_seqlens).reshape({tokens, local_heads_ * d});
-  return leave_tp_region(at::matmul(packed, wo_.to(compute_).t()), tp_).to(at::kFloat);
+  return at::matmul(packed, wo_.to(compute_).t());
 }
 
 }  // namespace hetero

@@ -53,8 +53,8 @@ MoeConfig moe_config(const LlmArch& a) {
 }  // namespace
 
 HybridLayer::HybridLayer(ParamSet& params, ParamSet& experts, const std::string& prefix, char kind,
-                         const LlmArch& arch, const ModuleGroups& g, at::ScalarType compute)
-    : kind_(kind), tp_(g.tp) {
+                         const LlmArch& arch, const ModuleGroups& g, bool sequence_parallel, at::ScalarType compute)
+    : kind_(kind), tp_(g.tp), sp_(sequence_parallel && g.tp.size() > 1), compute_(compute) {
   norm_ = params.add(prefix + ".norm.weight", {arch.hidden_size}, -1, Init::Ones);
   params.params().back().decay = false;
   const std::string mixer = prefix + ".mixer";
@@ -65,8 +65,10 @@ HybridLayer::HybridLayer(ParamSet& params, ParamSet& experts, const std::string&
       mlp_ = std::make_unique<SquaredReluMlp>(params, mixer, arch.hidden_size, arch.ffn_hidden_size, g.tp, compute);
       break;
     case 'E':
-      // Without sequence parallelism the tp ranks hold the same tokens; the
-      // MoE contract wants them disjoint, so each takes a slice (see forward).
+      // The MoE contract wants the tp ranks' tokens disjoint: sequence
+      // parallelism gives them slices already; without it each takes one
+      // (see moe()). Either way the replicated router and shared expert sum
+      // their gradients over tp.
       moe_ = std::make_unique<MoeLayer>(params, experts, mixer, moe_config(arch), g.ep, g.etp, compute, &g.tp);
       break;
     default:
@@ -75,24 +77,37 @@ HybridLayer::HybridLayer(ParamSet& params, ParamSet& experts, const std::string&
   }
 }
 
+at::Tensor HybridLayer::moe(const at::Tensor& h, at::Tensor* load_balancing) const {
+  const at::Tensor mine = sp_ ? h : split_sequences_to_tp(h, tp_);  // [B, S/tp, hidden]
+  const int64_t b = mine.size(0), len = mine.size(1), hidden = mine.size(2);
+  MoeOutput out = moe_->forward(mine.reshape({b * len, hidden}), per_sample_cu_seqlens(b, len));
+  if (load_balancing) *load_balancing = out.load_balancing_loss;
+  const at::Tensor y = out.y.view({b, len, hidden});
+  return sp_ ? y : gather_sequences_from_tp(y, tp_);
+}
+
 at::Tensor HybridLayer::mix(const at::Tensor& h, at::Tensor* load_balancing) const {
-  const int64_t b = h.size(0), s = h.size(1), hidden = h.size(2);
-  if (mlp_) return mlp_->forward(h);
-  if (moe_) {
-    const at::Tensor mine = split_sequences_to_tp(h, tp_);  // [B, S/tp, hidden]
-    const int64_t len = mine.size(1);
-    MoeOutput out = moe_->forward(mine.reshape({b * len, hidden}), per_sample_cu_seqlens(b, len));
-    if (load_balancing) *load_balancing = out.load_balancing_loss;
-    return gather_sequences_from_tp(out.y.view({b, len, hidden}), tp_);
+  if (moe_) return moe(h, load_balancing);
+  // Into the tp region: whole sequences on every tp rank.
+  const at::Tensor in = sp_ ? gather_from_sequence_parallel(h.to(compute_), tp_) : enter_tp_region(h.to(compute_), tp_);
+  const int64_t b = in.size(0), s = in.size(1), hidden = in.size(2);
+  at::Tensor partial;
+  if (mlp_) {
+    partial = mlp_->forward_partial(in);
+  } else {
+    const at::Tensor packed = in.reshape({b * s, hidden});
+    const auto cu = per_sample_cu_seqlens(b, s);
+    partial = (mamba_ ? mamba_->forward_partial(packed, cu) : attention_->forward_partial(packed, cu)).view({b, s, hidden});
   }
-  const at::Tensor packed = h.reshape({b * s, hidden});
-  const auto cu = per_sample_cu_seqlens(b, s);
-  const at::Tensor y = mamba_ ? mamba_->forward(packed, cu) : attention_->forward(packed, cu);
-  return y.view({b, s, hidden});
+  const at::Tensor out = sp_ ? reduce_scatter_to_sequence_parallel(partial, tp_) : leave_tp_region(partial, tp_);
+  return out.to(at::kFloat);
 }
 
 at::Tensor HybridLayer::forward(const at::Tensor& x, at::Tensor* load_balancing) const {
-  return x + mix(rms_norm(x, norm_), load_balancing);
+  // Under sp each rank normalises different tokens: the norm weight's
+  // gradient is summed over tp.
+  const at::Tensor norm = sp_ ? enter_tp_region(norm_, tp_) : norm_;
+  return x + mix(rms_norm(x, norm), load_balancing);
 }
 
 }  // namespace hetero

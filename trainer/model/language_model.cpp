@@ -33,12 +33,13 @@ struct AttachAuxLoss : torch::autograd::Function<AttachAuxLoss> {
 }  // namespace
 
 LanguageModel::LanguageModel(const LlmArch& arch, std::uint64_t seed, const ModuleGroups& groups, int stage,
-                             int num_stages, at::Device device, at::ScalarType compute)
+                             int num_stages, at::Device device, at::ScalarType compute, bool sequence_parallel)
     : arch_(arch),
       tp_(groups.tp),
       stage_(stage),
       num_stages_(num_stages),
       compute_(compute),
+      sp_(sequence_parallel && groups.tp.size() > 1),
       params_(seed, groups.tp.rank, groups.tp.size(), device) {
   const std::string& pattern = arch.hybrid_override_pattern;
   if (static_cast<int>(pattern.size()) != arch.num_layers || arch.num_layers % num_stages != 0)
@@ -52,7 +53,7 @@ LanguageModel::LanguageModel(const LlmArch& arch, std::uint64_t seed, const Modu
   const int per_stage = arch.num_layers / num_stages;
   layers_.reserve(per_stage);
   for (int i = stage * per_stage; i < (stage + 1) * per_stage; ++i)
-    layers_.emplace_back(params_, experts, "llm.backbone.layers." + std::to_string(i), pattern[i], arch, groups,
+    layers_.emplace_back(params_, experts, "llm.backbone.layers." + std::to_string(i), pattern[i], arch, groups, sp_,
                          compute);
   if (last_stage()) {
     final_norm_ = params_.add("llm.backbone.norm_f.weight", {arch.hidden_size}, -1, Init::Ones);
@@ -80,7 +81,8 @@ at::Tensor LanguageModel::embed(const at::Tensor& tokens, const at::Tensor& imag
 
 at::Tensor LanguageModel::layers(const at::Tensor& hidden, double sequence_weight) {
   const double sequences = static_cast<double>(hidden.size(0));
-  at::Tensor x = hidden;
+  // embed() gives every tp rank whole sequences; sp keeps a slice of each.
+  at::Tensor x = first_stage() && sp_ ? split_sequences_to_tp(hidden, tp_) : hidden;
   for (const auto& layer : layers_) {
     at::Tensor load_balancing;
     x = layer.forward(x, &load_balancing);
@@ -110,11 +112,20 @@ double LanguageModel::take_load_balancing_sum() {
 }
 
 at::Tensor LanguageModel::loss_sum(const TextBatch& batch, const at::Tensor& hidden) const {
-  // Column-parallel output layer: each tp rank computes its vocabulary shard.
-  const at::Tensor normed = enter_tp_region(rms_norm(hidden, final_norm_), tp_);
-  const at::Tensor logits = at::matmul(normed.to(compute_), output_.to(compute_).t());
-  const at::Tensor nll = vocab_parallel_cross_entropy(logits, batch.labels, tp_);
+  const at::Tensor nll = vocab_parallel_cross_entropy(logits(hidden), batch.labels, tp_);
   return (nll * batch.loss_mask).sum();
+}
+
+at::Tensor LanguageModel::logits(const at::Tensor& hidden) const {
+  // Column-parallel output layer: each tp rank computes its vocabulary
+  // shard, over whole sequences (under sp gathered from the slices, whose
+  // norm weight gradient is then summed over tp).
+  at::Tensor normed;
+  if (sp_)
+    normed = gather_from_sequence_parallel(rms_norm(hidden, enter_tp_region(final_norm_, tp_)).to(compute_), tp_);
+  else
+    normed = enter_tp_region(rms_norm(hidden, final_norm_).to(compute_), tp_);
+  return at::matmul(normed, output_.to(compute_).t());
 }
 
 }  // namespace hetero

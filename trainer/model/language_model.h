@@ -32,25 +32,35 @@ struct TextBatch {
 // vocabulary; MoE experts over ep and etp (groups.ep, groups.etp).
 class LanguageModel {
  public:
+  // `sequence_parallel`: between tp regions each tp rank holds 1/tp of
+  // every sequence (hybrid_layer.h); stages then pass [B, S/tp, hidden].
   LanguageModel(const LlmArch& arch, std::uint64_t seed, const ModuleGroups& groups, int stage, int num_stages,
-                at::Device device, at::ScalarType compute);
+                at::Device device, at::ScalarType compute, bool sequence_parallel = false);
 
   bool first_stage() const { return stage_ == 0; }
   bool last_stage() const { return stage_ == num_stages_ - 1; }
+  // Tokens per sequence in the activations between stages: seq_length, or
+  // this rank's 1/tp slice under sequence parallelism.
+  int64_t stage_sequence_length(int64_t seq_length) const { return sp_ ? seq_length / tp_.size() : seq_length; }
 
   // First stage: the input rows [B, S, hidden], token embeddings with the N
   // image placeholder positions (row-major over the batch) filled by
   // `image_rows`.
   at::Tensor embed(const at::Tensor& tokens, const at::Tensor& image_rows) const;
-  // This stage's layers over [B, S, hidden] (each row one sample).
+  // This stage's layers over [B, S, hidden] (each row one sample): on the
+  // first stage embed()'s output, on later stages the previous stage's
+  // output ([B, stage_sequence_length(S), hidden]).
   // `sequence_weight`: the weight of one sequence in the objective (1 / the
   // global batch's sequences); each MoE layer's load-balancing loss enters
   // it as moe_aux_loss_coeff x the mean over all sequences of the global
   // batch, through the backward of the layer's output (no extra loss tensor
   // has to cross pipeline stages).
   at::Tensor layers(const at::Tensor& hidden, double sequence_weight);
-  // Last stage: sum of cross-entropy over loss tokens.
+  // Last stage: sum of cross-entropy over loss tokens; `hidden` is layers()'s output.
   at::Tensor loss_sum(const TextBatch& batch, const at::Tensor& hidden) const;
+  // Last stage: the output layer's logits [B, S, vocab / tp], this tp rank's
+  // vocabulary shard, in the compute dtype; `hidden` is layers()'s output.
+  at::Tensor logits(const at::Tensor& hidden) const;
 
   // For logging: the sum, over this stage's MoE layers and the sequences
   // run since the last call, of their load-balancing loss, counted on tp
@@ -69,6 +79,7 @@ class LanguageModel {
   const Group& tp_;
   int stage_, num_stages_;
   at::ScalarType compute_;
+  bool sp_;  // sequence parallelism, with tp > 1
   ParamSet params_;
   at::Tensor embedding_, final_norm_, output_;
   std::vector<HybridLayer> layers_;

@@ -77,10 +77,13 @@ MambaMixer::MambaMixer(ParamSet& params, const std::string& prefix, const MambaC
 }
 
 at::Tensor MambaMixer::forward(const at::Tensor& x, const std::vector<int64_t>& cu_seqlens) const {
-  check_cu_seqlens(cu_seqlens, x.size(0));
-  const int64_t tokens = x.size(0), p = cfg_.head_dim, n = cfg_.state, gl = local_groups_, hl = local_heads_;
+  return leave_tp_region(forward_partial(enter_tp_region(x.to(compute_), tp_), cu_seqlens), tp_).to(at::kFloat);
+}
+
+at::Tensor MambaMixer::forward_partial(const at::Tensor& xi, const std::vector<int64_t>& cu_seqlens) const {
+  check_cu_seqlens(cu_seqlens, xi.size(0));
+  const int64_t tokens = xi.size(0), p = cfg_.head_dim, n = cfg_.state, gl = local_groups_, hl = local_heads_;
   const int64_t per_group = cfg_.heads / cfg_.groups, hgp = per_group * p;
-  const at::Tensor xi = enter_tp_region(x.to(compute_), tp_);
   // [T, local groups, z_g | x_g B_g C_g | dt_g]
   const at::Tensor proj = at::matmul(xi, in_proj_.to(compute_).t()).view({tokens, gl, -1});
   const at::Tensor z = proj.narrow(2, 0, hgp).reshape({tokens, hl * p});
@@ -106,7 +109,7 @@ at::Tensor MambaMixer::forward(const at::Tensor& x, const std::vector<int64_t>& 
                            at::silu(z.to(at::kFloat)).view({tokens, gl, hgp});
   const at::Tensor normed =
       (gated * at::rsqrt(gated.pow(2).mean(-1, /*keepdim=*/true) + cfg_.norm_eps)).reshape({tokens, hl * p}) * norm_w_;
-  return leave_tp_region(at::matmul(normed.to(compute_), out_proj_.to(compute_).t()), tp_).to(at::kFloat);
+  return at::matmul(normed.to(compute_), out_proj_.to(compute_).t());
 }
 
 }  // namespace hetero

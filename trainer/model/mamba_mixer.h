@@ -58,6 +58,10 @@ class MambaMixer {
   // x [T, hidden] (packed samples), cu_seqlens as in packing.h. Returns
   // [T, hidden] fp32.
   at::Tensor forward(const at::Tensor& x, const std::vector<int64_t>& cu_seqlens) const;
+  // Inside a tp region whose boundaries the caller owns (sequence
+  // parallelism): x already entered it (compute dtype); returns this rank's
+  // partial sum of the output, in compute dtype.
+  at::Tensor forward_partial(const at::Tensor& x, const std::vector<int64_t>& cu_seqlens) const;
 
  private:
   const Group& tp_;

@@ -18,9 +18,12 @@ SquaredReluMlp::SquaredReluMlp(ParamSet& params, const std::string& prefix, int6
 }
 
 at::Tensor SquaredReluMlp::forward(const at::Tensor& x) const {
-  const at::Tensor xi = enter_tp_region(x.to(compute_), tp_);
-  const at::Tensor h = at::relu(at::matmul(xi, up_.to(compute_).t())).pow(2);
-  return leave_tp_region(at::matmul(h, down_.to(compute_).t()), tp_).to(at::kFloat);
+  return leave_tp_region(forward_partial(enter_tp_region(x.to(compute_), tp_)), tp_).to(at::kFloat);
+}
+
+at::Tensor SquaredReluMlp::forward_partial(const at::Tensor& x) const {
+  const at::Tensor h = at::relu(at::matmul(x, up_.to(compute_).t())).pow(2);
+  return at::matmul(h, down_.to(compute_).t());
 }
 
 }  // namespace hetero

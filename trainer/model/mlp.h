@@ -23,6 +23,10 @@ class SquaredReluMlp {
 
   // x [..., hidden] (replicated over tp) -> [..., hidden] fp32.
   at::Tensor forward(const at::Tensor& x) const;
+  // The layer inside a tp region whose boundaries the caller owns (sequence
+  // parallelism): x already entered it (compute dtype, whole sequences);
+  // returns this rank's partial sum of the output, in compute dtype.
+  at::Tensor forward_partial(const at::Tensor& x) const;
 
  private:
   const Group& tp_;

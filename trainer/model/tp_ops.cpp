@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -69,13 +70,58 @@ struct GatherSequences : torch::autograd::Function<GatherSequences> {
   }
 };
 
-}  // namespace
+// The sum over g of every rank's x [B, S, ...], this rank's [B, S/g, ...]
+// slice of it.
+at::Tensor reduce_scatter_dim1(const at::Tensor& x, const Group& g) {
+  std::vector<int64_t> blocks = x.sizes().vec();  // [B, g, S/g, ...]
+  blocks[1] = x.size(1) / g.size();
+  blocks.insert(blocks.begin() + 1, g.size());
+  const at::Tensor rank_major = x.reshape(blocks).transpose(0, 1).contiguous();  // [g, B, S/g, ...]
+  return reduce_scatter(g, rank_major).squeeze(0);
+}
 
-at::Tensor split_sequences_to_tp(const at::Tensor& x, const Group& tp) {
-  if (tp.size() == 1) return x;
+struct GatherFromSequenceParallel : torch::autograd::Function<GatherFromSequenceParallel> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const Group* g) {
+    ctx->saved_data["group"] = reinterpret_cast<int64_t>(g);
+    return all_gather_dim1(x, *g);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    return {reduce_scatter_dim1(grads[0], *group_from(ctx)), at::Tensor()};
+  }
+};
+
+struct ReduceScatterToSequenceParallel : torch::autograd::Function<ReduceScatterToSequenceParallel> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& y, const Group* g) {
+    ctx->saved_data["group"] = reinterpret_cast<int64_t>(g);
+    return reduce_scatter_dim1(y, *g);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    return {all_gather_dim1(grads[0], *group_from(ctx)), at::Tensor()};
+  }
+};
+
+void check_splits(const at::Tensor& x, const Group& tp) {
   if (x.size(1) % tp.size() != 0)
     throw std::invalid_argument("sequence length " + std::to_string(x.size(1)) + " cannot be split over tp=" +
                                 std::to_string(tp.size()) + "; choose a seq_length that tp divides");
+}
+
+}  // namespace
+
+at::Tensor gather_from_sequence_parallel(const at::Tensor& x, const Group& tp) {
+  if (tp.size() == 1) return x;
+  return GatherFromSequenceParallel::apply(x, &tp);
+}
+
+at::Tensor reduce_scatter_to_sequence_parallel(const at::Tensor& y, const Group& tp) {
+  if (tp.size() == 1) return y;
+  check_splits(y, tp);
+  return ReduceScatterToSequenceParallel::apply(y, &tp);
+}
+
+at::Tensor split_sequences_to_tp(const at::Tensor& x, const Group& tp) {
+  if (tp.size() == 1) return x;
+  check_splits(x, tp);
   return SplitSequences::apply(x, &tp);
 }
 

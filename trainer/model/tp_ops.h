@@ -24,4 +24,15 @@ at::Tensor split_sequences_to_tp(const at::Tensor& x, const Group& tp);
 // backward keeps this rank's slice of the (replicated) gradient.
 at::Tensor gather_sequences_from_tp(const at::Tensor& y, const Group& tp);
 
+// Sequence parallelism (Megatron's sp): outside tp regions each rank holds
+// its 1/tp slice of every sequence, so the region boundaries become
+//   entering: all-gather x [B, S/tp, ...] -> [B, S, ...] on every rank;
+//             backward reduce-scatters the gradient (summed, sliced);
+//   leaving:  reduce-scatter partial sums y [B, S, ...] -> this rank's
+//             [B, S/tp, ...] of their sum; backward all-gathers.
+// The same traffic as enter/leave_tp_region's all-reduce, but activations
+// between regions (norms, residual stream) take 1/tp of the memory.
+at::Tensor gather_from_sequence_parallel(const at::Tensor& x, const Group& tp);
+at::Tensor reduce_scatter_to_sequence_parallel(const at::Tensor& y, const Group& tp);
+
 }  // namespace hetero

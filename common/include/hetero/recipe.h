@@ -120,6 +120,7 @@ struct ModuleScale {
   int nodes = 0;
   int ranks = 0;  // resolved size in ranks
   int tp = 1, cp = 1, pp = 1, ep = 1, etp = 1;
+  bool sp = false;  // sequence parallelism inside tp regions (key `sp`)
 };
 
 struct ScaleConfig {

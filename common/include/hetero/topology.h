@@ -17,6 +17,9 @@ struct ParallelDims {
   int size = 1;  // ranks the module owns
   int tp = 1, cp = 1, pp = 1;
   int ep = 1, etp = 1;
+  // Sequence parallelism: between tp regions (norms, residual stream, MoE)
+  // each tp rank holds 1/tp of every sequence instead of all of it.
+  bool sp = false;
 
   // Replicas of the module: what is left of its ranks after model parallelism.
   int dp() const { return size / (tp * cp * pp); }
