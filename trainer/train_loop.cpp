@@ -103,7 +103,7 @@ void snapshot_weights(Trainer& t, int iter) {
   if (!t.options.save_weights_at.count(iter)) return;
   const RunPaths paths{t.options.run_dir};
   if (t.encoder) save_weights(t.encoder->params(), *t.comms.encoder, "encoder", iter, paths);
-  if (t.llm) save_weights(t.llm->params(), *t.comms.llm, "llm", iter, paths);
+  if (t.llm) save_weights(t.llm->params(), *t.comms.llm, "llm", iter, paths, t.llm->buffers());
 }
 
 // One line for the log: which parts train.

@@ -36,4 +36,19 @@ void load_params(std::vector<Param>& params, WeightSource& source) {
   }
 }
 
+void load_buffers(const std::vector<std::pair<std::string, at::Tensor*>>& buffers, WeightSource& source) {
+  at::NoGradGuard no_grad;
+  for (const auto& [name, tensor] : buffers) {
+    const at::Tensor full = source.full(name);
+    if (!full.defined())
+      throw std::runtime_error(source.describe() + " has no tensor " + name +
+                               "; check that the checkpoint was made for this recipe's architecture");
+    if (full.sizes() != tensor->sizes())
+      throw std::runtime_error(source.describe() + ": tensor " + name + " has shape " + shape_text(full.sizes()) +
+                               " but the model's is " + shape_text(tensor->sizes()) +
+                               "; the recipe's architecture does not match the checkpoint");
+    tensor->copy_(full);
+  }
+}
+
 }  // namespace hetero

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -29,5 +30,10 @@ class WeightSource {
 // its shape is not the parameter's global shape: a partial load would train
 // from a silently mixed initialisation.
 void load_params(std::vector<Param>& params, WeightSource& source);
+
+// The same for state outside the ParamSet, replicated on every rank that
+// holds it (e.g. LanguageModel::buffers(), the MoE score-correction biases):
+// each is overwritten with source.full(name), whose shape must be its own.
+void load_buffers(const std::vector<std::pair<std::string, at::Tensor*>>& buffers, WeightSource& source);
 
 }  // namespace hetero

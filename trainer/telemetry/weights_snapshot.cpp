@@ -17,8 +17,16 @@ at::Tensor joined(const at::Tensor& shard, int dim, const Group& g) {
 
 // Joins `params` over `shards` and, on its first rank, writes them to `path`.
 void write_joined(const std::vector<const Param*>& params, const Group& shards, const std::string& path,
-                  const std::map<std::string, std::string>& metadata) {
+                  const std::map<std::string, std::string>& metadata,
+                  const std::vector<std::pair<std::string, at::Tensor*>>& buffers = {}) {
   std::map<std::string, SafeTensor> tensors;
+  for (const auto& [name, buffer] : buffers) {
+    const at::Tensor full = buffer->detach().to(at::kCPU, at::kFloat).contiguous();
+    SafeTensor t;
+    t.shape = full.sizes().vec();
+    t.values.assign(full.data_ptr<float>(), full.data_ptr<float>() + full.numel());
+    tensors.emplace(name, std::move(t));
+  }
   for (const Param* p : params) {
     const at::Tensor full = joined(p->value, p->tp_shard_dim, shards);
     if (shards.rank != 0) continue;
@@ -35,7 +43,7 @@ void write_joined(const std::vector<const Param*>& params, const Group& shards, 
 }  // namespace
 
 void save_weights(const ParamSet& params, const ModuleGroups& g, const std::string& module, int iter,
-                  const RunPaths& paths) {
+                  const RunPaths& paths, const std::vector<std::pair<std::string, at::Tensor*>>& buffers) {
   std::vector<const Param*> dense, experts;
   for (const Param& p : params.params()) (p.expert_dp ? experts : dense).push_back(&p);
   const int stage = g.pp.rank;
@@ -43,7 +51,7 @@ void save_weights(const ParamSet& params, const ModuleGroups& g, const std::stri
     return std::map<std::string, std::string>{{"iter", std::to_string(iter)}, {"module", what},
                                               {"stage", std::to_string(stage)}, {"format", "hetero-weights-v1"}};
   };
-  if (g.dp.rank == 0) write_joined(dense, g.tp, paths.weights_file(iter, module, stage), metadata(module));
+  if (g.dp.rank == 0) write_joined(dense, g.tp, paths.weights_file(iter, module, stage), metadata(module), buffers);
   // Experts are split over etp, not tp, and each ep rank holds its own.
   if (!experts.empty() && experts.front()->expert_dp->rank == 0) {
     const std::string name = module + "-experts-ep" + std::to_string(g.ep.rank);
