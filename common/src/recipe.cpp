@@ -58,6 +58,29 @@ class MapReader {
   std::int64_t opt_i64(const std::string& k, std::int64_t d) {
     return get<std::int64_t>(k, d, false, "an integer");
   }
+  bool opt_bool(const std::string& k, bool d) { return get<bool>(k, d, false, "true or false"); }
+  // A list of numbers; empty when the key is absent.
+  std::vector<double> opt_double_list(const std::string& k) {
+    asked_.insert(k);
+    std::vector<double> out;
+    if (!node_ || !node_[k] || node_[k].IsNull()) return out;
+    const YAML::Node list = node_[k];
+    if (!list.IsSequence()) {
+      problems_.add("recipe key '" + full(k) + "': expected a list of numbers, e.g. [0.5, 0.5, 0.5], got '" +
+                    scalar_text(list) + "'");
+      return out;
+    }
+    for (const auto& v : list) {
+      try {
+        out.push_back(v.as<double>());
+      } catch (const YAML::Exception&) {
+        problems_.add("recipe key '" + full(k) + "': expected a list of numbers, but it holds '" + scalar_text(v) +
+                      "'");
+        return {};
+      }
+    }
+    return out;
+  }
   bool has(const std::string& k) const { return node_ && node_[k] && !node_[k].IsNull(); }
   // The node under `key` (marked as known), for lists and free-form maps.
   YAML::Node raw(const std::string& key) {
@@ -253,8 +276,49 @@ EncoderArch read_encoder(MapReader m) {
   a.num_registers = m.req_int("num_registers");
   a.min_patches = m.req_int("min_patches");
   a.max_patches = m.req_int("max_patches");
+  a.norm = m.opt_string("norm", a.norm);
+  a.norm_eps = m.opt_double("norm_eps", a.norm_eps);
+  a.bias = m.opt_bool("bias", a.bias);
+  a.mlp_activation = m.opt_string("mlp_activation", a.mlp_activation);
+  a.final_norm = m.opt_bool("final_norm", a.final_norm);
+  a.position_interpolation = m.opt_string("position_interpolation", a.position_interpolation);
+  a.pixel_mean = m.opt_double_list("pixel_mean");
+  a.pixel_std = m.opt_double_list("pixel_std");
   m.finish();
   return a;
+}
+
+// The encoder's architecture variants, one problem each.
+void check_encoder_variants(const EncoderArch& e, ProblemList& p) {
+  auto num = [](double v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+  };
+  if (e.norm != "rmsnorm" && e.norm != "layernorm")
+    p.add("model.encoder.norm='" + e.norm + "' must be rmsnorm or layernorm (C-RADIO: layernorm)");
+  if (!(e.norm_eps > 0))
+    p.add("model.encoder.norm_eps=" + num(e.norm_eps) + " must be greater than 0 (C-RADIO: 1e-6)");
+  if (e.mlp_activation != "squared_relu" && e.mlp_activation != "gelu" && e.mlp_activation != "gelu_tanh")
+    p.add("model.encoder.mlp_activation='" + e.mlp_activation +
+          "' must be squared_relu, gelu (exact, erf) or gelu_tanh (C-RADIO: gelu)");
+  if (e.position_interpolation != "stretch" && e.position_interpolation != "square_crop")
+    p.add("model.encoder.position_interpolation='" + e.position_interpolation +
+          "' must be stretch or square_crop (C-RADIO: square_crop)");
+  if (e.pixel_mean.empty() != e.pixel_std.empty())
+    p.add(std::string("model.encoder.pixel_mean and pixel_std come together: ") +
+          (e.pixel_mean.empty() ? "pixel_std" : "pixel_mean") + " is given alone; give both (one value per channel) "
+          "or neither (pixels go in unchanged)");
+  for (const auto* list : {&e.pixel_mean, &e.pixel_std}) {
+    const char* key = list == &e.pixel_mean ? "pixel_mean" : "pixel_std";
+    if (!list->empty() && static_cast<int>(list->size()) != e.channels)
+      p.add(std::string("model.encoder.") + key + " has " + std::to_string(list->size()) +
+            " values but model.encoder.channels=" + std::to_string(e.channels) + "; give one value per channel");
+  }
+  for (size_t c = 0; c < e.pixel_std.size(); ++c)
+    if (!(e.pixel_std[c] > 0))
+      p.add("model.encoder.pixel_std[" + std::to_string(c) + "]=" + num(e.pixel_std[c]) +
+            " must be greater than 0 (it divides the pixels)");
 }
 
 DataConfig read_data(MapReader m) {
@@ -447,6 +511,7 @@ void check_values(const Recipe& r, ProblemList& p) {
     p.add("data.image_min_px=" + std::to_string(d.image_min_px) + " and data.image_max_px=" +
           std::to_string(d.image_max_px) + " must satisfy 1 <= min <= max");
   const EncoderArch& e = r.encoder;
+  check_encoder_variants(e, p);
   if (e.position_table_side < 1)
     p.add("model.encoder.position_table_side=" + std::to_string(e.position_table_side) + " must be at least 1");
   if (e.num_cls_tokens < 0 || e.num_registers < 0)

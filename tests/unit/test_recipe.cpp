@@ -145,5 +145,58 @@ TEST(Recipe, DataMustFitTheModel) {
             std::string::npos);
 }
 
+// The encoder's architecture variants: the recipes describe C-RADIO as
+// transformers' RadioModel runs it, and each bad value is named with the fix.
+TEST(Recipe, EncoderIsCRadio) {
+  for (const char* scale : {"tiny", "9n"}) {
+    const EncoderArch e = load_recipe(kRecipe, scale, {}).encoder;
+    EXPECT_EQ(e.norm, "layernorm") << scale;
+    EXPECT_EQ(e.norm_eps, 1e-6) << scale;
+    EXPECT_TRUE(e.bias) << scale;
+    EXPECT_EQ(e.mlp_activation, "gelu") << scale;
+    EXPECT_FALSE(e.final_norm) << scale;
+    EXPECT_EQ(e.position_interpolation, "square_crop") << scale;
+    EXPECT_EQ(e.pixel_mean, (std::vector<double>{0.48145466, 0.4578275, 0.40821073})) << scale;
+    EXPECT_EQ(e.pixel_std.size(), 3u) << scale;
+  }
+  const EncoderArch full = load_recipe(kRecipe, "9n", {}).encoder;
+  EXPECT_EQ(full.num_cls_tokens + full.num_registers, 10);  // RadioConfig: 3 class tokens, 7 registers
+  EXPECT_EQ(full.position_table_side * full.patch_size, 2048);  // max_img_size
+}
+
+TEST(Recipe, EncoderVariantsAreChecked) {
+  auto error = [](std::vector<std::string> sets) {
+    return error_of([&] { load_recipe(kRecipe, "tiny", sets); });
+  };
+  EXPECT_NE(error({"model.encoder.norm=batchnorm"}).find("model.encoder.norm='batchnorm' must be rmsnorm or layernorm"),
+            std::string::npos);
+  EXPECT_NE(error({"model.encoder.norm_eps=0"}).find("model.encoder.norm_eps=0 must be greater than 0"),
+            std::string::npos);
+  EXPECT_NE(error({"model.encoder.mlp_activation=swiglu"})
+                .find("model.encoder.mlp_activation='swiglu' must be squared_relu, gelu (exact, erf) or gelu_tanh"),
+            std::string::npos);
+  EXPECT_NE(error({"model.encoder.position_interpolation=nearest"})
+                .find("model.encoder.position_interpolation='nearest' must be stretch or square_crop"),
+            std::string::npos);
+  EXPECT_NE(error({"model.encoder.pixel_mean=[0.5, 0.5]"})
+                .find("model.encoder.pixel_mean has 2 values but model.encoder.channels=3"),
+            std::string::npos);
+  EXPECT_NE(error({"model.encoder.pixel_std=[1, 0, 1]"}).find("model.encoder.pixel_std[1]=0 must be greater than 0"),
+            std::string::npos);
+  EXPECT_NE(error({"model.encoder.pixel_std=null"}).find("pixel_mean is given alone"), std::string::npos);
+  EXPECT_NE(error({"model.encoder.pixel_mean=fast"}).find("expected a list of numbers"), std::string::npos);
+  EXPECT_NE(error({"model.encoder.bias=maybe"}).find("model.encoder.bias': expected true or false"),
+            std::string::npos);
+  // The earlier block stays expressible.
+  const EncoderArch old = load_recipe(kRecipe, "tiny", {"model.encoder.norm=rmsnorm", "model.encoder.bias=false",
+                                                        "model.encoder.mlp_activation=squared_relu",
+                                                        "model.encoder.final_norm=true",
+                                                        "model.encoder.position_interpolation=stretch",
+                                                        "model.encoder.pixel_mean=null", "model.encoder.pixel_std=null"})
+                              .encoder;
+  EXPECT_EQ(old.norm, "rmsnorm");
+  EXPECT_TRUE(old.pixel_mean.empty());
+}
+
 }  // namespace
 }  // namespace hetero

@@ -18,31 +18,43 @@ RadioEncoder::RadioEncoder(const EncoderArch& arch, int llm_hidden, std::uint64_
   if (summary > 0) summary_tokens_ = params_.add("encoder.summary_tokens", {summary, hidden}, -1, Init::Normal);
   blocks_.reserve(arch.num_layers);
   for (int i = 0; i < arch.num_layers; ++i)
-    blocks_.emplace_back(params_, "encoder.blocks." + std::to_string(i), hidden, arch.num_attention_heads,
-                         arch.ffn_hidden_size, tp, compute);
-  final_norm_ = params_.add("encoder.final_norm.weight", {hidden}, -1, Init::Ones);
+    blocks_.emplace_back(params_, "encoder.blocks." + std::to_string(i), arch, tp, compute);
+  if (arch.final_norm) final_norm_ = add_norm(params_, "encoder.final_norm", hidden, arch);
   proj_norm_ = params_.add("projector.norm.weight", {4 * hidden}, -1, Init::Ones);
   proj_fc1_ = params_.add("projector.fc1.weight", {llm_hidden, 4 * hidden}, -1, Init::Normal);
   proj_fc2_ = params_.add("projector.fc2.weight", {llm_hidden, llm_hidden}, -1, Init::Normal);
   for (Param& p : params_.params())
     if (p.name == "encoder.pos_embed" || p.name == "encoder.summary_tokens") p.decay = false;
+  if (!arch.pixel_mean.empty()) {
+    // Per channel, repeated over the patch's pixels (channel-major vectors).
+    auto per_value = [&](const std::vector<double>& v) {
+      return at::tensor(v, at::kDouble).to(at::kFloat).repeat_interleave(arch.patch_size * arch.patch_size).to(device);
+    };
+    pixel_mean_ = per_value(arch.pixel_mean);
+    pixel_std_ = per_value(arch.pixel_std);
+  }
 }
 
-at::Tensor RadioEncoder::vit(const ImageBatch& images) const {
+at::Tensor RadioEncoder::features(const ImageBatch& images) const {
   const int64_t summary = arch_.num_cls_tokens + arch_.num_registers;
   auto index = [&](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).to(device_); };
   auto c = [&](const at::Tensor& t) { return t.to(compute_); };
+  const bool square_crop = arch_.position_interpolation == "square_crop";
 
   // Patches with their interpolated positions, image after image.
   std::vector<at::Tensor> positions;
   for (const PatchGrid& g : images.grids) {
-    if (g.rows < 2 || g.cols < 2 || g.rows % 2 || g.cols % 2)
+    if (g.rows < 1 || g.cols < 1)
       throw std::invalid_argument("image grid " + std::to_string(g.rows) + "x" + std::to_string(g.cols) +
-                                  " must have even sides of at least 2 (the 2x2 pixel shuffle follows)");
-    positions.push_back(interpolate_position_table(pos_embed_, g.rows, g.cols).reshape({-1, pos_embed_.size(2)}));
+                                  " has no patches");
+    const at::Tensor grid = square_crop ? square_crop_position_table(pos_embed_, g.rows, g.cols)
+                                        : interpolate_position_table(pos_embed_, g.rows, g.cols);
+    positions.push_back(grid.reshape({-1, pos_embed_.size(2)}));
   }
-  const at::Tensor patches =
-      at::matmul(c(images.pixels), c(patch_embed_).t()).to(at::kFloat) + at::cat(positions, 0);
+  // The input conditioner, in fp32 as RADIO's.
+  const at::Tensor pixels = pixel_mean_.defined() ? (images.pixels.to(at::kFloat) - pixel_mean_) / pixel_std_
+                                                  : images.pixels;
+  const at::Tensor patches = at::matmul(c(pixels), c(patch_embed_).t()).to(at::kFloat) + at::cat(positions, 0);
 
   // The packed sequence: per image, its summary tokens then its patches.
   // `source` picks rows of [summary tokens; patches]; `image_of` builds the
@@ -64,12 +76,17 @@ at::Tensor RadioEncoder::vit(const ImageBatch& images) const {
   const at::Tensor img = index(image_of);
   const at::Tensor allowed = img.unsqueeze(0).eq(img.unsqueeze(1)).unsqueeze(0);  // [1, T, T]
   for (const auto& block : blocks_) x = block.forward(x, allowed);
-  x = rms_norm(x, final_norm_).squeeze(0);  // the final norm runs over every token
+  x = x.squeeze(0);
+  if (final_norm_.weight.defined()) x = final_norm_(x);  // the final norm runs over every token
   return x.index_select(0, index(patch_slot));  // summary tokens dropped
 }
 
 at::Tensor RadioEncoder::forward(const ImageBatch& images) const {
-  const at::Tensor x = vit(images);
+  for (const PatchGrid& g : images.grids)
+    if (g.rows < 2 || g.cols < 2 || g.rows % 2 || g.cols % 2)
+      throw std::invalid_argument("image grid " + std::to_string(g.rows) + "x" + std::to_string(g.cols) +
+                                  " must have even sides of at least 2 (the 2x2 pixel shuffle follows)");
+  const at::Tensor x = features(images);
   std::vector<at::Tensor> shuffled;
   for (int i = 0; i < images.num_images(); ++i) {
     const PatchGrid& g = images.grids[i];

@@ -1,5 +1,6 @@
 #include "model/radio_ops.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -9,6 +10,11 @@ at::Tensor interpolate_position_table(const at::Tensor& table, int64_t rows, int
   const at::Tensor chw = table.permute({2, 0, 1}).unsqueeze(0);  // [1, C, side, side]
   const at::Tensor out = at::upsample_bilinear2d(chw, {rows, cols}, /*align_corners=*/false);
   return out.squeeze(0).permute({1, 2, 0});  // [rows, cols, C]
+}
+
+at::Tensor square_crop_position_table(const at::Tensor& table, int64_t rows, int64_t cols) {
+  const int64_t m = std::max(rows, cols);
+  return interpolate_position_table(table, m, m).narrow(0, 0, rows).narrow(1, 0, cols);
 }
 
 at::Tensor pixel_shuffle_2x2(const at::Tensor& tokens, int64_t rows, int64_t cols) {

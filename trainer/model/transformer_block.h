@@ -1,5 +1,9 @@
 // A pre-norm transformer block with Megatron-style tensor parallelism:
-// attention heads and FFN width are split across the tp group.
+// attention heads and FFN width are split across the tp group. The recipe's
+// encoder section picks the variant (EncoderArch): RMSNorm or LayerNorm,
+// linear biases or none, the MLP's activation. With layernorm + bias + gelu
+// it is the block of transformers' RadioModel (C-RADIO), less the key bias,
+// which cannot change its output (see the constructor).
 #pragma once
 
 #include <string>
@@ -7,17 +11,37 @@
 #include <ATen/ATen.h>
 
 #include "dist/comm.h"
+#include "hetero/recipe.h"
 #include "model/params.h"
 
 namespace hetero {
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps = 1e-5);
 
+// A norm over the last dim: RMSNorm (weight) or LayerNorm (weight and bias).
+struct Norm {
+  at::Tensor weight, bias;  // bias: LayerNorm only
+  bool layer_norm = false;
+  double eps = 1e-5;
+  at::Tensor operator()(const at::Tensor& x) const;
+};
+
+// `prefix`.weight (ones) and, for arch.norm == layernorm, `prefix`.bias (zeros).
+Norm add_norm(ParamSet& params, const std::string& prefix, int64_t width, const EncoderArch& arch);
+
+// A bias vector that starts at zero and takes no weight decay, sharded along
+// its only dim when shard_dim is 0 (a column-parallel layer's bias), else
+// replicated (a row-parallel layer's bias, added once after the all-reduce).
+at::Tensor add_zero_bias(ParamSet& params, const std::string& name, int64_t width, int shard_dim);
+
 class TransformerBlock {
  public:
   // `compute`: the dtype of matmuls and TP traffic (bf16 on GPUs); weights
   // stay fp32 (the optimizer's main copy) and the residual stream too.
-  TransformerBlock(ParamSet& params, const std::string& prefix, int hidden, int heads, int ffn, const Group& tp,
+  // Widths and the variant come from `arch` (hidden_size,
+  // num_attention_heads, ffn_hidden_size, norm, norm_eps, bias,
+  // mlp_activation).
+  TransformerBlock(ParamSet& params, const std::string& prefix, const EncoderArch& arch, const Group& tp,
                    at::ScalarType compute);
 
   // x: [B, T, hidden]; allowed: bool [B or 1, T, T], true where query t may
@@ -31,7 +55,10 @@ class TransformerBlock {
   const Group& tp_;
   at::ScalarType compute_;
   int local_heads_, head_dim_;
-  at::Tensor norm1_, wq_, wk_, wv_, wo_, norm2_, fc1_, fc2_;
+  std::string activation_;
+  Norm norm1_, norm2_;
+  at::Tensor wq_, wk_, wv_, wo_, fc1_, fc2_;
+  at::Tensor bq_, bv_, bo_, b1_, b2_;  // undefined without arch.bias (no key bias: see the constructor)
 };
 
 }  // namespace hetero

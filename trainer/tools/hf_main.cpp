@@ -22,6 +22,7 @@ const Command kCommands[] = {
     {"llm-export", hf_llm_export, "write an LLM weight snapshot as a Hugging Face NemotronH checkpoint"},
     {"llm-logits", hf_llm_logits, "our LLM's logits for given tokens, from a checkpoint"},
     {"radio-features", hf_radio_features, "our RADIO encoder's per-token features for given images"},
+    {"radio-export", hf_radio_export, "write an encoder weight snapshot as a Hugging Face RADIO checkpoint"},
 };
 
 int usage(std::ostream& out, int status) {

@@ -1,8 +1,203 @@
+// hetero-hf radio-features: our RADIO ViT's per-token features for given
+// images, from a Hugging Face RADIO checkpoint, for comparison with
+// transformers' RadioModel(pixel_values).features.
+// hetero-hf radio-export: our encoder's weights as a Hugging Face RADIO
+// checkpoint (config.json + model.safetensors) that RadioModel.from_pretrained
+// loads.
+// Both run in one process with a tensor-parallel group of one (no process
+// group, so no Gloo or NCCL is needed).
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <boost/program_options.hpp>
+
+#include "checkpoint/hf_radio.h"
+#include "checkpoint/weight_source.h"
+#include "data/image_batch.h"
+#include "hetero/cli.h"
 #include "hetero/errors.h"
+#include "hetero/recipe.h"
+#include "hetero/safetensors.h"
+#include "model/radio_encoder.h"
 #include "tools/hf_commands.h"
 
-namespace hetero {
+namespace po = boost::program_options;
 
-int hf_radio_features(int, char**) { throw ConfigError("not implemented yet"); }
+namespace hetero {
+namespace {
+
+// A tensor-parallel group of one process: every collective on it is a no-op
+// (all_reduce_sum and friends return at once for size 1), so it needs no
+// communicator; this works on builds without Gloo as well.
+Group single_process_group(at::Device device) {
+  Group g;
+  g.device = device;
+  g.ranks = {0};
+  g.rank = 0;
+  return g;
+}
+
+at::Device parse_device(const std::string& name) {
+  if (name == "cpu") return at::kCPU;
+  if (name == "cuda") {
+#ifdef HETERO_WITH_CUDA
+    return at::Device(at::kCUDA, 0);
+#else
+    throw ConfigError("--device cuda: this build has no CUDA support (built against a CPU LibTorch)");
+#endif
+  }
+  throw ConfigError("--device '" + name + "' is not cpu or cuda");
+}
+
+at::ScalarType parse_dtype(const std::string& name) {
+  if (name == "fp32") return at::kFloat;
+  if (name == "bf16") return at::kBFloat16;
+  throw ConfigError("--dtype '" + name + "' is not fp32 or bf16");
+}
+
+at::Tensor to_tensor(const SafeTensor& t) {
+  return at::from_blob(const_cast<float*>(t.values.data()), t.shape, at::kFloat).clone();
+}
+
+SafeTensor to_safetensor(const at::Tensor& t) {
+  const at::Tensor c = t.detach().to(at::kCPU, at::kFloat).contiguous();
+  SafeTensor s;
+  s.shape = c.sizes().vec();
+  s.values.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  return s;
+}
+
+// A weights snapshot (RUN/weights/iter-N/encoder-stage-0.safetensors) or any
+// safetensors file with our parameter names.
+class SnapshotSource : public WeightSource {
+ public:
+  explicit SnapshotSource(const std::string& path) : path_(path), reader_(path) {}
+  std::string describe() const override { return "weights file " + path_; }
+  at::Tensor full(const std::string& name) override {
+    return reader_.has(name) ? to_tensor(reader_.read(name)) : at::Tensor();
+  }
+
+ private:
+  std::string path_;
+  SafeTensorReader reader_;
+};
+
+}  // namespace
+
+int hf_radio_features(int argc, char** argv) {
+  RecipeArgs recipe_args;
+  std::string hf, images_path, out_path, device_name, dtype_name;
+  po::options_description desc(
+      "hetero-hf radio-features: our RADIO ViT's per-token features for given images, from a Hugging Face RADIO "
+      "checkpoint (tensor parallelism 1, one process)\n"
+      "Images: a safetensors file of tensors [C, H, W] (or [1, C, H, W]), pixel values as transformers' RadioModel "
+      "takes them (C-RADIO: in [0, 1], before the input conditioner's mean/std), H and W multiples of "
+      "patch_size; each image keeps its exact size (no dynamic-resolution resize).\n"
+      "Output: for each image the tensor of the same name, [(H/p)*(W/p), hidden] F32, patches in row-major order: "
+      "after the last block (and the final norm if the recipe has one), class and register tokens dropped, before "
+      "the pixel shuffle and the projector: RadioModel's `features`.\nOptions");
+  add_recipe_options(desc, recipe_args);
+  desc.add_options()
+    ("hf", po::value(&hf)->required(), "Hugging Face RADIO checkpoint folder (or .safetensors file)")
+    ("images", po::value(&images_path)->required(), "safetensors file of images [C, H, W]")
+    ("out", po::value(&out_path)->required(), "safetensors file to write the features to")
+    ("device", po::value(&device_name)->default_value("cpu"), "cpu or cuda")
+    ("dtype", po::value(&dtype_name)->default_value("fp32"), "compute dtype: fp32 or bf16");
+  if (!parse_command_line(argc, argv, desc, "hetero-hf radio-features")) return 0;
+  const at::Device device = parse_device(device_name);
+  const at::ScalarType compute = parse_dtype(dtype_name);
+  const Recipe r = load_recipe(recipe_args.recipe, recipe_args.scale, recipe_args.overrides);
+  const EncoderArch& a = r.encoder;
+
+  const Group tp = single_process_group(device);
+  RadioEncoder encoder(a, r.llm.hidden_size, r.seed, tp, device, compute);
+  load_hf_radio(encoder, hf, a);
+
+  // The images, cut into channel-major patch vectors, packed in name order.
+  const SafeTensorFile file = read_safetensors(images_path);
+  if (file.tensors.empty()) throw ConfigError("--images " + images_path + " holds no tensors");
+  const int p = a.patch_size;
+  ImageBatch batch;
+  std::vector<at::Tensor> pixels;
+  std::vector<std::string> names;
+  for (const auto& [name, st] : file.tensors) {
+    at::Tensor img = to_tensor(st);
+    if (img.dim() == 4 && img.size(0) == 1) img = img.squeeze(0);
+    if (img.dim() != 3 || img.size(0) != a.channels || img.size(1) % p || img.size(2) % p || img.size(1) == 0 ||
+        img.size(2) == 0) {
+      std::string shape;
+      for (int64_t d : st.shape) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
+      throw ConfigError("--images " + images_path + ": image '" + name + "' has shape [" + shape + "]; expected [" +
+                        std::to_string(a.channels) + ", H, W] with H and W positive multiples of patch_size=" +
+                        std::to_string(p));
+    }
+    const int64_t rows = img.size(1) / p, cols = img.size(2) / p;
+    // [C, rows, p, cols, p] -> [rows, cols, C, p, p]: RADIO's patch vector.
+    pixels.push_back(img.reshape({a.channels, rows, p, cols, p}).permute({1, 3, 0, 2, 4}).reshape({rows * cols, -1}));
+    batch.grids.push_back({static_cast<int>(rows), static_cast<int>(cols)});
+    batch.cu_seqlens.push_back(batch.cu_seqlens.back() + rows * cols);
+    names.push_back(name);
+  }
+  batch.pixels = at::cat(pixels, 0).contiguous().to(device);
+
+  at::NoGradGuard no_grad;
+  const at::Tensor features = encoder.features(batch).to(at::kCPU);
+  std::map<std::string, SafeTensor> out;
+  std::map<std::string, std::string> metadata{{"format", "hetero-radio-features-v1"}};
+  for (size_t i = 0; i < names.size(); ++i) {
+    const PatchGrid& g = batch.grids[i];
+    out.emplace(names[i], to_safetensor(features.narrow(0, batch.cu_seqlens[i], g.patches())));
+    metadata[names[i] + ".grid"] = std::to_string(g.rows) + "x" + std::to_string(g.cols);
+  }
+  const auto parent = std::filesystem::path(out_path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  write_safetensors(out_path, out, metadata);
+  std::cout << "radio-features: " << names.size() << " images, " << features.size(0) << " tokens x "
+            << features.size(1) << " -> " << out_path << std::endl;
+  return 0;
+}
+
+int hf_radio_export(int argc, char** argv) {
+  RecipeArgs recipe_args;
+  std::string weights, out_dir, layout_name;
+  po::options_description desc(
+      "hetero-hf radio-export: our vision encoder as a Hugging Face RADIO checkpoint (config.json + "
+      "model.safetensors, F32) that transformers' RadioModel.from_pretrained loads; the projector is not part of "
+      "RADIO and is left out\nOptions");
+  add_recipe_options(desc, recipe_args);
+  desc.add_options()
+    ("weights", po::value(&weights),
+     "weights snapshot with our parameter names (RUN/weights/iter-N/encoder-stage-0.safetensors from "
+     "hetero-train --save-weights-at); default: the recipe seed's initial weights")
+    ("out", po::value(&out_dir)->required(), "folder to write")
+    ("layout", po::value(&layout_name)->default_value("native"),
+     "native (transformers RadioModel names) or legacy (released C-RADIO names, fused attn.qkv)");
+  if (!parse_command_line(argc, argv, desc, "hetero-hf radio-export")) return 0;
+  if (layout_name != "native" && layout_name != "legacy")
+    throw ConfigError("--layout '" + layout_name + "' is not native or legacy");
+  const HfRadioLayout layout = layout_name == "native" ? HfRadioLayout::Native : HfRadioLayout::Legacy;
+  const Recipe r = load_recipe(recipe_args.recipe, recipe_args.scale, recipe_args.overrides);
+  const Group tp = single_process_group(at::kCPU);
+  RadioEncoder encoder(r.encoder, r.llm.hidden_size, r.seed, tp, at::kCPU, at::kFloat);
+  std::vector<Param> vision;
+  for (const Param& p : encoder.params().params())
+    if (p.name.rfind("encoder.", 0) == 0) vision.push_back(p);
+  if (!weights.empty()) {
+    SnapshotSource source(weights);
+    load_params(vision, source);
+  }
+  std::map<std::string, at::Tensor> ours;
+  for (const Param& p : vision) ours.emplace(p.name, p.value.detach());
+  save_hf_radio(out_dir, ours, r.encoder, layout);
+  std::cout << "radio-export: " << vision.size() << " encoder tensors ("
+            << (weights.empty() ? "seed " + std::to_string(r.seed) : weights) << ") -> " << out_dir
+            << "/model.safetensors, config.json (" << layout_name << " names)" << std::endl;
+  return 0;
+}
 
 }  // namespace hetero

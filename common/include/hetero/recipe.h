@@ -67,6 +67,22 @@ struct EncoderArch {
   int num_registers = 0;
   int min_patches = 4;          // dynamic resolution: each image's patch grid lies in [min, max]
   int max_patches = 4;
+  // Architecture variants (defaults: the pre-norm RMSNorm/squared-ReLU block
+  // without biases). C-RADIO, as Hugging Face transformers' RadioModel runs
+  // it, is layernorm + bias + gelu, no final norm, square_crop positions and
+  // the CLIP pixel mean/std.
+  std::string norm = "rmsnorm";     // rmsnorm (weight) | layernorm (weight and bias): blocks and final norm
+  double norm_eps = 1e-5;
+  bool bias = false;                // biases on q, k, v, o and both MLP linears
+  std::string mlp_activation = "squared_relu";  // squared_relu | gelu (erf) | gelu_tanh
+  bool final_norm = true;           // a norm after the last block (transformers' RadioModel has none)
+  // How the position table meets an image's grid: stretch (resize to rows x
+  // cols) or square_crop (resize to the longer side's square, keep the
+  // top-left rows x cols: RADIO's CPE as transformers runs it).
+  std::string position_interpolation = "stretch";
+  // The input conditioner: pixels (in [0, 1] for C-RADIO) become
+  // (pixel - mean[c]) / std[c] per channel. Empty: pixels go in unchanged.
+  std::vector<double> pixel_mean, pixel_std;
 };
 
 struct DataConfig {
