@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Everything a one-GPU session checks, in one call (the device machine keeps
+# no state between calls): the CUDA build with the layer tests, the Hugging
+# Face checks of the LLM and the RADIO encoder, and the multi-rank jobs on
+# one GPU (scripts/gpu_shared_hetero.sh) with a reduced-width C-RADIO.
+# Usage: scripts/gpu_session.sh OUT_DIR [ITERS]   (needs .bundle, see scripts/bundle_deps.sh)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-/tmp/gpu-session}
+iters=${2:-30}
+mkdir -p "$out"
+prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+t0=$(date +%s)
+cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
+  -DHETERO_BUNDLE="$PWD/.bundle" > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
+cmake --build build-cuda -j"$(nproc)" --target hetero-train hetero-launch hetero-profile hetero-parity hetero-hf \
+  trainer_tests > "$out/build.log" 2>&1 || { grep -E "error|FAILED" -A5 "$out/build.log" | head -60; exit 1; }
+echo "== build took $(( $(date +%s) - t0 )) s"
+echo "== layer tests"
+timeout 120 build-cuda/bin/trainer_tests --gtest_brief=1 2>&1 | tail -8
+
+if [ "${HF_LLM:-1}" = 1 ]; then
+  echo "== Hugging Face NemotronH (scripts/gpu_hf_llm_check.sh)"
+  timeout 200 scripts/gpu_hf_llm_check.sh "$out/hf-llm" 2>&1 | grep -v "^== build\|^GPU " | tail -40
+fi
+echo "== Hugging Face RADIO (scripts/gpu_hf_radio_check.sh)"
+timeout 150 scripts/gpu_hf_radio_check.sh "$out/hf-radio" 2>&1 | grep -v "^== build\|^GPU " | tail -30
+
+# A reduced-width C-RADIO (the recipe's architecture: LayerNorm, biases,
+# GELU, 16-pixel patches) in front of the tiny hybrid LLM.
+radio=(--set model.encoder.num_layers=4 --set model.encoder.hidden_size=256 --set model.encoder.num_attention_heads=4
+       --set model.encoder.ffn_hidden_size=1024 --set model.encoder.patch_size=16
+       --set model.encoder.position_table_side=32 --set model.encoder.min_patches=16
+       --set model.encoder.max_patches=256 --set data.image_min_px=64 --set data.image_max_px=512)
+echo "== multi-rank jobs on one GPU (scripts/gpu_shared_hetero.sh, $iters iterations)"
+timeout 280 scripts/gpu_shared_hetero.sh build-cuda "$out/shared" "$iters" "${radio[@]}"
+echo "== total $(( $(date +%s) - t0 )) s"
