@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <dirent.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <string>
 
@@ -12,6 +15,21 @@
 #include "model/params.h"
 
 namespace hetero::test {
+
+// Deletes a flat temporary folder (files only, no subfolders). Not
+// std::filesystem::remove_all: linked against the PyTorch wheels' LibTorch
+// (CUDA builds) it crashed every test that called it (seen on the H100
+// with LibTorch 2.11); plain POSIX calls do not depend on that.
+inline void remove_flat_dir(const std::string& dir) {
+  if (DIR* d = opendir(dir.c_str())) {
+    while (const dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      if (name != "." && name != "..") unlink((dir + "/" + name).c_str());
+    }
+    closedir(d);
+  }
+  rmdir(dir.c_str());
+}
 
 // A group of one: every collective is a no-op.
 inline Group single_group() {

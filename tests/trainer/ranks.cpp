@@ -135,7 +135,7 @@ void expect_tp2_matches_single(const std::string& tag, uint64_t param_seed, cons
       expect_close(t[2 + i], want, 1e-5, "grad of " + p.name);
     }
   }
-  std::filesystem::remove_all(dir);
+  remove_flat_dir(dir);
 }
 
 }  // namespace hetero::test

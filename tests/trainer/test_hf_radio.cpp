@@ -184,7 +184,7 @@ TEST(HfRadio, NativeRoundTrip) {
   EXPECT_EQ(c["num_registers"], 1);
   EXPECT_EQ(c["hidden_act"], "gelu");
   expect_round_trip(a, dir);
-  std::filesystem::remove_all(dir);
+  test::remove_flat_dir(dir);
 }
 
 TEST(HfRadio, LegacyRoundTripJoinsAndSplitsQkv) {
@@ -209,7 +209,7 @@ TEST(HfRadio, LegacyRoundTripJoinsAndSplitsQkv) {
   EXPECT_TRUE(f.tensors.count("radio_model.model.patch_generator.embedder.weight"));
   EXPECT_TRUE(f.tensors.count("radio_model.input_conditioner.norm_mean"));
   expect_round_trip(a, dir);
-  std::filesystem::remove_all(dir);
+  test::remove_flat_dir(dir);
 }
 
 TEST(HfRadio, LoadsUnderAPrefixAndFromAShardedIndex) {
@@ -230,7 +230,7 @@ TEST(HfRadio, LoadsUnderAPrefixAndFromAShardedIndex) {
   write_safetensors(dir + "/model-00002-of-00002.safetensors", two);
   std::ofstream(dir + "/model.safetensors.index.json") << index.dump();
   expect_round_trip(a, dir);
-  std::filesystem::remove_all(dir);
+  test::remove_flat_dir(dir);
 }
 
 // transformers' RadioModel, written from modeling_radio.py with plain torch
@@ -361,8 +361,8 @@ TEST(HfRadio, TensorParallel2LoadsTheSameFeatures) {
   for (int rank = 0; rank < 2; ++rank)
     expect_close(test::load_tensors(out + "/rank" + std::to_string(rank))[0], want, 1e-5,
                  "tp=2 rank " + std::to_string(rank));
-  std::filesystem::remove_all(dir);
-  std::filesystem::remove_all(out);
+  test::remove_flat_dir(dir);
+  test::remove_flat_dir(out);
 }
 
 TEST(HfRadio, CheckpointWithoutQkvBiasLoadsZeros) {
@@ -381,7 +381,7 @@ TEST(HfRadio, CheckpointWithoutQkvBiasLoadsZeros) {
   for (const Param& p : enc.params().params())
     if (p.name.find("attn.q_proj.bias") != std::string::npos || p.name.find("attn.v_proj.bias") != std::string::npos)
       EXPECT_TRUE(at::equal(p.value, at::zeros_like(p.value))) << p.name;
-  std::filesystem::remove_all(dir);
+  test::remove_flat_dir(dir);
 }
 
 TEST(HfRadio, KeyBiasIsIgnored) {
@@ -400,7 +400,7 @@ TEST(HfRadio, KeyBiasIsIgnored) {
     for (auto& v : t.at("encoder.layer.0.attention.attention.key.bias").values) v = 3.0f;
   });
   expect_close(features(), before, 1e-5, "features with a key bias");
-  std::filesystem::remove_all(dir);
+  test::remove_flat_dir(dir);
 }
 
 TEST(HfRadio, MissingTensorNamesTheKey) {
@@ -411,7 +411,7 @@ TEST(HfRadio, MissingTensorNamesTheKey) {
   EXPECT_NE(e.find("has no tensor 'encoder.layer.1.mlp.fc2.bias' (for our encoder.blocks.1.mlp.down_proj.bias)"),
             std::string::npos)
       << e;
-  std::filesystem::remove_all(dir);
+  test::remove_flat_dir(dir);
 }
 
 TEST(HfRadio, WrongShapeNamesTheKeyAndShapes) {
@@ -426,7 +426,7 @@ TEST(HfRadio, WrongShapeNamesTheKeyAndShapes) {
   EXPECT_NE(e.find("encoder.blocks.0.mlp.up_proj.weight has shape [18, 8]"), std::string::npos) << e;
   EXPECT_NE(e.find("[16, 8]"), std::string::npos) << e;
   EXPECT_NE(e.find("checkpoint tensor 'encoder.layer.0.mlp.fc1.weight'"), std::string::npos) << e;
-  std::filesystem::remove_all(dir);
+  test::remove_flat_dir(dir);
 }
 
 TEST(HfRadio, PositionTableSizeNamesTheFix) {
@@ -437,7 +437,7 @@ TEST(HfRadio, PositionTableSizeNamesTheFix) {
   const std::string e = load_error(dir, a);
   EXPECT_NE(e.find("embeddings.position_embedding has shape [1, 16, 8]"), std::string::npos) << e;
   EXPECT_NE(e.find("set --set model.encoder.position_table_side=4"), std::string::npos) << e;
-  std::filesystem::remove_all(dir);
+  test::remove_flat_dir(dir);
 }
 
 TEST(HfRadio, ConfigMismatchNamesEveryKeyAndFix) {
@@ -458,7 +458,7 @@ TEST(HfRadio, ConfigMismatchNamesEveryKeyAndFix) {
         "model.encoder.mlp_activation=gelu_tanh",
         "num_cls_tokens=1 but model.encoder.num_cls_tokens=2; set --set model.encoder.num_cls_tokens=1"})
     EXPECT_NE(e.find(want), std::string::npos) << want << "\n" << e;
-  std::filesystem::remove_all(dir);
+  test::remove_flat_dir(dir);
 }
 
 TEST(HfRadio, ArchitectureAndConditionerMismatchNameTheFix) {
@@ -481,7 +481,7 @@ TEST(HfRadio, ArchitectureAndConditionerMismatchNameTheFix) {
   edit_checkpoint(dir, [](std::map<std::string, SafeTensor>& t) { t.erase("embeddings.patch_projection.weight"); });
   EXPECT_NE(load_error(dir, cradio).find("holds no RADIO patch embedding"), std::string::npos);
   EXPECT_NE(load_error("/nonexistent-hf-radio", cradio).find("found neither"), std::string::npos);
-  std::filesystem::remove_all(dir);
+  test::remove_flat_dir(dir);
 }
 
 TEST(HfRadio, ExportRejectsWhatRadioModelCannotCompute) {
