@@ -24,7 +24,7 @@ if [ "${HF_LLM:-1}" = 1 ]; then
   timeout 200 scripts/gpu_hf_llm_check.sh "$out/hf-llm" 2>&1 | grep -v "^== build\|^GPU " | tail -40
 fi
 echo "== Hugging Face RADIO (scripts/gpu_hf_radio_check.sh)"
-timeout 150 scripts/gpu_hf_radio_check.sh "$out/hf-radio" 2>&1 | grep -v "^== build\|^GPU " | tail -30
+timeout 300 scripts/gpu_hf_radio_check.sh "$out/hf-radio" 2>&1 | grep -v "^== build\|^GPU " | tail -30
 
 # A reduced-width C-RADIO (the recipe's architecture: LayerNorm, biases,
 # GELU, 16-pixel patches) in front of the tiny hybrid LLM.
@@ -32,6 +32,13 @@ radio=(--set model.encoder.num_layers=4 --set model.encoder.hidden_size=256 --se
        --set model.encoder.ffn_hidden_size=1024 --set model.encoder.patch_size=16
        --set model.encoder.position_table_side=32 --set model.encoder.min_patches=16
        --set model.encoder.max_patches=256 --set data.image_min_px=64 --set data.image_max_px=512)
-echo "== multi-rank jobs on one GPU (scripts/gpu_shared_hetero.sh, $iters iterations)"
-timeout 280 scripts/gpu_shared_hetero.sh build-cuda "$out/shared" "$iters" "${radio[@]}"
+[ "${SHARED:-1}" = 1 ] && echo "== multi-rank jobs on one GPU (scripts/gpu_shared_hetero.sh, $iters iterations)"
+[ "${SHARED:-1}" = 1 ] && timeout 280 scripts/gpu_shared_hetero.sh build-cuda "$out/shared" "$iters" "${radio[@]}"
+if [ "${TP_COMPARE:-0}" = 1 ]; then
+  # tp=2 with and without sequence parallelism against one process: fp32
+  # (tight) and bf16 (does sp drift more than plain tp?).
+  DTYPE=fp32 JOBS="single hetero-1+tp2 hetero-1+tp2-sp" timeout 200 \
+    scripts/gpu_shared_hetero.sh build-cuda "$out/tp-fp32" 10 "${radio[@]}"
+  DTYPE=bf16 JOBS="single hetero-1+tp2" timeout 150 scripts/gpu_shared_hetero.sh build-cuda "$out/tp-bf16" "$iters" "${radio[@]}"
+fi
 echo "== total $(( $(date +%s) - t0 )) s"

@@ -7,21 +7,26 @@
 # CUDA code of the bridge (bf16 embeddings forward, gradients back), the
 # pipeline's activation traffic, and sequence parallelism's NCCL
 # reduce-scatter. Each job is diffed against the same config in one
-# process with hetero-parity (bf16 preset).
-# Usage: scripts/gpu_shared_hetero.sh BUILD_DIR OUT_DIR ITERS [--set k=v ...]
+# process with hetero-parity (the dtype's preset).
+# Usage: [DTYPE=bf16|fp32] [JOBS="single hetero-1+1 ..."] \
+#        scripts/gpu_shared_hetero.sh BUILD_DIR OUT_DIR ITERS [--set k=v ...]
+# Jobs: single (always first), hetero-1+1, hetero-1+tp2, hetero-1+tp2-sp, hetero-1+pp2.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=$1 out=$2 iters=$3
 shift 3
 sets=("$@")
 mkdir -p "$out"
-common=(--recipe recipes/nemotron_20l --scale tiny --iters "$iters" --device cuda --dtype bf16
+dtype=${DTYPE:-bf16}
+jobs=${JOBS:-single hetero-1+1 hetero-1+tp2-sp hetero-1+pp2}
+common=(--recipe recipes/nemotron_20l --scale tiny --iters "$iters" --device cuda --dtype "$dtype"
         --dump-embeddings-at "1,2,$iters" "${sets[@]}")
 port=$((29600 + RANDOM % 1000))
 
 run_shared() {  # NAME NRANKS, then --set overrides of the layout
   local name=$1 n=$2; shift 2
-  echo "== $name: $n ranks on one GPU (bf16)"
+  case " $jobs " in *" $name "*) ;; *) return ;; esac
+  echo "== $name: $n ranks on one GPU ($dtype)"
   port=$((port + 1))
   local pids=() status=0
   for ((rank = 0; rank < n; rank++)); do
@@ -35,7 +40,7 @@ run_shared() {  # NAME NRANKS, then --set overrides of the layout
   cat "$out/$name"-rank*.log | grep "iteration " | sed -n '1p;$p'
   [ $status -eq 0 ] || tail -n 15 "$out/$name"-rank*.log
   if [ "$name" != single ]; then
-    "$build/bin/hetero-parity" diff "$out/$name" "$out/single" --preset bf16 --markdown "$out/parity-$name.md" \
+    "$build/bin/hetero-parity" diff "$out/$name" "$out/single" --preset "$dtype" --markdown "$out/parity-$name.md" \
       > "$out/parity-$name.txt" 2>&1
     echo "parity $name exit status $?"
     tail -n 12 "$out/parity-$name.txt"
@@ -44,7 +49,9 @@ run_shared() {  # NAME NRANKS, then --set overrides of the layout
 
 run_shared single 1 --set scales.tiny.mode=colocated --set scales.tiny.llm.ranks=1 --set scales.tiny.gpus_per_node=1
 run_shared hetero-1+1 2 --set scales.tiny.encoder.ranks=1 --set scales.tiny.llm.ranks=1 --set scales.tiny.gpus_per_node=2
-"$build/bin/hetero-profile" "$out/hetero-1+1" | head -n 25
+[ -d "$out/hetero-1+1/trace" ] && "$build/bin/hetero-profile" "$out/hetero-1+1" | head -n 25
+run_shared hetero-1+tp2 3 --set scales.tiny.encoder.ranks=1 --set scales.tiny.llm.ranks=2 \
+  --set scales.tiny.llm.tp=2 --set scales.tiny.gpus_per_node=3
 run_shared hetero-1+tp2-sp 3 --set scales.tiny.encoder.ranks=1 --set scales.tiny.llm.ranks=2 \
   --set scales.tiny.llm.tp=2 --set scales.tiny.llm.sp=true --set scales.tiny.gpus_per_node=3
 run_shared hetero-1+pp2 3 --set scales.tiny.encoder.ranks=1 --set scales.tiny.llm.ranks=2 \
