@@ -20,23 +20,11 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 const std::string kOurs = "llm.";
 
-// Only the fields the row permutations depend on.
-MambaConfig mamba_config_of(const LlmArch& a) {
-  MambaConfig c;
-  c.hidden = a.hidden_size;
-  c.heads = a.mamba_num_heads;
-  c.head_dim = a.mamba_head_dim;
-  c.groups = a.n_groups;
-  c.state = a.ssm_state_size;
-  c.conv_kernel = a.conv_kernel;
-  return c;
-}
-
 // Our row r of the tensor is HF's row result[r]; empty when the layouts agree.
 std::vector<int64_t> rows_in_hf(const std::string& hf_name, const LlmArch& a) {
-  if (ends_with(hf_name, ".mixer.in_proj.weight")) return mamba_in_proj_rows_in_hf(mamba_config_of(a));
+  if (ends_with(hf_name, ".mixer.in_proj.weight")) return mamba_in_proj_rows_in_hf(mamba_config(a));
   if (ends_with(hf_name, ".mixer.conv1d.weight") || ends_with(hf_name, ".mixer.conv1d.bias"))
-    return mamba_conv_channels_in_hf(mamba_config_of(a));
+    return mamba_conv_channels_in_hf(mamba_config(a));
   return {};
 }
 
@@ -88,7 +76,7 @@ std::string listing(const std::vector<std::string>& names) {
 
 std::vector<HfTensorSpec> hf_nemotron_h_tensors(const LlmArch& a) {
   const int64_t h = a.hidden_size, v = a.vocab_size;
-  const MambaConfig m = mamba_config_of(a);
+  const MambaConfig m = mamba_config(a);
   const int64_t q = int64_t{a.num_attention_heads} * a.attention_head_dim();
   const int64_t kv = int64_t{a.num_query_groups} * a.attention_head_dim();
   std::vector<HfTensorSpec> out{{"backbone.embeddings.weight", {v, h}}};

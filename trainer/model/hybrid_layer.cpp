@@ -16,18 +16,6 @@ std::vector<int64_t> per_sample_cu_seqlens(int64_t samples, int64_t len) {
   return cu;
 }
 
-MambaConfig mamba_config(const LlmArch& a) {
-  MambaConfig c;
-  c.hidden = a.hidden_size;
-  c.heads = a.mamba_num_heads;
-  c.head_dim = a.mamba_head_dim;
-  c.groups = a.n_groups;
-  c.state = a.ssm_state_size;
-  c.conv_kernel = a.conv_kernel;
-  c.chunk = a.chunk_size;
-  return c;
-}
-
 AttentionConfig attention_config(const LlmArch& a) {
   AttentionConfig c;
   c.hidden = a.hidden_size;
@@ -51,6 +39,18 @@ MoeConfig moe_config(const LlmArch& a) {
 }
 
 }  // namespace
+
+MambaConfig mamba_config(const LlmArch& a) {
+  MambaConfig c;
+  c.hidden = a.hidden_size;
+  c.heads = a.mamba_num_heads;
+  c.head_dim = a.mamba_head_dim;
+  c.groups = a.n_groups;
+  c.state = a.ssm_state_size;
+  c.conv_kernel = a.conv_kernel;
+  c.chunk = a.chunk_size;
+  return c;
+}
 
 HybridLayer::HybridLayer(ParamSet& params, ParamSet& experts, const std::string& prefix, char kind,
                          const LlmArch& arch, const ModuleGroups& g, bool sequence_parallel, at::ScalarType compute)

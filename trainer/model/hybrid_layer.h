@@ -22,6 +22,9 @@
 
 namespace hetero {
 
+// The Mamba-2 mixer's configuration from the recipe's LLM architecture.
+MambaConfig mamba_config(const LlmArch& arch);
+
 class HybridLayer {
  public:
   // Parameters: <prefix>.norm.weight and <prefix>.mixer.* (HF names);

@@ -19,6 +19,7 @@
 #include "hetero/safetensors.h"
 #include "model/language_model.h"
 #include "tools/hf_commands.h"
+#include "tools/single_process.h"
 
 namespace hetero {
 namespace {
@@ -63,31 +64,6 @@ std::vector<std::vector<int64_t>> parse_tokens(const std::string& text, int voca
   return rows;
 }
 
-// One process: every group has only this rank. Each collective returns at
-// once for a group of one (comm.h, tp_ops.h, all_to_all.h), so no process
-// group (Gloo or NCCL) or store is needed, on CPU and CUDA builds alike.
-ModuleGroups single_process_groups(at::Device device) {
-  Group g;
-  g.device = device;
-  g.ranks = {0};
-  g.rank = 0;
-  ModuleGroups m;
-  m.tp = m.dp = m.pp = m.ep = m.etp = m.edp = g;
-  return m;
-}
-
-at::Device pick_device(const std::string& name) {
-  if (name == "cpu") return at::kCPU;
-  if (name == "cuda") {
-#ifdef HETERO_WITH_CUDA
-    return at::Device(at::kCUDA, 0);
-#else
-    throw ConfigError("--device cuda: this build has no CUDA support (built against a CPU LibTorch)");
-#endif
-  }
-  throw ConfigError("--device '" + name + "' is not one of cpu, cuda");
-}
-
 }  // namespace
 
 int hf_llm_logits(int argc, char** argv) {
@@ -111,7 +87,7 @@ int hf_llm_logits(int argc, char** argv) {
   if (hf.empty() == run.empty()) throw ConfigError("give exactly one of --hf DIR and --run RUN --iter N");
   if (!run.empty() && iter < 0) throw ConfigError("--run needs --iter N, the iteration of the snapshot");
   if (tokens_text.empty() == tokens_file.empty()) throw ConfigError("give exactly one of --tokens and --tokens-file");
-  if (dtype != "fp32" && dtype != "bf16") throw ConfigError("--dtype '" + dtype + "' is not one of fp32, bf16");
+  const at::ScalarType compute = parse_compute_dtype(dtype);
   if (!tokens_file.empty()) {
     std::ifstream in(tokens_file);
     if (!in) throw ConfigError("--tokens-file " + tokens_file + " cannot be read");
@@ -123,15 +99,10 @@ int hf_llm_logits(int argc, char** argv) {
   const Recipe recipe = load_recipe(recipe_args.recipe, recipe_args.scale, recipe_args.overrides);
   const LlmArch& arch = recipe.llm;
   const auto rows = parse_tokens(tokens_text, arch.vocab_size);
-  const at::Device device = pick_device(device_name);
-  if (dtype == "fp32") {
-    // fp32 means fp32: no TF32 in cuBLAS / cuDNN (conv1d), ~1e-3 relative otherwise.
-    at::globalContext().setAllowTF32CuBLAS(false);
-    at::globalContext().setAllowTF32CuDNN(false);
-  }
+  const at::Device device = parse_device(device_name);
   const ModuleGroups groups = single_process_groups(device);
   LanguageModel llm(arch, recipe.seed, groups, /*stage=*/0, /*num_stages=*/1, device,
-                    dtype == "bf16" ? at::kBFloat16 : at::kFloat);
+                    compute);
   std::string source;
   if (!hf.empty()) {
     load_hf_nemotron_h(llm, hf, arch);

@@ -25,40 +25,12 @@
 #include "hetero/safetensors.h"
 #include "model/radio_encoder.h"
 #include "tools/hf_commands.h"
+#include "tools/single_process.h"
 
 namespace po = boost::program_options;
 
 namespace hetero {
 namespace {
-
-// A tensor-parallel group of one process: every collective on it is a no-op
-// (all_reduce_sum and friends return at once for size 1), so it needs no
-// communicator; this works on builds without Gloo as well.
-Group single_process_group(at::Device device) {
-  Group g;
-  g.device = device;
-  g.ranks = {0};
-  g.rank = 0;
-  return g;
-}
-
-at::Device parse_device(const std::string& name) {
-  if (name == "cpu") return at::kCPU;
-  if (name == "cuda") {
-#ifdef HETERO_WITH_CUDA
-    return at::Device(at::kCUDA, 0);
-#else
-    throw ConfigError("--device cuda: this build has no CUDA support (built against a CPU LibTorch)");
-#endif
-  }
-  throw ConfigError("--device '" + name + "' is not cpu or cuda");
-}
-
-at::ScalarType parse_dtype(const std::string& name) {
-  if (name == "fp32") return at::kFloat;
-  if (name == "bf16") return at::kBFloat16;
-  throw ConfigError("--dtype '" + name + "' is not fp32 or bf16");
-}
 
 at::Tensor to_tensor(const SafeTensor& t) {
   return at::from_blob(const_cast<float*>(t.values.data()), t.shape, at::kFloat).clone();
@@ -110,7 +82,7 @@ int hf_radio_features(int argc, char** argv) {
     ("dtype", po::value(&dtype_name)->default_value("fp32"), "compute dtype: fp32 or bf16");
   if (!parse_command_line(argc, argv, desc, "hetero-hf radio-features")) return 0;
   const at::Device device = parse_device(device_name);
-  const at::ScalarType compute = parse_dtype(dtype_name);
+  const at::ScalarType compute = parse_compute_dtype(dtype_name);
   const Recipe r = load_recipe(recipe_args.recipe, recipe_args.scale, recipe_args.overrides);
   const EncoderArch& a = r.encoder;
 
