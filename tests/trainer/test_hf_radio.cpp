@@ -384,6 +384,37 @@ TEST(HfRadio, CheckpointWithoutQkvBiasLoadsZeros) {
   test::remove_flat_dir(dir);
 }
 
+// The final norm runs over every token when the recipe has one (seed 004's
+// encoder once lost it): with an RMSNorm whose weight is ones each token's
+// features have RMS 1, scaling the weight scales the features, and without
+// the norm they are not normalised.
+TEST(RadioFinalNorm, RunsOverEveryTokenWhenEnabled) {
+  EncoderArch a = small_cradio();
+  a.norm = "rmsnorm";
+  a.final_norm = true;
+  const auto images = test_images();
+  const Group one = single_group();
+  RadioEncoder enc(a, kLlmHidden, 5, one, at::kCPU, at::kFloat);
+  test::randomize(enc.params(), 0, 1, 21);
+  at::Tensor final_weight;
+  for (const Param& p : enc.params().params())
+    if (p.name == "encoder.final_norm.weight") final_weight = p.value;
+  ASSERT_TRUE(final_weight.defined()) << "no encoder.final_norm.weight parameter";
+  at::NoGradGuard no_grad;
+  final_weight.fill_(1.0);
+  const at::Tensor normed = enc.features(pack(images, a.patch_size));
+  const at::Tensor rms = normed.pow(2).mean(-1).sqrt();
+  test::expect_close(rms, at::ones_like(rms), 1e-4, "per-token RMS after the final norm");
+  final_weight.fill_(2.0);
+  test::expect_close(enc.features(pack(images, a.patch_size)), normed * 2, 1e-5, "features with the weight doubled");
+
+  a.final_norm = false;
+  RadioEncoder plain(a, kLlmHidden, 5, one, at::kCPU, at::kFloat);
+  test::randomize(plain.params(), 0, 1, 21);
+  const at::Tensor raw_rms = plain.features(pack(images, a.patch_size)).pow(2).mean(-1).sqrt();
+  EXPECT_GT((raw_rms - 1).abs().max().item<double>(), 1e-2) << "without the final norm features are not normalised";
+}
+
 TEST(HfRadio, KeyBiasIsIgnored) {
   const EncoderArch a = small_cradio();
   const std::string dir = exported(a, HfRadioLayout::Native, "hf-radio-keybias");
