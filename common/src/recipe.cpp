@@ -211,6 +211,7 @@ LlmArch read_llm(MapReader m) {
   a.n_groups = m.req_int("n_groups");
   a.conv_kernel = m.req_int("conv_kernel");
   a.chunk_size = m.req_int("chunk_size");
+  a.dt_clamp_min = m.opt_double("dt_clamp_min", 0.0);
   a.num_experts = m.opt_int("n_routed_experts", 0);
   a.moe_intermediate_size = m.opt_int("moe_intermediate_size", 0);
   a.moe_shared_expert_intermediate_size = m.opt_int("moe_shared_expert_intermediate_size", 0);
@@ -241,6 +242,9 @@ void check_llm(const LlmArch& a, ProblemList& p) {
   };
   if (a.count_layers('*') > 0) divides("num_query_groups", a.num_query_groups, "num_attention_heads", a.num_attention_heads);
   if (a.count_layers('M') > 0) divides("n_groups", a.n_groups, "mamba_num_heads", a.mamba_num_heads);
+  if (!(a.dt_clamp_min >= 0))
+    p.add("model.llm.dt_clamp_min=" + std::to_string(a.dt_clamp_min) +
+          " must be 0 (no clamp, as Megatron) or positive (transformers' NemotronH: 0.001)");
   const int moe_layers = a.count_layers('E');
   if (moe_layers > 0 && a.num_experts < 1)
     p.add(key + " has " + std::to_string(moe_layers) +

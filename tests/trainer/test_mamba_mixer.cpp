@@ -85,7 +85,7 @@ at::Tensor reference_sample(const at::Tensor& x, const HfWeights& w, const Mamba
     return at::stack(heads, 1).unsqueeze(0);
   };
   const at::Tensor B = per_head(conv.narrow(1, hp, gn)), C = per_head(conv.narrow(1, hp + gn, gn));
-  const at::Tensor dt = at::softplus(dt_raw + w.dt_bias).unsqueeze(0);
+  const at::Tensor dt = at::softplus(dt_raw + w.dt_bias).clamp_min(c.dt_clamp_min).unsqueeze(0);
   const at::Tensor A = -at::exp(w.A_log);
   const at::Tensor y = ssd_recurrence(xs, dt, A, B, C)[0] + xs[0] * w.D.view({c.heads, 1});  // [L, H, P]
   const at::Tensor gated = y.reshape({L, hp}) * at::silu(z);
@@ -123,6 +123,33 @@ TEST(MambaMixer, MatchesStepByStepReferenceOnPackedSamples) {
   test::expect_close(x.grad(), x_ref.grad(), 1e-4, "dx");
   for (size_t i = 0; i < ps.params().size(); ++i)
     test::expect_close(ps.params()[i].value.grad(), w.leaves[i].grad(), 1e-4, "grad of " + ps.params()[i].name);
+}
+
+// dt_clamp_min (transformers' NemotronH clamps dt at time_step_min): with
+// dt_bias pushed low most steps fall under the clamp, and the mixer still
+// matches the reference with dt clamped, but not the unclamped mixer.
+TEST(MambaMixer, DtClampMatchesClampedReference) {
+  MambaConfig c = config();
+  c.dt_clamp_min = 0.05;
+  const Group one = test::single_group();
+  ParamSet ps(kSeed, 0, 1, at::kCPU);
+  MambaMixer clamped(ps, "backbone.layers.0.mixer", c, one, at::kFloat);
+  test::randomize(ps, 0, 1, 501);
+  at::NoGradGuard no_grad;
+  for (Param& p : ps.params())
+    if (p.name.find("dt_bias") != std::string::npos) p.value.sub_(4.0);  // softplus(~-4) ~ 0.02 < 0.05
+  const HfWeights w = hf_weights(ps, c);
+  torch::manual_seed(4);
+  const at::Tensor x = torch::randn({12, c.hidden});
+  test::expect_close(clamped.forward(x, {0, 12}), reference_sample(x, w, c), 1e-5, "clamped output");
+
+  MambaConfig unclamped_cfg = c;
+  unclamped_cfg.dt_clamp_min = 0;
+  ParamSet ps2(kSeed, 0, 1, at::kCPU);
+  MambaMixer unclamped(ps2, "backbone.layers.0.mixer", unclamped_cfg, one, at::kFloat);
+  for (size_t i = 0; i < ps.params().size(); ++i) ps2.params()[i].value.copy_(ps.params()[i].value);
+  const at::Tensor diff = (unclamped.forward(x, {0, 12}) - clamped.forward(x, {0, 12})).abs().max();
+  EXPECT_GT(diff.item<double>(), 1e-4) << "the clamp should matter for these dt";
 }
 
 TEST(MambaMixer, PackedSamplesEqualEachSampleAlone) {

@@ -49,6 +49,7 @@ MambaConfig mamba_config(const LlmArch& a) {
   c.state = a.ssm_state_size;
   c.conv_kernel = a.conv_kernel;
   c.chunk = a.chunk_size;
+  c.dt_clamp_min = a.dt_clamp_min;
   return c;
 }
 

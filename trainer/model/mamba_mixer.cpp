@@ -100,7 +100,8 @@ at::Tensor MambaMixer::forward_partial(const at::Tensor& xi, const std::vector<i
   const at::Tensor B = xbc_act.narrow(3, hgp, n).repeat_interleave(per_group, 2);  // groups -> heads
   const at::Tensor C = xbc_act.narrow(3, hgp + n, n).repeat_interleave(per_group, 2);
 
-  const at::Tensor dt = at::softplus(pad_packed(dt_raw, cu_seqlens).to(at::kFloat) + dt_bias_);  // [S, L, hl]
+  at::Tensor dt = at::softplus(pad_packed(dt_raw, cu_seqlens).to(at::kFloat) + dt_bias_);  // [S, L, hl]
+  if (cfg_.dt_clamp_min > 0) dt = dt.clamp_min(cfg_.dt_clamp_min);
   const at::Tensor A = -at::exp(A_log_.to(at::kFloat));
   const at::Tensor y = ssd_chunked_scan(xs, dt, A, B, C, cfg_.chunk) + xs.to(at::kFloat) * D_.view({1, 1, hl, 1});
 

@@ -39,6 +39,7 @@ struct MambaConfig {
   int64_t conv_kernel = 4;  // conv_kernel
   int64_t chunk = 128;      // chunk_size of the SSD scan
   double norm_eps = 1e-5;   // layer_norm_epsilon
+  double dt_clamp_min = 0;  // LlmArch::dt_clamp_min (0: no clamp)
   // dt_bias initialisation (HF / Mamba-2): dt log-uniform in [dt_min, dt_max],
   // floored at dt_floor, stored as softplus^-1(dt).
   double dt_min = 0.001, dt_max = 0.1, dt_floor = 1e-4;

@@ -41,6 +41,10 @@ struct LlmArch {
   int n_groups = 1;             // divides mamba_num_heads
   int conv_kernel = 4;
   int chunk_size = 128;         // of the SSD scan
+  // Lower clamp of dt after the softplus. 0 (none) is Megatron's and
+  // mamba_ssm's; transformers 5's NemotronH clamps at time_step_min (0.001),
+  // so set 0.001 to reproduce its logits where a head's dt falls below.
+  double dt_clamp_min = 0.0;
   // MoE (E).
   int num_experts = 0;          // n_routed_experts; 0: no MoE layer
   int moe_intermediate_size = 0;
