@@ -65,6 +65,13 @@ for r in nemotron_20l nemotron_54l; do
         --device cuda --dtype fp32 --out "$out/$r-ours-small-dt.safetensors" \
       && "${check[@]}" compare --informative --label "$r B, dt < time_step_min" --hf "$out/$r-hf-small-dt" \
         --ours "$out/$r-ours-small-dt.safetensors" 2>&1 | tee -a "$out/results.log"
+    # ...and with our optional clamp at transformers' value, judged.
+    echo "== $r B with dt below time_step_min, ours with --set model.llm.dt_clamp_min=0.001"
+    $bin/hetero-hf llm-logits "${recipe[@]}" --set model.llm.dt_clamp_min=0.001 --hf "$out/$r-hf-small-dt" \
+      --tokens-file "$out/tokens.txt" --device cuda --dtype fp32 --out "$out/$r-ours-clamped.safetensors" \
+      && "${check[@]}" compare --label "$r B, dt < time_step_min, dt_clamp_min=0.001" --hf "$out/$r-hf-small-dt" \
+        --ours "$out/$r-ours-clamped.safetensors" 2>&1 | tee -a "$out/results.log"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   fi
 done
 echo "== summary"
