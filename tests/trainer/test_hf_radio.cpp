@@ -184,6 +184,7 @@ TEST(HfRadio, NativeRoundTrip) {
   EXPECT_EQ(c["num_registers"], 1);
   EXPECT_EQ(c["hidden_act"], "gelu");
   expect_round_trip(a, dir);
+  expect_round_trip(a, dir + "/model.safetensors");  // the file alone, config.json beside it
   test::remove_flat_dir(dir);
 }
 

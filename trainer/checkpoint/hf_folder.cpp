@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hetero/errors.h"
+
 namespace hetero {
 namespace {
 
@@ -33,7 +35,9 @@ std::string shard_name(size_t i, size_t n) {
 HfFolderReader::HfFolderReader(const std::string& dir) : dir_(dir) {
   std::vector<std::string> files;
   const fs::path index = fs::path(dir) / kIndex;
-  if (fs::exists(index)) {
+  if (fs::is_regular_file(dir)) {
+    files.push_back(dir);
+  } else if (fs::exists(index)) {
     std::ifstream in(index);
     json j;
     try {
@@ -49,11 +53,12 @@ HfFolderReader::HfFolderReader(const std::string& dir) : dir_(dir) {
   } else if (fs::exists(fs::path(dir) / kSingle)) {
     files.push_back(kSingle);
   } else {
-    throw std::runtime_error(dir + " holds neither " + kSingle + " nor " + kIndex +
-                             ": not a Hugging Face checkpoint folder (save_pretrained writes one of them)");
+    throw ConfigError(dir + ": found neither " + kSingle + " nor " + kIndex +
+                      ": not a Hugging Face checkpoint folder; pass the folder save_pretrained wrote (or a "
+                      ".safetensors file)");
   }
   for (const std::string& f : files) {
-    const std::string path = (fs::path(dir) / f).string();
+    const std::string path = f == dir ? dir : (fs::path(dir) / f).string();
     if (!fs::exists(path)) throw std::runtime_error(std::string(kIndex) + " in " + dir + " names " + f + ", which is missing");
     files_.push_back(std::make_unique<SafeTensorReader>(path));
     for (const auto& [name, info] : files_.back()->tensors())

@@ -19,8 +19,9 @@ namespace hetero {
 
 class HfFolderReader {
  public:
-  // Reads the headers of every file of the folder. Throws, naming the
-  // folder and the files looked for, when it has neither form.
+  // Reads the headers of every file of the folder (or of `dir` itself when
+  // it is one .safetensors file). Throws ConfigError, naming the folder and
+  // the files looked for, when it has neither form.
   explicit HfFolderReader(const std::string& dir);
   const std::string& dir() const { return dir_; }
   std::vector<std::string> names() const;  // every tensor, sorted

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -82,10 +83,6 @@ std::pair<std::vector<double>, std::vector<double>> conditioner(const EncoderArc
 }
 
 bool close(double a, double b) { return std::abs(a - b) <= 1e-6 * std::max({1.0, std::abs(a), std::abs(b)}); }
-
-at::Tensor to_tensor(const SafeTensor& t) {
-  return at::from_blob(const_cast<float*>(t.values.data()), t.shape, at::kFloat).clone();
-}
 
 json read_json(const fs::path& file) {
   std::ifstream in(file);
@@ -239,61 +236,31 @@ void save_hf_radio(const std::string& dir, const std::map<std::string, at::Tenso
                    HfRadioLayout layout) {
   const json config = hf_radio_config(a);
   const auto tensors = to_hf_radio(ours, a, layout);
-  fs::create_directories(dir);
-  std::map<std::string, SafeTensor> st;
+  std::vector<std::pair<std::string, SafeTensor>> st;
   for (const auto& [name, t] : tensors) {
     SafeTensor s;
     s.shape = t.sizes().vec();
     const at::Tensor c = t.contiguous();
     s.values.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-    st.emplace(name, std::move(s));
+    st.emplace_back(name, std::move(s));
   }
-  write_safetensors(dir + "/model.safetensors", st, {{"format", "pt"}});
+  // One file: an encoder is far below any sensible shard size.
+  write_hf_weights(dir, st, std::numeric_limits<std::uint64_t>::max());
   std::ofstream(dir + "/config.json") << config.dump(2) << "\n";
 }
 
 // ---------------------------------------------------------------------------
 
-struct HfRadioCheckpoint::Files {
-  std::vector<std::unique_ptr<SafeTensorReader>> readers;
-  std::map<std::string, const SafeTensorReader*> where;  // tensor name -> its file
-  fs::path config;                                       // empty when the checkpoint has none
-};
-
-HfRadioCheckpoint::~HfRadioCheckpoint() = default;
-
 HfRadioCheckpoint::HfRadioCheckpoint(const std::string& path, const EncoderArch& arch)
-    : path_(path), arch_(arch), files_(std::make_unique<Files>()) {
-  // The files.
-  std::vector<fs::path> files;
+    : path_(path), arch_(arch), reader_(path) {
   const fs::path p(path);
-  if (fs::is_regular_file(p)) {
-    files.push_back(p);
-    if (fs::exists(p.parent_path() / "config.json")) files_->config = p.parent_path() / "config.json";
-  } else if (fs::exists(p / "model.safetensors.index.json")) {
-    const json index = read_json(p / "model.safetensors.index.json");
-    std::set<std::string> names;
-    if (index.contains("weight_map") && index["weight_map"].is_object())
-      for (const auto& [tensor, file] : index["weight_map"].items()) names.insert(file.get<std::string>());
-    if (names.empty())
-      throw ConfigError((p / "model.safetensors.index.json").string() + " has no weight_map of tensor -> file");
-    for (const auto& n : names) files.push_back(p / n);
-  } else if (fs::exists(p / "model.safetensors")) {
-    files.push_back(p / "model.safetensors");
-  } else {
-    throw ConfigError("Hugging Face RADIO checkpoint '" + path + "': found neither " +
-                      (p / "model.safetensors").string() + " nor model.safetensors.index.json; pass the folder "
-                      "save_pretrained wrote (or a .safetensors file)");
-  }
-  if (files_->config.empty() && fs::exists(p / "config.json")) files_->config = p / "config.json";
-  for (const auto& f : files) {
-    files_->readers.push_back(std::make_unique<SafeTensorReader>(f.string()));
-    for (const auto& [name, info] : files_->readers.back()->tensors()) files_->where[name] = files_->readers.back().get();
-  }
+  const fs::path config = (fs::is_regular_file(p) ? p.parent_path() : p) / "config.json";
+  if (fs::exists(config)) config_ = config.string();
+  const std::vector<std::string> names = reader_.names();
 
   // The layout and the prefix, from the patch embedding's name.
   std::vector<std::string> anchors;
-  for (const auto& [name, r] : files_->where) {
+  for (const std::string& name : names) {
     if (ends_with(name, kNativeAnchor)) {
       anchors.push_back(name);
       layout_ = HfRadioLayout::Native;
@@ -307,7 +274,7 @@ HfRadioCheckpoint::HfRadioCheckpoint(const std::string& path, const EncoderArch&
   if (anchors.size() != 1) {
     std::string some;
     int k = 0;
-    for (const auto& [name, r] : files_->where) {
+    for (const std::string& name : names) {
       if (k++ == 8) break;
       some += (some.empty() ? "" : ", ") + name;
     }
@@ -327,9 +294,9 @@ HfRadioCheckpoint::HfRadioCheckpoint(const std::string& path, const EncoderArch&
 
   // config.json: every field it gives against the recipe. Fields a legacy
   // config lacks are checked through the tensors' shapes instead.
-  if (!files_->config.empty()) try {
-    const json c = read_json(files_->config);
-    const std::string where = files_->config.string();
+  if (!config_.empty()) try {
+    const json c = read_json(config_);
+    const std::string where = config_;
     auto mismatch = [&](const std::string& key, const std::string& theirs, const std::string& our_key,
                         const std::string& ours, const std::string& fix) {
       problems.add(where + ": " + key + "=" + theirs + " but model.encoder." + our_key + "=" + ours + "; set --set " +
@@ -414,7 +381,7 @@ HfRadioCheckpoint::HfRadioCheckpoint(const std::string& path, const EncoderArch&
                    "; set --set 'model.encoder.pixel_mean=" + list_text(their_mean) +
                    "' --set 'model.encoder.pixel_std=" + list_text(their_std) + "'");
   } catch (const json::exception& e) {
-    problems.add(files_->config.string() + ": a field has an unexpected type (" + e.what() + ")");
+    problems.add(config_ + ": a field has an unexpected type (" + e.what() + ")");
   }
 
   // The tensors that are not parameters: the conditioner and layer scales.
@@ -434,7 +401,7 @@ HfRadioCheckpoint::HfRadioCheckpoint(const std::string& path, const EncoderArch&
     }
   }
   const std::regex scale_re(R"(\.(layer_scale[12]\.lambda1|ls[12]\.gamma)$)");
-  for (const auto& [name, r] : files_->where) {
+  for (const std::string& name : names) {
     if (!starts_with(name, prefix_) || !std::regex_search(name, scale_re)) continue;
     const at::Tensor t = read(name);
     if (!at::equal(t, at::ones_like(t)))
@@ -447,7 +414,7 @@ HfRadioCheckpoint::HfRadioCheckpoint(const std::string& path, const EncoderArch&
   int layers = 0;
   const std::regex layer_re("^" + std::regex_replace(prefix_ + block_root(layout_), std::regex(R"([.])"), R"(\.)") +
                             R"((\d+)\.)");
-  for (const auto& [name, r] : files_->where) {
+  for (const std::string& name : names) {
     std::smatch m;
     if (std::regex_search(name, m, layer_re)) layers = std::max(layers, std::stoi(m[1].str()) + 1);
   }
@@ -457,7 +424,7 @@ HfRadioCheckpoint::HfRadioCheckpoint(const std::string& path, const EncoderArch&
                  std::to_string(arch.num_layers) + "; set --set model.encoder.num_layers=" + std::to_string(layers));
   const std::string tokens = prefix_ + hf_radio_name("encoder.summary_tokens", layout_).name;
   if (has(tokens)) {
-    const int64_t n = files_->where.at(tokens)->tensors().at(tokens).shape.at(0);
+    const int64_t n = reader_.shape(tokens).at(0);
     if (n != arch.num_cls_tokens + arch.num_registers)
       problems.add(describe() + ": " + tokens + " holds " + std::to_string(n) + " class + register tokens but "
                    "model.encoder.num_cls_tokens + num_registers = " +
@@ -479,13 +446,7 @@ HfRadioCheckpoint::HfRadioCheckpoint(const std::string& path, const EncoderArch&
 
 std::string HfRadioCheckpoint::describe() const { return "Hugging Face RADIO checkpoint " + path_; }
 
-bool HfRadioCheckpoint::has(const std::string& key) const { return files_->where.count(key) > 0; }
-
-at::Tensor HfRadioCheckpoint::read(const std::string& key) const {
-  const auto it = files_->where.find(key);
-  if (it == files_->where.end()) return {};
-  return to_tensor(it->second->read(key));
-}
+at::Tensor HfRadioCheckpoint::read(const std::string& key) const { return has(key) ? reader_.read(key) : at::Tensor(); }
 
 at::Tensor HfRadioCheckpoint::full(const std::string& ours) {
   const HfRadioName n = hf_radio_name(ours, layout_);
@@ -528,7 +489,7 @@ std::vector<std::string> HfRadioCheckpoint::unused() const {
   static const std::regex ignorable(
       R"((^|\.)(summary_idxs|input_conditioner\.norm_mean|input_conditioner\.norm_std|layer_scale[12]\.lambda1|ls[12]\.gamma|attention\.attention\.key\.bias)$)");
   std::vector<std::string> out;
-  for (const auto& [name, r] : files_->where)
+  for (const std::string& name : reader_.names())
     if (starts_with(name, prefix_) && !used_.count(name) && !std::regex_search(name, ignorable)) out.push_back(name);
   return out;
 }

@@ -27,6 +27,7 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include "checkpoint/hf_folder.h"
 #include "checkpoint/weight_source.h"
 #include "hetero/recipe.h"
 #include "model/radio_encoder.h"
@@ -75,7 +76,6 @@ void save_hf_radio(const std::string& dir, const std::map<std::string, at::Tenso
 class HfRadioCheckpoint : public WeightSource {
  public:
   HfRadioCheckpoint(const std::string& path, const EncoderArch& arch);
-  ~HfRadioCheckpoint() override;
 
   std::string describe() const override;
   // Throws (naming the checkpoint tensor and the fix) when the checkpoint
@@ -91,13 +91,13 @@ class HfRadioCheckpoint : public WeightSource {
   std::vector<std::string> unused() const;
 
  private:
-  struct Files;
   at::Tensor read(const std::string& key) const;  // undefined when absent
-  bool has(const std::string& key) const;
+  bool has(const std::string& key) const { return reader_.has(key); }
 
   std::string path_;
   EncoderArch arch_;
-  std::unique_ptr<Files> files_;
+  HfFolderReader reader_;
+  std::string config_;  // config.json beside the weights; empty when there is none
   HfRadioLayout layout_ = HfRadioLayout::Native;
   std::string prefix_;
   bool qkv_bias_ = true;
