@@ -17,6 +17,7 @@
 #include <torch/torch.h>
 
 #include "checkpoint/hf_radio.h"
+#include "checkpoint/tensor_io.h"
 #include "hetero/errors.h"
 #include "hetero/safetensors.h"
 #include "layer_checks.h"
@@ -76,10 +77,6 @@ std::string exported(const EncoderArch& a, HfRadioLayout layout, const std::stri
   const std::string dir = test::temp_dir(tag);
   save_hf_radio(dir, vision_tensors(*enc), a, layout);
   return dir;
-}
-
-at::Tensor tensor_of(const SafeTensor& t) {
-  return at::from_blob(const_cast<float*>(t.values.data()), t.shape, at::kFloat).clone();
 }
 
 // Rewrites DIR/model.safetensors through `edit`.
@@ -174,7 +171,7 @@ TEST(HfRadio, NativeRoundTrip) {
   EXPECT_EQ(f.tensors.at("embeddings.cls_register_token").shape, (std::vector<int64_t>{3, 8}));
   EXPECT_EQ(f.tensors.at("input_conditioner.norm_std").shape, (std::vector<int64_t>{3, 1, 1}));
   EXPECT_EQ(f.metadata.at("format"), "pt");
-  const at::Tensor key_bias = tensor_of(f.tensors.at("encoder.layer.1.attention.attention.key.bias"));
+  const at::Tensor key_bias = to_tensor(f.tensors.at("encoder.layer.1.attention.attention.key.bias"));
   EXPECT_TRUE(at::equal(key_bias, at::zeros({a.hidden_size})));
   const nlohmann::json c = nlohmann::json::parse(std::ifstream(dir + "/config.json"));
   EXPECT_EQ(c["model_type"], "radio");
@@ -199,7 +196,7 @@ TEST(HfRadio, LegacyRoundTripJoinsAndSplitsQkv) {
     const std::string b = "encoder.blocks." + std::to_string(i) + ".attn.";
     const std::string hf = "radio_model.model.blocks." + std::to_string(i) + ".attn.qkv.";
     for (const char* w : {"weight", "bias"}) {
-      const at::Tensor fused = tensor_of(f.tensors.at(hf + w));
+      const at::Tensor fused = to_tensor(f.tensors.at(hf + w));
       EXPECT_EQ(fused.size(0), 3 * a.hidden_size);
       // Our blocks have no key bias: zeros in its rows.
       const at::Tensor k = std::string(w) == "bias" ? at::zeros({a.hidden_size}) : ours.at(b + "k_proj." + w);

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "checkpoint/tensor_io.h"
 #include "hetero/errors.h"
 
 namespace hetero {
@@ -80,8 +81,7 @@ std::vector<int64_t> HfFolderReader::shape(const std::string& name) const {
 at::Tensor HfFolderReader::read(const std::string& name) const {
   const auto it = where_.find(name);
   if (it == where_.end()) throw std::runtime_error(dir_ + " has no tensor " + name);
-  SafeTensor t = it->second->read(name);
-  return at::from_blob(t.values.data(), t.shape, at::kFloat).clone();
+  return to_tensor(it->second->read(name));
 }
 
 void write_hf_weights(const std::string& dir, const std::vector<std::pair<std::string, SafeTensor>>& tensors,

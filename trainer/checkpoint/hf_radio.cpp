@@ -15,6 +15,7 @@
 
 #include <ATen/core/grad_mode.h>
 
+#include "checkpoint/tensor_io.h"
 #include "hetero/errors.h"
 #include "hetero/safetensors.h"
 
@@ -237,13 +238,7 @@ void save_hf_radio(const std::string& dir, const std::map<std::string, at::Tenso
   const json config = hf_radio_config(a);
   const auto tensors = to_hf_radio(ours, a, layout);
   std::vector<std::pair<std::string, SafeTensor>> st;
-  for (const auto& [name, t] : tensors) {
-    SafeTensor s;
-    s.shape = t.sizes().vec();
-    const at::Tensor c = t.contiguous();
-    s.values.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-    st.emplace_back(name, std::move(s));
-  }
+  for (const auto& [name, t] : tensors) st.emplace_back(name, to_safetensor(t));
   // One file: an encoder is far below any sensible shard size.
   write_hf_weights(dir, st, std::numeric_limits<std::uint64_t>::max());
   std::ofstream(dir + "/config.json") << config.dump(2) << "\n";

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "checkpoint/tensor_io.h"
 #include "hetero/errors.h"
 #include "hetero/run_dir.h"
 
@@ -46,8 +47,7 @@ std::string SnapshotSource::describe() const { return "weight snapshot " + dir_;
 at::Tensor SnapshotSource::full(const std::string& name) {
   const auto it = where_.find(name);
   if (it == where_.end()) return {};
-  SafeTensor t = it->second->read(name);
-  return at::from_blob(t.values.data(), t.shape, at::kFloat).clone();
+  return to_tensor(it->second->read(name));
 }
 
 std::vector<std::string> SnapshotSource::names() const {

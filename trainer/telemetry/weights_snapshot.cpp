@@ -1,5 +1,6 @@
 #include "telemetry/weights_snapshot.h"
 
+#include "checkpoint/tensor_io.h"
 #include <filesystem>
 #include <map>
 
@@ -21,19 +22,12 @@ void write_joined(const std::vector<const Param*>& params, const Group& shards, 
                   const std::vector<std::pair<std::string, at::Tensor*>>& buffers = {}) {
   std::map<std::string, SafeTensor> tensors;
   for (const auto& [name, buffer] : buffers) {
-    const at::Tensor full = buffer->detach().to(at::kCPU, at::kFloat).contiguous();
-    SafeTensor t;
-    t.shape = full.sizes().vec();
-    t.values.assign(full.data_ptr<float>(), full.data_ptr<float>() + full.numel());
-    tensors.emplace(name, std::move(t));
+    tensors.emplace(name, to_safetensor(*buffer));
   }
   for (const Param* p : params) {
     const at::Tensor full = joined(p->value, p->tp_shard_dim, shards);
     if (shards.rank != 0) continue;
-    SafeTensor t;
-    t.shape = full.sizes().vec();
-    t.values.assign(full.data_ptr<float>(), full.data_ptr<float>() + full.numel());
-    tensors.emplace(p->name, std::move(t));
+    tensors.emplace(p->name, to_safetensor(full));
   }
   if (shards.rank != 0) return;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());

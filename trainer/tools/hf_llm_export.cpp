@@ -14,6 +14,7 @@
 #include "checkpoint/hf_folder.h"
 #include "checkpoint/hf_nemotron_h.h"
 #include "checkpoint/snapshot_source.h"
+#include "checkpoint/tensor_io.h"
 #include "hetero/cli.h"
 #include "hetero/errors.h"
 #include "tools/hf_commands.h"
@@ -72,14 +73,9 @@ int hf_llm_export(int argc, char** argv) {
       continue;
     }
     exported.insert(ours);
-    const at::Tensor hf = to_hf_layout(spec.name, t, arch).contiguous();
-    SafeTensor st;
     // transformers keeps the correction bias in fp32 (_keep_in_fp32_modules_strict).
     const bool bias = spec.name.find("e_score_correction_bias") != std::string::npos;
-    st.dtype = dtype == "bf16" && !bias ? "BF16" : "F32";
-    st.shape = spec.shape;
-    st.values.assign(hf.data_ptr<float>(), hf.data_ptr<float>() + hf.numel());
-    tensors.emplace_back(spec.name, std::move(st));
+    tensors.emplace_back(spec.name, to_safetensor(to_hf_layout(spec.name, t, arch), dtype == "bf16" && !bias ? "BF16" : "F32"));
   }
   std::vector<std::string> unexpected;
   for (const std::string& name : snapshot.names())

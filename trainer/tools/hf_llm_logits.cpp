@@ -13,6 +13,7 @@
 
 #include "checkpoint/hf_nemotron_h.h"
 #include "checkpoint/snapshot_source.h"
+#include "checkpoint/tensor_io.h"
 #include "data/mock_data.h"
 #include "hetero/cli.h"
 #include "hetero/errors.h"
@@ -126,10 +127,7 @@ int hf_llm_logits(int argc, char** argv) {
   }
 
   std::map<std::string, SafeTensor> file;
-  SafeTensor l;
-  l.shape = logits.sizes().vec();
-  l.values.assign(logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
-  file.emplace("logits", std::move(l));
+  file.emplace("logits", to_safetensor(logits));
   SafeTensor t;
   t.shape = {b, s};
   for (int64_t id : flat) t.values.push_back(static_cast<float>(id));  // ids < 2^24: exact in fp32

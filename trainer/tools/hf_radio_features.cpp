@@ -17,6 +17,7 @@
 #include <boost/program_options.hpp>
 
 #include "checkpoint/hf_radio.h"
+#include "checkpoint/tensor_io.h"
 #include "checkpoint/weight_source.h"
 #include "data/image_batch.h"
 #include "hetero/cli.h"
@@ -31,18 +32,6 @@ namespace po = boost::program_options;
 
 namespace hetero {
 namespace {
-
-at::Tensor to_tensor(const SafeTensor& t) {
-  return at::from_blob(const_cast<float*>(t.values.data()), t.shape, at::kFloat).clone();
-}
-
-SafeTensor to_safetensor(const at::Tensor& t) {
-  const at::Tensor c = t.detach().to(at::kCPU, at::kFloat).contiguous();
-  SafeTensor s;
-  s.shape = c.sizes().vec();
-  s.values.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-  return s;
-}
 
 // A weights snapshot (RUN/weights/iter-N/encoder-stage-0.safetensors) or any
 // safetensors file with our parameter names.
