@@ -90,7 +90,7 @@ at::Tensor HybridLayer::moe(const at::Tensor& h, at::Tensor* load_balancing) con
 at::Tensor HybridLayer::mix(const at::Tensor& h, at::Tensor* load_balancing) const {
   if (moe_) return moe(h, load_balancing);
   // Into the tp region: whole sequences on every tp rank.
-  const at::Tensor in = sp_ ? gather_from_sequence_parallel(h.to(compute_), tp_) : enter_tp_region(h.to(compute_), tp_);
+  const at::Tensor in = enter_tp_region(h.to(compute_), tp_, sp_);
   const int64_t b = in.size(0), s = in.size(1), hidden = in.size(2);
   at::Tensor partial;
   if (mlp_) {
@@ -100,15 +100,11 @@ at::Tensor HybridLayer::mix(const at::Tensor& h, at::Tensor* load_balancing) con
     const auto cu = per_sample_cu_seqlens(b, s);
     partial = (mamba_ ? mamba_->forward_partial(packed, cu) : attention_->forward_partial(packed, cu)).view({b, s, hidden});
   }
-  const at::Tensor out = sp_ ? reduce_scatter_to_sequence_parallel(partial, tp_) : leave_tp_region(partial, tp_);
-  return out.to(at::kFloat);
+  return leave_tp_region(partial, tp_, sp_).to(at::kFloat);
 }
 
 at::Tensor HybridLayer::forward(const at::Tensor& x, at::Tensor* load_balancing) const {
-  // Under sp each rank normalises different tokens: the norm weight's
-  // gradient is summed over tp.
-  const at::Tensor norm = sp_ ? enter_tp_region(norm_, tp_) : norm_;
-  return x + mix(rms_norm(x, norm), load_balancing);
+  return x + mix(rms_norm(x, replicated_weight(norm_, tp_, sp_)), load_balancing);
 }
 
 }  // namespace hetero

@@ -118,14 +118,9 @@ at::Tensor LanguageModel::loss_sum(const TextBatch& batch, const at::Tensor& hid
 
 at::Tensor LanguageModel::logits(const at::Tensor& hidden) const {
   // Column-parallel output layer: each tp rank computes its vocabulary
-  // shard, over whole sequences (under sp gathered from the slices, whose
-  // norm weight gradient is then summed over tp).
-  at::Tensor normed;
-  if (sp_)
-    normed = gather_from_sequence_parallel(rms_norm(hidden, enter_tp_region(final_norm_, tp_)).to(compute_), tp_);
-  else
-    normed = enter_tp_region(rms_norm(hidden, final_norm_).to(compute_), tp_);
-  return at::matmul(normed, output_.to(compute_).t());
+  // shard, over whole sequences (under sp gathered from the slices).
+  const at::Tensor normed = rms_norm(hidden, replicated_weight(final_norm_, tp_, sp_)).to(compute_);
+  return at::matmul(enter_tp_region(normed, tp_, sp_), output_.to(compute_).t());
 }
 
 }  // namespace hetero

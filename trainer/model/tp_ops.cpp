@@ -140,4 +140,16 @@ at::Tensor leave_tp_region(const at::Tensor& x, const Group& tp) {
   return LeaveTpRegion::apply(x, &tp);
 }
 
+at::Tensor enter_tp_region(const at::Tensor& x, const Group& tp, bool sequence_parallel) {
+  return sequence_parallel ? gather_from_sequence_parallel(x, tp) : enter_tp_region(x, tp);
+}
+
+at::Tensor leave_tp_region(const at::Tensor& y, const Group& tp, bool sequence_parallel) {
+  return sequence_parallel ? reduce_scatter_to_sequence_parallel(y, tp) : leave_tp_region(y, tp);
+}
+
+at::Tensor replicated_weight(const at::Tensor& w, const Group& tp, bool sequence_parallel) {
+  return sequence_parallel ? enter_tp_region(w, tp) : w;
+}
+
 }  // namespace hetero

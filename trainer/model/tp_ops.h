@@ -35,4 +35,14 @@ at::Tensor gather_sequences_from_tp(const at::Tensor& y, const Group& tp);
 at::Tensor gather_from_sequence_parallel(const at::Tensor& x, const Group& tp);
 at::Tensor reduce_scatter_to_sequence_parallel(const at::Tensor& y, const Group& tp);
 
+// A tp region's boundaries for either layout of the activations outside
+// it: replicated (enter/leave_tp_region) or sequence parallel (the pair
+// above).
+at::Tensor enter_tp_region(const at::Tensor& x, const Group& tp, bool sequence_parallel);
+at::Tensor leave_tp_region(const at::Tensor& y, const Group& tp, bool sequence_parallel);
+// A weight replicated over tp that acts outside a region (a norm): under
+// sequence parallelism each rank applies it to other tokens, so its
+// gradient is summed over tp; otherwise it is used as is.
+at::Tensor replicated_weight(const at::Tensor& w, const Group& tp, bool sequence_parallel);
+
 }  // namespace hetero
