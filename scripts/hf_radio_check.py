@@ -128,16 +128,21 @@ def to_legacy(state_dict):
     return legacy
 
 
-def ours(args, case, folder, images_file, out_file, dtype="fp32"):
-    cmd = [args.hetero_hf, "radio-features", "--recipe", RECIPE, "--scale", "1n", "--hf", folder,
-           "--images", images_file, "--out", out_file, "--device", args.device, "--dtype", dtype]
+def hetero_hf(args, case, command, *options):
+    """Runs `hetero-hf COMMAND` on the recipe with the case's encoder overrides, logging its output."""
+    cmd = [args.hetero_hf, command, "--recipe", RECIPE, "--scale", "1n", *options]
     for k, v in case["sets"].items():
         cmd += ["--set", f"model.encoder.{k}={v}"]
     log("  $", " ".join(cmd))
     r = subprocess.run(cmd, capture_output=True, text=True)
     log("  " + (r.stdout + r.stderr).strip().replace("\n", "\n  "))
     if r.returncode != 0:
-        raise RuntimeError(f"hetero-hf radio-features exited {r.returncode}")
+        raise RuntimeError(f"hetero-hf {command} exited {r.returncode}")
+
+
+def ours(args, case, folder, images_file, out_file, dtype="fp32"):
+    hetero_hf(args, case, "radio-features", "--hf", folder, "--images", images_file, "--out", out_file,
+              "--device", args.device, "--dtype", dtype)
     return load_file(out_file)
 
 
@@ -229,14 +234,7 @@ def run_export(args):
     folder = os.path.join(args.out, "export")
     model = None
     try:
-        cmd = [args.hetero_hf, "radio-export", "--recipe", RECIPE, "--scale", "1n", "--out", folder]
-        for k, v in case["sets"].items():
-            cmd += ["--set", f"model.encoder.{k}={v}"]
-        log("  $", " ".join(cmd))
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        log("  " + (r.stdout + r.stderr).strip().replace("\n", "\n  "))
-        if r.returncode != 0:
-            raise RuntimeError(f"hetero-hf radio-export exited {r.returncode}")
+        hetero_hf(args, case, "radio-export", "--out", folder)
         log("  config.json:", json.load(open(os.path.join(folder, "config.json"))))
         model, info = RadioModel.from_pretrained(folder, attn_implementation="eager", output_loading_info=True)
         log("  loading info:", info)
