@@ -6,8 +6,8 @@
 #include <iostream>
 #include <limits>
 
-#include "checkpoint/hf_nemotron_h.h"
-#include "checkpoint/hf_radio.h"
+#include "hf/hf_nemotron_h.h"
+#include "hf/hf_radio.h"
 #include "hetero/exit_codes.h"
 #include "hetero/regions.h"
 #include "hetero/run_dir.h"

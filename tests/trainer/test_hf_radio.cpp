@@ -16,7 +16,7 @@
 
 #include <torch/torch.h>
 
-#include "checkpoint/hf_radio.h"
+#include "hf/hf_radio.h"
 #include "checkpoint/tensor_io.h"
 #include "hetero/errors.h"
 #include "hetero/safetensors.h"

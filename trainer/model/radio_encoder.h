@@ -8,7 +8,7 @@
 //
 // With the recipes' C-RADIO settings this is transformers' RadioModel: its
 // `features` for an image are features() of that image here, and
-// checkpoint/hf_radio.h maps the parameter names. A patch's pixel vector is
+// hf/hf_radio.h maps the parameter names. A patch's pixel vector is
 // channel-major, (channel, row in patch, column in patch), as RADIO flattens
 // it.
 #pragma once

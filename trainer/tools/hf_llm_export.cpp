@@ -10,9 +10,9 @@
 
 #include <boost/program_options.hpp>
 
-#include "checkpoint/hf_config.h"
-#include "checkpoint/hf_folder.h"
-#include "checkpoint/hf_nemotron_h.h"
+#include "hf/hf_config.h"
+#include "hf/hf_folder.h"
+#include "hf/hf_nemotron_h.h"
 #include "checkpoint/snapshot_source.h"
 #include "checkpoint/tensor_io.h"
 #include "hetero/cli.h"

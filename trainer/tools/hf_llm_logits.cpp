@@ -11,7 +11,7 @@
 
 #include <boost/program_options.hpp>
 
-#include "checkpoint/hf_nemotron_h.h"
+#include "hf/hf_nemotron_h.h"
 #include "checkpoint/snapshot_source.h"
 #include "checkpoint/tensor_io.h"
 #include "data/mock_data.h"

@@ -16,7 +16,7 @@
 #include <ATen/core/grad_mode.h>
 #include <boost/program_options.hpp>
 
-#include "checkpoint/hf_radio.h"
+#include "hf/hf_radio.h"
 #include "checkpoint/tensor_io.h"
 #include "checkpoint/weight_source.h"
 #include "data/image_batch.h"

@@ -1,4 +1,4 @@
-#include "checkpoint/hf_folder.h"
+#include "hf/hf_folder.h"
 
 #include <cstdio>
 #include <filesystem>

@@ -15,7 +15,7 @@
 
 #include <ATen/ATen.h>
 
-#include "checkpoint/hf_folder.h"
+#include "hf/hf_folder.h"
 #include "checkpoint/weight_source.h"
 #include "hetero/recipe.h"
 #include "model/language_model.h"

@@ -1,4 +1,4 @@
-#include "checkpoint/hf_radio.h"
+#include "hf/hf_radio.h"
 
 #include <algorithm>
 #include <array>

@@ -1,4 +1,4 @@
-#include "checkpoint/hf_nemotron_h.h"
+#include "hf/hf_nemotron_h.h"
 
 #include <algorithm>
 #include <iostream>
@@ -6,7 +6,7 @@
 #include <regex>
 #include <set>
 
-#include "checkpoint/hf_config.h"
+#include "hf/hf_config.h"
 #include "hetero/errors.h"
 #include "model/mamba_mixer.h"
 

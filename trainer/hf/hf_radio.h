@@ -27,7 +27,7 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
-#include "checkpoint/hf_folder.h"
+#include "hf/hf_folder.h"
 #include "checkpoint/weight_source.h"
 #include "hetero/recipe.h"
 #include "model/radio_encoder.h"
