@@ -396,6 +396,14 @@ TrainConfig read_train(MapReader m, ProblemList& p) {
   t.adam_eps = m.opt_double("adam_eps", 1e-8);
   t.clip_grad = m.opt_double("clip_grad", 0.0);
   t.encoder_run_ahead = m.opt_int("encoder_run_ahead", 1);
+  t.save_interval = m.opt_int("save_interval", 0);
+  if (t.save_interval < 0)
+    p.add("recipe key '" + m.full_key("save_interval") + "' is " + std::to_string(t.save_interval) +
+          ": give the iterations between checkpoints (0: save only on a stop request and at the end)");
+  t.keep_last = m.opt_int("keep_last", 2);
+  if (t.keep_last < 1)
+    p.add("recipe key '" + m.full_key("keep_last") + "' is " + std::to_string(t.keep_last) +
+          ": at least the newest complete checkpoint is kept; give 1 or more");
   const YAML::Node freeze = m.raw("freeze");
   const std::string parts = "vision, projector, llm";
   if (freeze && !freeze.IsNull()) {

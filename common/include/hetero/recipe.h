@@ -121,6 +121,11 @@ struct TrainConfig {
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8;
   double clip_grad = 0;  // 0: no clipping
   int encoder_run_ahead = 1;  // microbatches the encoder may run ahead of the LLM
+  // Checkpoints (RUN/checkpoints/iter-N): every save_interval iterations (0:
+  // only on a stop request and at the end of the run); the newest keep_last
+  // complete ones are kept.
+  int save_interval = 0;
+  int keep_last = 2;
   // Training stage: the parts that do not train (kFreezableParts). Stage 1
   // of a VLM freezes {vision, llm} (only the projector aligns); stage 2
   // freezes nothing.
