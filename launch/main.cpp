@@ -51,6 +51,7 @@ int local(int argc, char** argv) {
   RecipeArgs ra;
   LocalJob job;
   int iters = 0;
+  std::string resume;
   po::options_description desc("hetero-launch local: run a job on this machine as N processes\nOptions");
   add_recipe_options(desc, ra);
   desc.add_options()
@@ -58,7 +59,8 @@ int local(int argc, char** argv) {
     ("nproc", po::value(&job.nproc)->default_value(0), "processes to start (0: the scale's world size)")
     ("iters", po::value(&iters)->default_value(0), "iterations (0: the recipe's train.train_iters)")
     ("trainer", po::value(&job.trainer)->default_value(self_dir() + "/hetero-train"), "hetero-train executable")
-    ("master-port", po::value(&job.master_port)->default_value(0), "rendezvous port (0: a free one)");
+    ("master-port", po::value(&job.master_port)->default_value(0), "rendezvous port (0: a free one)")
+    ("resume", po::value(&resume), "hetero-train --resume: auto (default), none, or a checkpoint folder");
   if (!parse_command_line(split, argv, desc, "hetero-launch local")) return 0;
 
   // Validate before starting anything (design §3): same rules as the trainer.
@@ -76,6 +78,7 @@ int local(int argc, char** argv) {
     job.args.push_back(o);
   }
   if (iters > 0) job.args.insert(job.args.end(), {"--iters", std::to_string(iters)});
+  if (!resume.empty()) job.args.insert(job.args.end(), {"--resume", resume});
   for (int i = split + 1; i < argc; ++i) job.args.push_back(argv[i]);
   return run_local_job(job);
 }
@@ -84,7 +87,7 @@ int local(int argc, char** argv) {
 // command-line settings of the launch section.
 struct SbatchArgs {
   RecipeArgs recipe;
-  std::string run_dir, trainer, time, account, partition;
+  std::string run_dir, trainer, time, account, partition, resume;
   std::vector<std::string> sbatch_extra;
 };
 
@@ -98,7 +101,10 @@ void add_sbatch_options(po::options_description& desc, SbatchArgs& a) {
     ("sbatch-extra", po::value(&a.sbatch_extra)->composing(),
      "one more '#SBATCH --option' line, e.g. '#SBATCH --qos=high' (repeatable)")
     ("trainer", po::value(&a.trainer)->default_value(self_dir() + "/hetero-train"),
-     "hetero-train executable the job runs (a path the compute nodes see)");
+     "hetero-train executable the job runs (a path the compute nodes see)")
+    ("resume", po::value(&a.resume)->default_value("auto"),
+     "hetero-train --resume of the first start: auto, none, or a checkpoint folder; a requeued start "
+     "always continues from the latest checkpoint");
 }
 
 // Validates everything, writes RUN/job.sbatch and returns its path.
@@ -146,6 +152,7 @@ std::string render_job(const SbatchArgs& a) {
     if (parse_override(o).first.front() != "launch") job.overrides.push_back(o);
   job.launch = recipe.launch;
   job.topo = topo;
+  job.resume = a.resume == "auto" || a.resume == "none" ? a.resume : fs::absolute(a.resume).lexically_normal().string();
 
   fs::create_directories(job.run_dir + "/logs");  // Slurm does not create the output file's folder
   const std::string script = sbatch_script_path(job.run_dir);

@@ -123,10 +123,13 @@ std::string requeue_setup(const SbatchJob& j) {
 
 std::string srun_command(const SbatchJob& j) {
   std::ostringstream os;
+  os << "# A requeued start continues from the run's latest checkpoint (RUN/checkpoints/latest).\n";
+  os << "resume=" << shell_quote(j.resume) << "\n";
+  os << "if [ \"$restart_count\" -gt 0 ]; then resume=auto; fi\n";
   os << "srun --kill-on-bad-exit=1 --ntasks-per-node=" << j.topo.gpus_per_node << " \\\n";
   os << "  " << shell_quote(j.trainer) << " \\\n";
   os << "  --recipe " << shell_quote(j.recipe_path) << " --scale " << shell_quote(j.scale) << " \\\n";
-  os << "  --out " << shell_quote(j.run_dir) << " --device " << j.launch.device;
+  os << "  --out " << shell_quote(j.run_dir) << " --device " << j.launch.device << " --resume \"$resume\"";
   for (const auto& o : j.overrides) os << " \\\n  --set " << shell_quote(o);
   os << " &\n";
   os << "srun_pid=$!\n";

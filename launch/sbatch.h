@@ -25,6 +25,9 @@ struct SbatchJob {
   std::string run_dir;                 // absolute
   std::string trainer;                 // absolute path of hetero-train
   std::vector<std::string> overrides;  // --set values forwarded to hetero-train
+  // hetero-train --resume of the first start (auto, none or a checkpoint
+  // folder); a requeued start always continues from the latest checkpoint.
+  std::string resume = "auto";
   LaunchConfig launch;
   JobTopology topo;
 };

@@ -10,6 +10,7 @@
 #include <c10/cuda/CUDAFunctions.h>
 #endif
 
+#include "checkpoint/resume.h"
 #include "hetero/cli.h"
 #include "hetero/errors.h"
 #include "stop_signal.h"
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
     std::string device_name;
     int timeout_s = 0, threads = 0;
     bool no_trace = false;
-    std::string dump_at, save_at, dtype;
+    std::string dump_at, save_at, dtype, resume;
     po::options_description desc("hetero-train: train a hetero VLM (one process per rank)\nOptions");
     add_recipe_options(desc, recipe_args);
     desc.add_options()
@@ -84,10 +85,15 @@ int main(int argc, char** argv) {
        "start the LLM from this Hugging Face NemotronH checkpoint folder (any tp/ep/pp layout)")
       ("encoder-init-from-hf", po::value(&opts.encoder_init_from_hf),
        "start the vision encoder from this Hugging Face RADIO checkpoint folder")
+      ("resume", po::value(&resume)->default_value("auto"),
+       "auto: continue from RUN/checkpoints/latest when there is one; none: start fresh; or a checkpoint folder "
+       "(RUN/checkpoints/iter-N, any layout)")
       ("encoder-delay-ms", po::value(&opts.encoder_delay_ms)->default_value(0.0),
        "testing: sleep this long in every encoder forward (a slow encoder)")
       ("inject-nonfinite-at", po::value(&opts.nonfinite_at_iter)->default_value(-1),
        "testing: make one gradient NaN on the last rank at this iteration")
+      ("kill-during-save-at", po::value(&opts.kill_during_save_at)->default_value(-1),
+       "testing: the last rank kills itself while writing this iteration's checkpoint")
       ("fail-at-iter", po::value(&opts.fail_at_iter)->default_value(-1), "testing: throw at this iteration...")
       ("fail-rank", po::value(&opts.fail_rank)->default_value(-1), "...on this rank");
     if (!parse_command_line(argc, argv, desc, "hetero-train")) return 0;
@@ -100,6 +106,11 @@ int main(int argc, char** argv) {
     if (!save_at.empty()) opts.save_weights_at = parse_iteration_list("--save-weights-at", save_at, 0);
     if (opts.iters == 0) opts.iters = recipe.train.train_iters;
     if (opts.iters < 0) throw ConfigError("--iters=" + std::to_string(opts.iters) + " must be positive");
+    if (!opts.save_weights_at.empty() && *opts.save_weights_at.rbegin() > opts.iters)
+      throw ConfigError("--save-weights-at " + std::to_string(*opts.save_weights_at.rbegin()) +
+                        " is past the run's last iteration (" + std::to_string(opts.iters) +
+                        "): it would never be written; give iterations up to " + std::to_string(opts.iters));
+    opts.resume_from = resolve_resume(resume, RunPaths{opts.run_dir});
 
     const ProcessPlacement placement = placement_from_env();
     rank = placement.rank;
@@ -129,6 +140,9 @@ int main(int argc, char** argv) {
     delete comms;
     return status;
   } catch (const ConfigError& e) {
+    std::cerr << "hetero-train: " << e.what() << std::endl;
+    return 2;
+  } catch (const CheckpointError& e) {
     std::cerr << "hetero-train: " << e.what() << std::endl;
     return 2;
   } catch (const std::exception& e) {

@@ -6,6 +6,8 @@
 #include <iostream>
 #include <limits>
 
+#include "checkpoint/checkpoint_writer.h"
+#include "checkpoint/resume.h"
 #include "hf/hf_nemotron_h.h"
 #include "hf/hf_radio.h"
 #include "hetero/exit_codes.h"
@@ -33,7 +35,8 @@ double global_loss_tokens(Trainer& t, int iter) {
   return n.cpu().item<double>();
 }
 
-void write_config(const Trainer& t) {
+// config.yaml: the resolved recipe and the topology, as run.
+std::string run_config(const Trainer& t) {
   YAML::Node cfg = YAML::Clone(t.recipe.resolved);
   YAML::Node topo;
   topo["mode"] = t.topo.mode;
@@ -55,8 +58,9 @@ void write_config(const Trainer& t) {
   topo["num_microbatches"] = t.topo.num_microbatches();
   topo["train_iters"] = t.options.iters;
   cfg["topology"] = topo;
-  std::ofstream out(RunPaths{t.options.run_dir}.config());
-  out << cfg << "\n";
+  YAML::Emitter e;
+  e << cfg;
+  return std::string(e.c_str()) + "\n";
 }
 
 // Rough LLM FLOPs of an iteration: 6 x parameters x tokens (attention and
@@ -73,10 +77,22 @@ TraceRankInfo trace_rank_info(const JobTopology& t, const JobComms& c) {
   return {c.rank, module, g.dp.rank, runs_llm ? g.pp.rank : 0, g.tp.rank};
 }
 
+// A resumed start writes a new trace; the earlier start's file moves to
+// trace/before-resume-from-iter-N/ (read by hand, not by hetero-profile).
 std::string trace_path(const TrainerOptions& o, int rank) {
   if (!o.trace) return "";
-  std::filesystem::create_directories(RunPaths{o.run_dir}.trace_dir());
-  return RunPaths{o.run_dir}.rank_trace(rank);
+  namespace fs = std::filesystem;
+  const RunPaths paths{o.run_dir};
+  fs::create_directories(paths.trace_dir());
+  const std::string path = paths.rank_trace(rank);
+  if (!o.resume_from.empty() && fs::exists(path)) {
+    const std::string base = paths.trace_dir() + "/before-resume-from-" + fs::path(o.resume_from).filename().string();
+    std::string dir = base;
+    for (int k = 2; fs::exists(dir + "/" + fs::path(path).filename().string()); ++k) dir = base + "." + std::to_string(k);
+    fs::create_directories(dir);
+    fs::rename(path, dir + "/" + fs::path(path).filename().string());
+  }
+  return path;
 }
 
 // Each lane's first rank (stage 0, tp 0) collects dumps; together they form
@@ -104,6 +120,73 @@ void snapshot_weights(Trainer& t, int iter) {
   const RunPaths paths{t.options.run_dir};
   if (t.encoder) save_weights(t.encoder->params(), *t.comms.encoder, "encoder", iter, paths);
   if (t.llm) save_weights(t.llm->params(), *t.comms.llm, "llm", iter, paths, t.llm->buffers());
+}
+
+// What a checkpoint holds of this rank: each module it runs, with the
+// optimizer of its trainable part.
+std::vector<ModuleState> module_states(Trainer& t) {
+  std::vector<ModuleState> out;
+  if (t.encoder)
+    out.push_back({"encoder", &t.encoder->params().params(), t.encoder_optim.get(), {}, &*t.comms.encoder});
+  if (t.llm) out.push_back({"llm", &t.llm->params().params(), t.llm_optim.get(), t.llm->buffers(), &*t.comms.llm});
+  return out;
+}
+
+CheckpointProgress progress_after(const Trainer& t, int iter, int skipped) {
+  CheckpointProgress p;
+  p.iteration = iter;
+  p.consumed_samples = static_cast<std::int64_t>(iter) * t.topo.global_batch_size;
+  p.skipped_iterations = skipped;
+  p.schedule_position = schedule_position(t.recipe.train, iter - skipped);
+  p.next_sample_index = p.consumed_samples;  // sample s of iteration i is (i-1)*GBS + j
+  if (t.encoder_optim) p.optimizer_steps["encoder"] = t.encoder_optim->steps();
+  if (t.llm_optim) p.optimizer_steps["llm"] = t.llm_optim->steps();
+  return p;
+}
+
+// --resume: the checkpoint's weights, optimizer state and progress, in this
+// rank's layout; the trace shows it as ckpt/load.
+CheckpointProgress resume(Trainer& t, std::vector<ModuleState>& modules, bool logs) {
+  const auto t0 = std::chrono::steady_clock::now();
+  t.timeline.begin_iteration();
+  CheckpointProgress p;
+  std::string problem;  // each rank reads only the files it needs: agree before training
+  {
+    auto r = t.timeline.region(regions::kCkptLoad, 0);
+    bool unreadable = true;  // a file or manifest problem, not another model
+    try {
+      CheckpointSource source(t.options.resume_from);
+      unreadable = false;
+      check_checkpoint_fits(source, modules, t.recipe.resolved);  // names its own fix
+      unreadable = true;
+      p = load_checkpoint(source, modules, logs);
+    } catch (const std::runtime_error& e) {
+      problem = e.what();
+      if (unreadable)
+        problem += "; " + checkpoint_alternatives(std::filesystem::path(t.options.resume_from).parent_path().string());
+    }
+  }
+  at::Tensor refused = at::tensor({problem.empty() ? 0.0 : 1.0}, at::kDouble).to(t.comms.device);
+  all_reduce_max(t.comms.world, refused);
+  if (refused.cpu().item<double>() > 0) {
+    if (!problem.empty()) throw CheckpointError(problem);
+    throw CheckpointError("another rank refused " + t.options.resume_from + " (its log names the problem)");
+  }
+  t.timeline.end_iteration();
+  if (logs)
+    std::cout << "hetero-train: resumed from " << t.options.resume_from << " after iteration " << p.iteration
+              << " (consumed samples " << p.consumed_samples << ", skipped iterations " << p.skipped_iterations
+              << ") in " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s"
+              << std::endl;
+  return p;
+}
+
+// metrics.jsonl continues in one file: rows this start will write again go.
+void continue_metrics(const RunPaths& paths, int iter) {
+  const int dropped = truncate_metrics_after(paths.metrics(), iter);
+  if (dropped > 0)
+    std::cout << "hetero-train: " << paths.metrics() << ": dropped " << dropped << " row(s) after iteration " << iter
+              << (iter > 0 ? ", which this start trains again from the checkpoint" : " (a fresh start)") << std::endl;
 }
 
 // One line for the log: which parts train.
@@ -190,27 +273,28 @@ Trainer::Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOpti
   if (t.hetero()) bridge = std::make_unique<BridgeEndpoint>(p2p, routes);
 }
 
-// A run directory that already holds metrics (a job requeued before
-// checkpoints exist, or a rerun into the same --out) keeps them as
-// metrics.jsonl.N, the smallest unused N, so no logged iteration is lost.
-static void keep_earlier_metrics(const RunPaths& paths) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (!fs::exists(paths.metrics(), ec) || fs::file_size(paths.metrics(), ec) == 0) return;
-  int n = 1;
-  while (fs::exists(paths.metrics() + "." + std::to_string(n))) ++n;
-  const std::string kept = paths.metrics() + "." + std::to_string(n);
-  fs::rename(paths.metrics(), kept);  // throws with both paths on failure
-  std::cout << "hetero-train: " << paths.metrics() << " existed; kept as " << kept << "\n";
-}
-
 int train(Trainer& t) {
   const RunPaths paths{t.options.run_dir};
   const bool logs = t.comms.rank == t.topo.logging_rank();
-  if (t.comms.rank == 0) write_config(t);
+  std::vector<ModuleState> modules = module_states(t);
+  const CheckpointProgress start = t.options.resume_from.empty() ? CheckpointProgress{} : resume(t, modules, logs);
+  const std::string config = run_config(t);
+  CheckpointWriter checkpoints(paths, t.comms.rank, t.comms.world_size, t.recipe.train.keep_last);
+  checkpoints.kill_during_save_at(t.comms.rank == t.comms.world_size - 1 ? t.options.kill_during_save_at : -1);
+  if (t.comms.rank == 0) {
+    std::ofstream(paths.config()) << config;
+    checkpoints.remove_stale_partials();
+  }
+  const int save_interval = t.recipe.train.save_interval;  // 0: no checkpoints
+  if (start.iteration >= t.options.iters) {
+    if (logs)
+      std::cout << "hetero-train: the checkpoint is at iteration " << start.iteration << ", --iters is "
+                << t.options.iters << ": nothing to train" << std::endl;
+    return 0;
+  }
   std::unique_ptr<MetricsWriter> metrics;
   if (logs) {
-    keep_earlier_metrics(paths);  // a requeued job starts again: the first start's lines stay readable
+    continue_metrics(paths, start.iteration);
     metrics = std::make_unique<MetricsWriter>(paths.metrics());
   }
   std::unique_ptr<TensorBoardWriter> tensorboard;  // --tensorboard
@@ -219,11 +303,11 @@ int train(Trainer& t) {
   // Where this rank does not run a module, or the module is frozen, its list is empty.
   auto& enc_params = t.encoder_trainable;
   auto& llm_params = t.llm_trainable;
-  int skipped = 0;
+  int skipped = start.skipped_iterations;
   if (logs) std::cout << describe_freeze(t.recipe.train) << std::endl;
-  snapshot_weights(t, 0);
+  if (start.iteration == 0) snapshot_weights(t, 0);
 
-  for (int iter = 1; iter <= t.options.iters; ++iter) {
+  for (int iter = start.iteration + 1; iter <= t.options.iters; ++iter) {
     const auto start = std::chrono::steady_clock::now();
     if (iter == t.options.fail_at_iter && t.comms.rank == t.options.fail_rank)
       throw std::runtime_error("injected failure at iteration " + std::to_string(iter) + " on rank " +
@@ -257,6 +341,7 @@ int train(Trainer& t) {
       auto r = t.timeline.region(regions::kOptimStep, iter);
       // Skipped iterations do not advance the schedule.
       const std::int64_t at = schedule_position(t.recipe.train, iter - skipped);
+      checkpoints.order_before_updates();  // a pending save's copy comes first
       return clip_and_step(t, enc_params, llm_params, schedule.lr(at), schedule.weight_decay(at));
     }();
     snapshot_weights(t, iter);
@@ -300,12 +385,23 @@ int train(Trainer& t) {
       if (tensorboard) add_iteration_scalars(*tensorboard, m, t.topo.global_batch_size, t.recipe.llm.num_experts > 0);
       std::cout << format_iteration_line(m, t.options.iters, t.topo.global_batch_size) << std::endl;
     }
+    // Checkpoints: every save_interval iterations, on a stop request and at
+    // the end; the files are written while the next iterations run.
+    const bool stop = stalls[2].item<double>() > 0;
+    if (save_interval > 0) {
+      auto r = t.timeline.region(regions::kCkptSave, iter);
+      checkpoints.poll(t.comms.world, /*wait=*/false);
+      if (iter % save_interval == 0 || stop || (iter == t.options.iters && t.recipe.train.save_at_end))
+        checkpoints.begin(t.comms.world, pieces_to_save(modules), progress_after(t, iter, skipped), config);
+    }
     t.timeline.end_iteration();
-    if (stalls[2].item<double>() > 0) {
+    if (stop) {
       if (logs) std::cout << "stop requested (SIGUSR1): stopping after iteration " << iter << std::endl;
+      checkpoints.poll(t.comms.world, /*wait=*/true);
       return kExitStopRequested;
     }
   }
+  checkpoints.poll(t.comms.world, /*wait=*/true);
   return 0;
 }
 

@@ -31,6 +31,8 @@ struct TrainerOptions {
   std::set<int> save_weights_at;     // iterations after which weights are saved (0: initialisation)
   std::string llm_init_from_hf;      // Hugging Face NemotronH folder the LLM starts from ("" : the seed)
   std::string encoder_init_from_hf;  // Hugging Face RADIO folder the encoder starts from ("" : the seed)
+  std::string resume_from;           // checkpoint folder this start continues from ("": a fresh start)
+  int kill_during_save_at = -1;      // testing: the last rank dies (SIGKILL) while writing this iteration's save
   double encoder_delay_ms = 0;     // testing: sleep in every encoder forward (a slow encoder)
   int nonfinite_at_iter = -1;      // testing: poison one gradient on the last rank at this iteration
   int fail_at_iter = -1;           // testing: throw at this iteration...

@@ -400,6 +400,7 @@ TrainConfig read_train(MapReader m, ProblemList& p) {
   if (t.save_interval < 0)
     p.add("recipe key '" + m.full_key("save_interval") + "' is " + std::to_string(t.save_interval) +
           ": give the iterations between checkpoints (0: save only on a stop request and at the end)");
+  t.save_at_end = m.opt_bool("save_at_end", true);
   t.keep_last = m.opt_int("keep_last", 2);
   if (t.keep_last < 1)
     p.add("recipe key '" + m.full_key("keep_last") + "' is " + std::to_string(t.keep_last) +

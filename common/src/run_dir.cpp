@@ -23,6 +23,12 @@ std::string RunPaths::embeddings_file(int iter) const {
   return embeddings_dir() + "/" + name;
 }
 
+std::string RunPaths::checkpoint_dir(int iter) const {
+  char name[64];
+  std::snprintf(name, sizeof(name), "iter-%07d", iter);
+  return checkpoints_dir() + "/" + name;
+}
+
 std::string RunPaths::weights_file(int iter, const std::string& module, int stage) const {
   char name[64];
   std::snprintf(name, sizeof(name), "iter-%06d", iter);
@@ -106,6 +112,37 @@ std::string format_iteration_line(const IterationMetrics& m, int train_iters, in
                 global_batch_size, m.lm_loss, m.loss_scale, m.grad_norm, static_cast<double>(m.num_zeros),
                 m.skipped, m.skipped);
   return buf;
+}
+
+int truncate_metrics_after(const std::string& path, int iter) {
+  std::ifstream in(path);
+  if (!in) return 0;
+  std::string kept, line;
+  int dropped = 0;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    int row_iter = -1;
+    try {
+      row_iter = nlohmann::json::parse(line).at("iter").get<int>();
+    } catch (const std::exception&) {
+    }
+    if (row_iter >= 1 && row_iter <= iter)
+      kept += line + "\n";
+    else
+      ++dropped;
+  }
+  in.close();
+  if (dropped == 0) return 0;
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << kept;
+    out.flush();
+    if (!out) throw std::runtime_error("cannot write " + tmp + " (disk full?); " + path + " is unchanged");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("cannot rename " + tmp + " to " + path);
+  return dropped;
 }
 
 MetricsWriter::MetricsWriter(const std::string& path) : out_(path, std::ios::app), path_(path) {

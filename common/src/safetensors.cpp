@@ -1,8 +1,12 @@
 #include "hetero/safetensors.h"
 
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
+
+#include <fcntl.h>
+#include <unistd.h>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -97,6 +101,24 @@ uint64_t checked_numel(const std::vector<int64_t>& shape, const std::string& pat
   return n;
 }
 
+// One header for both writers: entries in the order given, data 8-byte aligned.
+std::string header_text(const nlohmann::ordered_json& header) {
+  std::string text = header.dump();
+  while ((8 + text.size()) % 8) text += ' ';
+  return text;
+}
+
+void write_all(int fd, const void* data, uint64_t bytes, const std::string& path) {
+  const char* p = static_cast<const char*>(data);
+  while (bytes > 0) {
+    const ssize_t n = ::write(fd, p, bytes > (1u << 30) ? (1u << 30) : bytes);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail(path, "", std::string("write failed: ") + std::strerror(errno));
+    p += n;
+    bytes -= static_cast<uint64_t>(n);
+  }
+}
+
 }  // namespace
 
 int safetensors_dtype_size(const std::string& dtype) {
@@ -132,8 +154,7 @@ void write_safetensors(const std::string& path, const std::map<std::string, Safe
     header[name] = {{"dtype", dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
-  std::string text = header.dump();
-  while ((8 + text.size()) % 8) text += ' ';  // data starts 8-byte aligned
+  const std::string text = header_text(header);
 
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) fail(path, "", "cannot open for writing");
@@ -162,6 +183,44 @@ void write_safetensors(const std::string& path, const std::map<std::string, Safe
   }
   out.flush();
   if (!out) fail(path, "", "write failed (disk full?)");
+}
+
+void write_safetensors_raw(const std::string& path, const std::vector<RawTensor>& tensors,
+                           const std::map<std::string, std::string>& metadata, bool durable) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) {
+    nlohmann::ordered_json meta = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : metadata) meta[k] = v;
+    header["__metadata__"] = meta;
+  }
+  uint64_t offset = 0;
+  for (const RawTensor& t : tensors) {
+    if (t.name == "__metadata__") fail(path, t.name, "'__metadata__' is reserved and cannot name a tensor");
+    if (header.contains(t.name)) fail(path, t.name, "named twice");
+    const int elem = safetensors_dtype_size(t.dtype);
+    if (elem == 0) fail(path, t.name, "unknown dtype '" + t.dtype + "'");
+    const uint64_t want = checked_numel(t.shape, path, t.name) * static_cast<uint64_t>(elem);
+    if (want != t.bytes)
+      fail(path, t.name, t.dtype + " " + shape_text(t.shape) + " needs " + std::to_string(want) + " bytes, got " +
+                             std::to_string(t.bytes));
+    header[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes}}};
+    offset += t.bytes;
+  }
+  const std::string text = header_text(header);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail(path, "", std::string("cannot open for writing: ") + std::strerror(errno));
+  try {
+    unsigned char len[8];
+    for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>((uint64_t{text.size()} >> (8 * i)) & 0xFF);
+    write_all(fd, len, 8, path);
+    write_all(fd, text.data(), text.size(), path);
+    for (const RawTensor& t : tensors) write_all(fd, t.data, t.bytes, path);
+    if (durable && ::fsync(fd) != 0) fail(path, "", std::string("fsync failed: ") + std::strerror(errno));
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  if (::close(fd) != 0) fail(path, "", std::string("close failed: ") + std::strerror(errno));
 }
 
 SafeTensorReader::SafeTensorReader(const std::string& path) : path_(path) {
@@ -266,6 +325,20 @@ SafeTensor SafeTensorReader::read(const std::string& name) const {
     }
   }
   return t;
+}
+
+void SafeTensorReader::read_raw(const std::string& name, void* dst, uint64_t bytes) const {
+  const auto it = tensors_.find(name);
+  if (it == tensors_.end()) fail(path_, name, "no such tensor");
+  const SafeTensorInfo& info = it->second;
+  if (info.end - info.begin != bytes)
+    fail(path_, name, "holds " + std::to_string(info.end - info.begin) + " bytes, the reader expected " +
+                          std::to_string(bytes));
+  std::ifstream in(path_, std::ios::binary);
+  if (!in) fail(path_, name, "cannot open");
+  in.seekg(static_cast<std::streamoff>(data_start_ + info.begin));
+  in.read(static_cast<char*>(dst), static_cast<std::streamsize>(bytes));
+  if (!in) fail(path_, name, "cannot read its data (file truncated?)");
 }
 
 SafeTensorFile read_safetensors(const std::string& path) {

@@ -363,9 +363,68 @@ TEST_F(Slurm, Usr1StopsTheJobWhichRequeuesUntilMaxRequeues) {
   EXPECT_EQ(field(final_state, "ExitCode"), "75:0") << final_state;
   EXPECT_EQ(field(final_state, "Restarts"), "1") << final_state;
   EXPECT_NE(second.find("not requeueing: already requeued 1 time(s) (max_requeues=1)"), std::string::npos) << second;
-  EXPECT_FALSE(read_metrics(RunPaths{run_dir}.metrics()).empty());
-  // The first start's iterations are kept beside the second start's, not overwritten.
-  EXPECT_FALSE(read_metrics(RunPaths{run_dir}.metrics() + ".1").empty());
+  // The second start resumed from the checkpoint the first saved on USR1:
+  // metrics.jsonl holds each iteration once, in order, across both starts.
+  EXPECT_NE(second.find("hetero-train: resumed from " + run_dir + "/checkpoints/iter-"), std::string::npos) << second;
+  const auto metrics = read_metrics(RunPaths{run_dir}.metrics());
+  ASSERT_FALSE(metrics.empty());
+  for (size_t i = 0; i < metrics.size(); ++i) EXPECT_EQ(metrics[i].iter, static_cast<int>(i) + 1);
+  EXPECT_FALSE(fs::exists(RunPaths{run_dir}.metrics() + ".1"));
+}
+
+// USR1 -> every rank saves and exits 75 -> requeue -> the second start
+// resumes after the saved iteration and finishes; every iteration is logged
+// once, with the values of a run that was never interrupted.
+TEST_F(Slurm, ARequeuedJobResumesFromItsCheckpointAndFinishes) {
+  constexpr int kIters = 150;
+  const std::vector<std::string> sets = {"--set", "train.train_iters=" + std::to_string(kIters), "--set",
+                                         "train.save_interval=1000"};
+  const std::string run_dir = slurm_.dir() + "/run-resume";
+  const Result s = submit(run_dir, sets);
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  const std::string id = s.out.substr(0, s.out.find('\n'));
+  const std::string out_file = run_dir + "/logs/slurm-" + id + ".out";
+  auto out = [&] { return slurp(out_file); };
+  ASSERT_TRUE(wait_until([&] { return output_of_start(out(), 0).find(" iteration ") != std::string::npos; }, 90))
+      << "first start never trained\n" << out();
+  ASSERT_EQ(slurm_.slurm("scancel", {"--signal=USR1", "--batch", id}).exit_code, 0);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const std::string job = slurm_.show_job(id);
+        const std::string st = field(job, "JobState");
+        if (field(job, "Restarts") == "1" && st == "PENDING")
+          slurm_.slurm("scontrol", {"update", "JobId=" + id, "StartTime=now"}, 15);
+        return field(job, "Restarts") == "1" && (st == "RUNNING" || kEndStates.count(st) > 0);
+      },
+      90))
+      << "not requeued\n" << slurm_.show_job(id) << out();
+  const std::string final_state = wait_for_end(id, 180);
+  const std::string first = output_of_start(out(), 0), second = output_of_start(out(), 1);
+  ASSERT_EQ(field(final_state, "JobState"), "COMPLETED") << final_state << out();
+  const std::string stop_line = "stop requested (SIGUSR1): stopping after iteration ";
+  const auto stopped_at = first.find(stop_line);
+  ASSERT_NE(stopped_at, std::string::npos) << first;
+  const int saved = std::stoi(first.substr(stopped_at + stop_line.size()));
+  ASSERT_LT(saved, kIters) << "USR1 came after the last iteration; nothing was resumed";
+  EXPECT_NE(second.find("resumed from " + run_dir + "/checkpoints/iter-"), std::string::npos) << second;
+  EXPECT_NE(second.find("after iteration " + std::to_string(saved) + " "), std::string::npos) << second;
+
+  // The same job in one go, on this machine.
+  const std::string straight = slurm_.dir() + "/run-straight";
+  std::vector<std::string> argv = {bin("hetero-launch"), "local", "--recipe", recipe("nemotron_20l"), "--scale",
+                                   "tiny", "--out", straight, "--set", "scales.tiny.encoder.ranks=2",
+                                   "--set", "scales.tiny.gpus_per_node=4"};
+  argv.insert(argv.end(), sets.begin(), sets.end());
+  ASSERT_EQ(slurm_.cmd(argv, 180).exit_code, 0);
+  const auto want = read_metrics(RunPaths{straight}.metrics());
+  const auto got = read_metrics(RunPaths{run_dir}.metrics());
+  ASSERT_EQ(got.size(), static_cast<size_t>(kIters));
+  ASSERT_EQ(want.size(), static_cast<size_t>(kIters));
+  for (int i = 0; i < kIters; ++i) {
+    EXPECT_EQ(got[i].iter, i + 1);
+    EXPECT_EQ(got[i].lm_loss, want[i].lm_loss) << "iteration " << i + 1;
+    EXPECT_EQ(got[i].grad_norm, want[i].grad_norm) << "iteration " << i + 1;
+  }
 }
 
 }  // namespace

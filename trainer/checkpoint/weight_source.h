@@ -23,7 +23,15 @@ class WeightSource {
   // The full tensor of our parameter `name` in our layout (any dtype or
   // device), or an undefined tensor when the source has none by that name.
   virtual at::Tensor full(const std::string& name) = 0;
+  // `name` cut as parameter `p` is cut on this rank (p's shape), or an
+  // undefined tensor; a source that stores shards overrides it to skip
+  // assembling the whole tensor.
+  virtual at::Tensor shard(const std::string& name, const Param& p);
 };
+
+// Chunk p.shard of p.shards of `full` along p.tp_shard_dim (all of it for
+// a replicated parameter).
+at::Tensor shard_of(const at::Tensor& full, const Param& p);
 
 // Overwrites every parameter in `params` with its shard of source.full(name).
 // Throws, naming the parameter and the source, when the source lacks one or

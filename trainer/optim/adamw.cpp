@@ -41,6 +41,24 @@ void AdamW::step(double lr, double weight_decay) {
   }
 }
 
+std::vector<OptimizerStatePiece> AdamW::state_pieces() {
+  std::vector<OptimizerStatePiece> out;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    out.push_back({&params_[i], "exp_avg", exp_avg_[i].view({-1}), 0, true});
+    out.push_back({&params_[i], "exp_avg_sq", exp_avg_sq_[i].view({-1}), 0, true});
+  }
+  return out;
+}
+
+void AdamW::load_state(const MomentReader& read, int steps) {
+  at::NoGradGuard no_grad;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    exp_avg_[i].copy_(read("exp_avg", params_[i]));
+    exp_avg_sq_[i].copy_(read("exp_avg_sq", params_[i]));
+  }
+  steps_ = steps;
+}
+
 ShardedAdamW::ShardedAdamW(std::vector<Param>& params, const TrainConfig& cfg, const Group& dp)
     : params_(params), cfg_(cfg), dp_(dp) {
   std::vector<at::Tensor> masks;
@@ -82,6 +100,36 @@ void ShardedAdamW::step(double lr, double weight_decay) {
   }
 }
 
+void ShardedAdamW::for_each_overlap(const std::function<void(const Param&, int64_t, int64_t, int64_t)>& f) const {
+  int64_t offset = 0;
+  for (const Param& p : params_) {
+    const int64_t n = p.value.numel();
+    const int64_t a = std::max(offset, begin_), b = std::min(offset + n, begin_ + shard_);
+    if (a < b) f(p, a - offset, a - begin_, b - a);
+    offset += n;
+  }
+}
+
+std::vector<OptimizerStatePiece> ShardedAdamW::state_pieces() {
+  std::vector<OptimizerStatePiece> out;
+  for_each_overlap([&](const Param& p, int64_t in_param, int64_t in_share, int64_t n) {
+    out.push_back({&p, "exp_avg", exp_avg_.narrow(0, in_share, n), in_param, false});
+    out.push_back({&p, "exp_avg_sq", exp_avg_sq_.narrow(0, in_share, n), in_param, false});
+  });
+  return out;
+}
+
+void ShardedAdamW::load_state(const MomentReader& read, int steps) {
+  at::NoGradGuard no_grad;
+  exp_avg_.zero_();
+  exp_avg_sq_.zero_();
+  for_each_overlap([&](const Param& p, int64_t in_param, int64_t in_share, int64_t n) {
+    exp_avg_.narrow(0, in_share, n).copy_(read("exp_avg", p).reshape({-1}).narrow(0, in_param, n));
+    exp_avg_sq_.narrow(0, in_share, n).copy_(read("exp_avg_sq", p).reshape({-1}).narrow(0, in_param, n));
+  });
+  steps_ = steps;
+}
+
 namespace {
 
 // The distributed optimizer of a module with MoE experts: their values
@@ -97,6 +145,16 @@ class DenseAndExpertAdamW : public Optimizer {
   void step(double lr, double weight_decay) override {
     dense_optim_->step(lr, weight_decay);
     expert_optim_->step(lr, weight_decay);
+  }
+  int steps() const override { return dense_optim_->steps(); }
+  std::vector<OptimizerStatePiece> state_pieces() override {
+    std::vector<OptimizerStatePiece> out = dense_optim_->state_pieces();
+    for (auto& piece : expert_optim_->state_pieces()) out.push_back(std::move(piece));
+    return out;
+  }
+  void load_state(const MomentReader& read, int steps) override {
+    dense_optim_->load_state(read, steps);
+    expert_optim_->load_state(read, steps);
   }
 
  private:

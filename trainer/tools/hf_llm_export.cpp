@@ -1,5 +1,6 @@
-// hetero-hf llm-export: a weight snapshot of hetero-train --save-weights-at N
-// (any layout wrote it: the files hold full tensors) as a Hugging Face
+// hetero-hf llm-export: a training checkpoint (RUN/checkpoints/iter-N) or a
+// weight snapshot of hetero-train --save-weights-at N (any layout wrote
+// either: the tensors are reassembled in full) as a Hugging Face
 // NemotronH checkpoint folder that NemotronHForCausalLM.from_pretrained
 // loads: config.json from the recipe's architecture, the weights in HF's
 // names and layout, fp32 (exact) or bf16.
@@ -13,6 +14,7 @@
 #include "hf/hf_config.h"
 #include "hf/hf_folder.h"
 #include "hf/hf_nemotron_h.h"
+#include "checkpoint/checkpoint_source.h"
 #include "checkpoint/snapshot_source.h"
 #include "checkpoint/tensor_io.h"
 #include "hetero/cli.h"
@@ -34,7 +36,7 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 
 int hf_llm_export(int argc, char** argv) {
   RecipeArgs recipe_args;
-  std::string run, out, dtype;
+  std::string run, out, dtype, checkpoint;
   int iter = -1;
   double max_shard_mb = 0;
   po::options_description desc(
@@ -42,8 +44,9 @@ int hf_llm_export(int argc, char** argv) {
       "NemotronH checkpoint\nOptions");
   add_recipe_options(desc, recipe_args);
   desc.add_options()
-    ("run", po::value(&run)->required(), "the run directory whose RUN/weights/iter-N to export")
-    ("iter", po::value(&iter)->required(), "the snapshot's iteration N")
+    ("checkpoint", po::value(&checkpoint), "a training checkpoint folder, RUN/checkpoints/iter-N")
+    ("run", po::value(&run), "or: the run directory whose weight snapshot RUN/weights/iter-N to export")
+    ("iter", po::value(&iter), "the snapshot's iteration N (with --run)")
     ("out", po::value(&out)->required(), "the checkpoint folder to write (config.json, model*.safetensors)")
     ("dtype", po::value(&dtype)->default_value("fp32"), "fp32 (exact) or bf16 (the score-correction biases stay fp32)")
     ("max-shard-mb", po::value(&max_shard_mb)->default_value(5000),
@@ -57,7 +60,20 @@ int hf_llm_export(int argc, char** argv) {
   // What transformers could not run the same way (e.g. a softmax router) fails here.
   check_hf_config(config, arch, out);
 
-  SnapshotSource snapshot(run, iter);
+  if (checkpoint.empty() == run.empty() || (!run.empty() && iter < 0))
+    throw ConfigError("give either --checkpoint RUN/checkpoints/iter-N or --run RUN --iter N (a weight snapshot)");
+  std::unique_ptr<WeightSource> source;
+  std::vector<std::string> names;
+  if (!checkpoint.empty()) {
+    auto c = std::make_unique<CheckpointSource>(checkpoint);
+    names = c->weight_names("llm.");
+    source = std::move(c);
+  } else {
+    auto s = std::make_unique<SnapshotSource>(run, iter);
+    names = s->names();
+    source = std::move(s);
+  }
+  WeightSource& snapshot = *source;
   std::vector<std::pair<std::string, SafeTensor>> tensors;
   std::vector<std::string> missing, reshaped;
   std::set<std::string> exported;
@@ -78,7 +94,7 @@ int hf_llm_export(int argc, char** argv) {
     tensors.emplace_back(spec.name, to_safetensor(to_hf_layout(spec.name, t, arch), dtype == "bf16" && !bias ? "BF16" : "F32"));
   }
   std::vector<std::string> unexpected;
-  for (const std::string& name : snapshot.names())
+  for (const std::string& name : names)
     if (!exported.count(name)) unexpected.push_back(name);
   ProblemList p;
   const std::string fix = "; give the --recipe, --scale and --set of the run that wrote it";

@@ -20,6 +20,7 @@
 #include "checkpoint/tensor_io.h"
 #include "checkpoint/weight_source.h"
 #include "data/image_batch.h"
+#include "checkpoint/checkpoint_source.h"
 #include "hetero/cli.h"
 #include "hetero/errors.h"
 #include "hetero/recipe.h"
@@ -125,7 +126,7 @@ int hf_radio_features(int argc, char** argv) {
 
 int hf_radio_export(int argc, char** argv) {
   RecipeArgs recipe_args;
-  std::string weights, out_dir, layout_name;
+  std::string weights, out_dir, layout_name, checkpoint;
   po::options_description desc(
       "hetero-hf radio-export: our vision encoder as a Hugging Face RADIO checkpoint (config.json + "
       "model.safetensors, F32) that transformers' RadioModel.from_pretrained loads; the projector is not part of "
@@ -135,6 +136,7 @@ int hf_radio_export(int argc, char** argv) {
     ("weights", po::value(&weights),
      "weights snapshot with our parameter names (RUN/weights/iter-N/encoder-stage-0.safetensors from "
      "hetero-train --save-weights-at); default: the recipe seed's initial weights")
+    ("checkpoint", po::value(&checkpoint), "or: a training checkpoint folder, RUN/checkpoints/iter-N")
     ("out", po::value(&out_dir)->required(), "folder to write")
     ("layout", po::value(&layout_name)->default_value("native"),
      "native (transformers RadioModel names) or legacy (released C-RADIO names, fused attn.qkv)");
@@ -148,9 +150,15 @@ int hf_radio_export(int argc, char** argv) {
   std::vector<Param> vision;
   for (const Param& p : encoder.params().params())
     if (p.name.rfind("encoder.", 0) == 0) vision.push_back(p);
+  if (!weights.empty() && !checkpoint.empty()) throw ConfigError("give --weights or --checkpoint, not both");
   if (!weights.empty()) {
     SnapshotSource source(weights);
     load_params(vision, source);
+  }
+  if (!checkpoint.empty()) {
+    CheckpointSource source(checkpoint);
+    load_params(vision, source);
+    weights = checkpoint;
   }
   std::map<std::string, at::Tensor> ours;
   for (const Param& p : vision) ours.emplace(p.name, p.value.detach());

@@ -126,6 +126,7 @@ struct TrainConfig {
   // complete ones are kept.
   int save_interval = 0;
   int keep_last = 2;
+  bool save_at_end = true;  // with save_interval > 0: also after the last iteration
   // Training stage: the parts that do not train (kFreezableParts). Stage 1
   // of a VLM freezes {vision, llm} (only the projector aligns); stage 2
   // freezes nothing.

@@ -18,6 +18,13 @@ struct RunPaths {
   std::string trace_dir() const { return root + "/trace"; }
   std::string embeddings_dir() const { return root + "/embeddings"; }
   std::string checkpoints_dir() const { return root + "/checkpoints"; }
+  // checkpoints/iter-0000100: one complete checkpoint (checkpoint_manifest.h);
+  // written as iter-0000100.partial and renamed when every rank is done.
+  std::string checkpoint_dir(int iter) const;
+  std::string checkpoint_partial_dir(int iter) const { return checkpoint_dir(iter) + ".partial"; }
+  // checkpoints/latest: text, the iteration of the newest complete
+  // checkpoint; replaced by rename.
+  std::string checkpoint_latest() const { return checkpoints_dir() + "/latest"; }
   // tensorboard/events.out.tfevents.<unix time>.<hostname> (tensorboard.h),
   // from the logging rank when hetero-train runs with --tensorboard.
   std::string tensorboard_dir() const { return root + "/tensorboard"; }
@@ -64,6 +71,12 @@ std::vector<IterationMetrics> read_metrics(const std::string& path);
 
 // Megatron's iteration line, so existing log scrapers keep working.
 std::string format_iteration_line(const IterationMetrics& m, int train_iters, int global_batch_size);
+
+// A start that continues a run after iteration `iter` (0: a fresh start)
+// keeps metrics.jsonl's rows up to `iter` and drops the rest (rows of
+// iterations it will run again, or a torn last line); rewritten by
+// temporary file + rename. Returns the number of rows dropped.
+int truncate_metrics_after(const std::string& path, int iter);
 
 // Appends metrics lines, flushing each so a crashed run keeps what it did.
 class MetricsWriter {

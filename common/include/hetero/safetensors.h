@@ -43,6 +43,23 @@ void write_safetensors(const std::string& path, const std::map<std::string, Safe
 // Reads a whole file; F32, F16, BF16 and F64 are converted to float.
 SafeTensorFile read_safetensors(const std::string& path);
 
+// A tensor of any dtype as the bytes to store (row-major, little-endian),
+// for files whose values must survive exactly (checkpoints: fp32 weights and
+// moments, int64 counters). `data` must stay valid during the write.
+struct RawTensor {
+  std::string name;
+  std::string dtype;  // any of safetensors_dtype_size's
+  std::vector<int64_t> shape;
+  const void* data = nullptr;
+  uint64_t bytes = 0;  // must equal numel(shape) x the dtype's size
+};
+
+// Writes `tensors` in order with POSIX calls and, with `durable`, fsyncs the
+// file before returning. Throws SafeTensorsError naming the path and the
+// system's reason (e.g. "No space left on device").
+void write_safetensors_raw(const std::string& path, const std::vector<RawTensor>& tensors,
+                           const std::map<std::string, std::string>& metadata = {}, bool durable = true);
+
 // Where one tensor lies in a file, from the header alone.
 struct SafeTensorInfo {
   std::string dtype;
@@ -62,6 +79,8 @@ class SafeTensorReader {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   bool has(const std::string& name) const { return tensors_.count(name) > 0; }
   SafeTensor read(const std::string& name) const;
+  // The stored bytes of `name` into `dst`, which holds exactly its size.
+  void read_raw(const std::string& name, void* dst, uint64_t bytes) const;
 
  private:
   std::string path_;
