@@ -12,6 +12,7 @@
 #include "hetero/topology.h"
 #include "local_runner.h"
 #include "sbatch.h"
+#include "sbatch_rules.h"
 
 namespace po = boost::program_options;
 using namespace hetero;
@@ -119,10 +120,9 @@ std::string render_job(const SbatchArgs& a) {
   } catch (const ConfigError& e) {
     collect(e);
   }
-  LaunchConfig extra_only;
-  extra_only.sbatch_extra = a.sbatch_extra;
   ProblemList extra_problems;
-  check_launch(extra_only, extra_problems);
+  check_sbatch_extra(recipe.launch.sbatch_extra, extra_problems);
+  check_sbatch_extra(a.sbatch_extra, extra_problems);
   try {
     extra_problems.throw_if_any();
   } catch (const ConfigError& e) {

@@ -194,6 +194,7 @@ Recipe load_recipe(const std::string& recipe, const std::string& scale,
 
 // Checks a launch configuration (after command-line flags were applied to
 // it), adding one problem per broken rule: the value, the rule and the fix.
+// (Extra #SBATCH lines are the renderer's to check: launch/sbatch_rules.h.)
 void check_launch(const LaunchConfig& launch, ProblemList& problems);
 
 // Parses "a.b.c=value" into its path and value; throws ConfigError if malformed.
