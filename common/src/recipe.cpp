@@ -42,12 +42,37 @@ void read_sections(const YAML::Node& merged, Recipe& r, ProblemList& problems) {
   }
 }
 
+// The whole file is checked whatever the scale: a bad top-level value that
+// the chosen scale happens to override would otherwise surface only when a
+// larger scale is first run. The other scales are checked as the file
+// writes them (the --set values are meant for the scale being run), and
+// their problems name their scale.
+void check_other_scales(const YAML::Node& root, const Recipe& chosen) {
+  std::vector<std::string> problems;
+  for (const auto& name : chosen.scale_names) {
+    if (name == chosen.scale.name) continue;
+    ProblemList found;
+    Recipe other = chosen;
+    read_sections(merged_sections(root, name, {}), other, found);
+    try {
+      found.throw_if_any();
+    } catch (const ConfigError& e) {
+      for (const auto& problem : e.problems()) {
+        const std::string text = "at scale " + name + " (every scale of the recipe is checked): " + problem;
+        if (std::find(problems.begin(), problems.end(), text) == problems.end()) problems.push_back(text);
+      }
+    }
+  }
+  if (!problems.empty()) throw ConfigError(problems);
+}
+
 }  // namespace
 
 Recipe load_recipe(const std::string& recipe, const std::string& scale_name,
                    const std::vector<std::string>& overrides) {
   const std::string file = locate_recipe_file(recipe);
-  YAML::Node root = read_recipe_yaml(file);
+  const YAML::Node as_written = read_recipe_yaml(file);
+  YAML::Node root = YAML::Clone(as_written);
   for (const auto& o : overrides) apply_override(root, o);
 
   ProblemList problems;
@@ -82,6 +107,7 @@ Recipe load_recipe(const std::string& recipe, const std::string& scale_name,
   top.finish();
   read_sections(merged, r, problems);
   problems.throw_if_any();
+  check_other_scales(as_written, r);
 
   r.resolved = YAML::Node(YAML::NodeType::Map);
   r.resolved["name"] = r.name;

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <regex>
+#include <type_traits>
 #include <set>
 #include <sstream>
 #include <string>
@@ -31,15 +33,29 @@ class MapReader {
   template <typename T>
   T get(const std::string& key, const T& fallback, bool required, const char* type_name) {
     asked_.insert(key);
-    if (!node_ || !node_[key] || node_[key].IsNull()) {
+    if (!node_ || !node_[key]) {
       if (required) problems_.add("recipe key '" + full(key) + "' is missing (" + type_name + " required)");
       return fallback;
     }
+    const YAML::Node value = node_[key];
+    // An empty value (`key:`, `key: ~`, --set key=) is not "unset": say so
+    // instead of taking a default the user did not choose.
+    if (value.IsNull()) {
+      problems_.add("recipe key '" + full(key) + "' has no value; give " + type_name +
+                    (required ? "" : ", or remove the key to take its default"));
+      return fallback;
+    }
+    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+      if (!value.IsScalar() || !number_text_ok(value.Scalar(), std::is_integral_v<T>)) {
+        problems_.add("recipe key '" + full(key) + "': expected " + type_name + ", got '" + scalar_text(value) + "'" +
+                      number_hint(value));
+        return fallback;
+      }
+    }
     try {
-      return node_[key].template as<T>();
+      return value.template as<T>();
     } catch (const YAML::Exception&) {
-      problems_.add("recipe key '" + full(key) + "': expected " + type_name + ", got '" +
-                    scalar_text(node_[key]) + "'");
+      problems_.add("recipe key '" + full(key) + "': expected " + type_name + ", got '" + scalar_text(value) + "'");
       return fallback;
     }
   }
@@ -71,6 +87,7 @@ class MapReader {
     }
     for (const auto& v : list) {
       try {
+        if (!v.IsScalar() || !number_text_ok(v.Scalar(), false)) throw YAML::Exception(YAML::Mark(), "not a number");
         out.push_back(v.as<double>());
       } catch (const YAML::Exception&) {
         problems_.add("recipe key '" + full(k) + "': expected a list of numbers, but it holds '" + scalar_text(v) +
@@ -114,6 +131,22 @@ class MapReader {
   }
 
  private:
+  // Plain decimal numbers only: YAML 1.1 readers take 010 as octal and 0x2
+  // as hex, which nobody means in a recipe; .inf and .nan are no sizes or rates.
+  static bool number_text_ok(const std::string& text, bool integral) {
+    static const std::regex int_re(R"(^[-+]?(0|[1-9][0-9]*)$)");
+    static const std::regex real_re(R"(^[-+]?((0|[1-9][0-9]*)(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?$)");
+    return std::regex_match(text, integral ? int_re : real_re);
+  }
+  static std::string number_hint(const YAML::Node& n) {
+    if (!n.IsScalar()) return "";
+    static const std::regex leading_zero(R"(^[-+]?0[0-9]+$)");
+    static const std::regex prefixed(R"(^[-+]?0[xXoObB])");
+    if (std::regex_match(n.Scalar(), leading_zero))
+      return " (a leading zero: some YAML readers take it as octal); write the number without leading zeros";
+    if (std::regex_search(n.Scalar(), prefixed)) return " (hex, octal and binary prefixes are not accepted); write it in decimal";
+    return "";
+  }
   std::string full(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
   static std::string scalar_text(const YAML::Node& n) {
     if (n.IsScalar()) return n.Scalar();

@@ -84,8 +84,68 @@ void check_encoder_variants(const EncoderArch& e, ProblemList& p) {
             " must be greater than 0 (it divides the pixels)");
 }
 
+namespace {
+
+std::string number_text(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+// Every size of the architecture is at least 1 (head_dim: 0 derives it).
+void check_sizes(const Recipe& r, ProblemList& p) {
+  auto at_least = [&](const std::string& key, int v, int least) {
+    if (v < least)
+      p.add(key + "=" + std::to_string(v) + " must be at least " + std::to_string(least) +
+            (least == 0 ? " (0: derived)" : ""));
+  };
+  const LlmArch& a = r.llm;
+  for (auto [key, v] : {std::pair<const char*, int>{"num_layers", a.num_layers}, {"hidden_size", a.hidden_size},
+                        {"vocab_size", a.vocab_size}, {"seq_length", a.seq_length},
+                        {"num_attention_heads", a.num_attention_heads}, {"num_query_groups", a.num_query_groups},
+                        {"ffn_hidden_size", a.ffn_hidden_size}, {"mamba_num_heads", a.mamba_num_heads},
+                        {"mamba_head_dim", a.mamba_head_dim}, {"ssm_state_size", a.ssm_state_size},
+                        {"n_groups", a.n_groups}, {"conv_kernel", a.conv_kernel}, {"chunk_size", a.chunk_size}})
+    at_least(std::string("model.llm.") + key, v, 1);
+  at_least("model.llm.head_dim", a.head_dim, 0);
+  at_least("model.llm.n_routed_experts", a.num_experts, 0);
+  at_least("model.llm.moe_shared_expert_intermediate_size", a.moe_shared_expert_intermediate_size, 0);
+  const EncoderArch& e = r.encoder;
+  for (auto [key, v] : {std::pair<const char*, int>{"num_layers", e.num_layers}, {"hidden_size", e.hidden_size},
+                        {"num_attention_heads", e.num_attention_heads}, {"ffn_hidden_size", e.ffn_hidden_size},
+                        {"patch_size", e.patch_size}, {"channels", e.channels}})
+    at_least(std::string("model.encoder.") + key, v, 1);
+}
+
+// The optimizer's and the schedule's ranges (a negative rate or decay trains
+// away from the minimum; a beta of 1 or more never forgets).
+void check_train_values(const TrainConfig& t, ProblemList& p) {
+  auto rule = [&](bool ok, const std::string& key, double v, const std::string& what) {
+    if (!ok) p.add("train." + key + "=" + number_text(v) + " " + what);
+  };
+  rule(t.lr >= 0, "lr", t.lr, "must be 0 or more (e.g. 3.0e-4)");
+  rule(t.min_lr >= 0, "min_lr", t.min_lr, "must be 0 or more (e.g. 3.0e-5)");
+  rule(t.lr_warmup_init >= 0, "lr_warmup_init", t.lr_warmup_init, "must be 0 or more");
+  rule(t.adam_beta1 >= 0 && t.adam_beta1 < 1, "adam_beta1", t.adam_beta1, "must lie in [0, 1) (e.g. 0.9)");
+  rule(t.adam_beta2 >= 0 && t.adam_beta2 < 1, "adam_beta2", t.adam_beta2, "must lie in [0, 1) (e.g. 0.95)");
+  rule(t.adam_eps > 0, "adam_eps", t.adam_eps, "must be greater than 0 (e.g. 1e-8)");
+  rule(t.weight_decay >= 0, "weight_decay", t.weight_decay, "must be 0 or more (e.g. 0.1)");
+  // -1 (the default) stands for weight_decay.
+  rule(t.start_weight_decay >= 0 || t.start_weight_decay == -1, "start_weight_decay", t.start_weight_decay,
+       "must be 0 or more");
+  rule(t.end_weight_decay >= 0 || t.end_weight_decay == -1, "end_weight_decay", t.end_weight_decay, "must be 0 or more");
+  rule(t.clip_grad >= 0, "clip_grad", t.clip_grad, "must be 0 (no clipping) or more (e.g. 1.0)");
+  if (t.max_skipped_in_a_row < 1)
+    p.add("train.max_skipped_in_a_row=" + std::to_string(t.max_skipped_in_a_row) +
+          " must be at least 1 (non-finite steps in a row that end the job)");
+}
+
+}  // namespace
+
 // Value rules that need no topology: the data must fit the model.
 void check_values(const Recipe& r, ProblemList& p) {
+  check_sizes(r, p);
+  check_train_values(r.train, p);
   check_llm(r.llm, p);
   const DataConfig& d = r.data;
   auto text = [](double v) {
@@ -153,6 +213,9 @@ void check_launch(const LaunchConfig& l, ProblemList& p) {
     p.add("launch.max_requeues=" + std::to_string(l.max_requeues) + " must be 0 (never requeue) or more");
   if (l.port < 1024 || l.port > 65535)
     p.add("launch.port=" + std::to_string(l.port) + " must be an unprivileged TCP port, 1024 to 65535 (e.g. 29500)");
+  if (l.hang_timeout_s < 0)
+    p.add("launch.hang_timeout_s=" + std::to_string(l.hang_timeout_s) +
+          " must be 0 (no hang detection) or more seconds (e.g. 60)");
   if (l.device != "cuda" && l.device != "cpu")
     p.add("launch.device '" + l.device + "' must be cuda (one GPU per task) or cpu (no GPUs requested)");
   static const std::regex name_re(R"(^[A-Za-z0-9_.-]+$)");

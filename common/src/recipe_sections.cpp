@@ -141,6 +141,7 @@ TrainConfig read_train(MapReader m, ProblemList& p) {
   if (t.save_interval < 0)
     p.add("recipe key '" + m.full_key("save_interval") + "' is " + std::to_string(t.save_interval) +
           ": give the iterations between checkpoints (0: save only on a stop request and at the end)");
+  t.max_skipped_in_a_row = m.opt_int("max_skipped_in_a_row", t.max_skipped_in_a_row);
   t.keep_last = m.opt_int("keep_last", 2);
   if (t.keep_last < 1)
     p.add("recipe key '" + m.full_key("keep_last") + "' is " + std::to_string(t.keep_last) +
@@ -174,6 +175,7 @@ LaunchConfig read_launch(MapReader m, ProblemList& p) {
   l.max_requeues = m.opt_int("max_requeues", l.max_requeues);
   l.port = m.opt_int("port", l.port);
   l.device = m.opt_string("device", l.device);
+  l.hang_timeout_s = m.opt_int("hang_timeout_s", l.hang_timeout_s);
   l.account = m.opt_string("account", "");
   l.partition = m.opt_string("partition", "");
   const YAML::Node env = m.raw("env");
