@@ -1,6 +1,8 @@
 #include "hetero/safetensors.h"
 
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -135,8 +137,11 @@ void write_safetensors(const std::string& path, const std::map<std::string, Safe
   std::string text = header.dump();
   while ((8 + text.size()) % 8) text += ' ';  // data starts 8-byte aligned
 
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) fail(path, "", "cannot open for writing");
+  // Written beside and renamed over the target: a failed write (a full disk)
+  // leaves an earlier file of that name whole.
+  const std::string tmp = path + ".partial";
+  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  if (!out) fail(path, "", std::string("cannot open ") + tmp + " for writing: " + std::strerror(errno));
   unsigned char len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>((uint64_t{text.size()} >> (8 * i)) & 0xFF);
   out.write(reinterpret_cast<const char*>(len), 8);
@@ -161,7 +166,18 @@ void write_safetensors(const std::string& path, const std::map<std::string, Safe
     out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
   }
   out.flush();
-  if (!out) fail(path, "", "write failed (disk full?)");
+  if (!out) {
+    const int err = errno;
+    out.close();
+    std::remove(tmp.c_str());
+    fail(path, "", std::string("cannot write: ") + std::strerror(err));
+  }
+  out.close();
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    std::remove(tmp.c_str());
+    fail(path, "", std::string("cannot rename ") + tmp + " over it: " + std::strerror(err));
+  }
 }
 
 SafeTensorReader::SafeTensorReader(const std::string& path) : path_(path) {

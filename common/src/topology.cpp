@@ -51,6 +51,15 @@ int JobTopology::logging_rank() const {
   return g.rank_at({0, 0, 0, llm.dims.pp - 1});
 }
 
+std::string rank_role(const JobTopology& t, int rank) {
+  if (t.hetero() && t.encoder.contains(rank)) return "encoder";
+  if (!t.llm.contains(rank)) return "outside the job";
+  const int stage = t.llm.grid().coord(rank, "pp"), stages = t.llm.dims.pp;
+  std::string role = std::string(t.hetero() ? "llm" : "colocated") + " stage " + std::to_string(stage);
+  if (stages > 1) role += " of " + std::to_string(stages) + (stage == stages - 1 ? " (last)" : "");
+  return role;
+}
+
 std::pair<int, int> fan_in_image_range(int num_images, int parts, int part) {
   const int begin = static_cast<int>(static_cast<long long>(num_images) * part / parts);
   const int end = static_cast<int>(static_cast<long long>(num_images) * (part + 1) / parts);
