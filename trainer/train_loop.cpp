@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <sstream>
 
 #include "hf/hf_nemotron_h.h"
 #include "hf/hf_radio.h"
@@ -14,6 +15,7 @@
 #include "hetero/tensorboard.h"
 #include "hetero/train_schedule.h"
 #include "optim/grads.h"
+#include "optim/nonfinite_guard.h"
 #include "stop_signal.h"
 #include "telemetry/weights_snapshot.h"
 #include "trainer.h"
@@ -55,8 +57,9 @@ void write_config(const Trainer& t) {
   topo["num_microbatches"] = t.topo.num_microbatches();
   topo["train_iters"] = t.options.iters;
   cfg["topology"] = topo;
-  std::ofstream out(RunPaths{t.options.run_dir}.config());
-  out << cfg << "\n";
+  std::ostringstream text;
+  text << cfg << "\n";
+  write_file_atomically(RunPaths{t.options.run_dir}.config(), text.str());
 }
 
 // Rough LLM FLOPs of an iteration: 6 x parameters x tokens (attention and
@@ -220,6 +223,7 @@ int train(Trainer& t) {
   auto& enc_params = t.encoder_trainable;
   auto& llm_params = t.llm_trainable;
   int skipped = 0;
+  SkippedStepGuard skip_guard(t.recipe.train.max_skipped_in_a_row);
   if (logs) std::cout << describe_freeze(t.recipe.train) << std::endl;
   snapshot_weights(t, 0);
 
@@ -301,6 +305,8 @@ int train(Trainer& t) {
       std::cout << format_iteration_line(m, t.options.iters, t.topo.global_batch_size) << std::endl;
     }
     t.timeline.end_iteration();
+    skip_guard.after_step(step.skipped, iter,
+                          [&] { return first_nonfinite_gradient(enc_params, llm_params, t.comms.world); });
     if (stalls[2].item<double>() > 0) {
       if (logs) std::cout << "stop requested (SIGUSR1): stopping after iteration " << iter << std::endl;
       return kExitStopRequested;
