@@ -15,11 +15,16 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
+#include "hetero/errors.h"
 #include "hetero/exit_codes.h"
+#include "hetero/heartbeat.h"
+#include "hetero/launch_env.h"
 #include "hetero/run_dir.h"
+#include "hetero/run_lock.h"
 
 namespace hetero {
 namespace {
@@ -85,7 +90,7 @@ bool pump(Rank& r, int& fd, std::string& partial, bool is_err) {
   return true;
 }
 
-pid_t spawn(const LocalJob& job, int rank, int port, int out_w, int err_w, pid_t group) {
+pid_t spawn(const LocalJob& job, int rank, int port, const std::string& token, int out_w, int err_w, pid_t group) {
   std::vector<std::string> argv_s{job.trainer};
   argv_s.insert(argv_s.end(), job.args.begin(), job.args.end());
   const pid_t pid = fork();
@@ -102,6 +107,8 @@ pid_t spawn(const LocalJob& job, int rank, int port, int out_w, int err_w, pid_t
     setenv("MASTER_ADDR", "127.0.0.1", 1);
     setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
     unsetenv("SLURM_PROCID");  // local runs never take Slurm's placement
+    setenv(kRunLockHeldEnv, std::to_string(getppid()).c_str(), 1);
+    setenv("HETERO_JOB_TOKEN", token.c_str(), 1);
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -125,6 +132,40 @@ std::string describe_status(int status) {
   return "ended abnormally";
 }
 
+std::string last_iteration_text(const RunPaths& paths);
+
+// The end-of-run summary: what was done, how long it took, where things are.
+void print_summary(const RunPaths& paths, int nproc, double seconds) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::ostringstream os;
+  os << "hetero-launch: done: " << last_iteration_text(paths) << " in " << static_cast<long long>(seconds + 0.5)
+     << " s on " << nproc << " rank(s); the run is in " << paths.root << ":\n";
+  auto line = [&](const char* what, const std::string& path, bool is_dir) {
+    if (is_dir ? fs::is_directory(path, ec) && !fs::is_empty(path, ec) : fs::exists(path, ec))
+      os << "  " << what << path << "\n";
+  };
+  line("config:       ", paths.config(), false);
+  line("metrics:      ", paths.metrics(), false);
+  line("traces:       ", paths.trace_dir(), true);
+  line("logs:         ", paths.logs_dir(), true);
+  line("checkpoints:  ", paths.checkpoints_dir(), true);
+  line("weights:      ", paths.weights_dir(), true);
+  line("embeddings:   ", paths.embeddings_dir(), true);
+  line("tensorboard:  ", paths.tensorboard_dir(), true);
+  std::cerr << os.str() << std::flush;
+}
+
+// The last lines of a rank's log, or a word that there are none.
+void print_tail(const RunPaths& paths, int rank, const std::deque<std::string>& tail) {
+  if (tail.empty()) {
+    std::cerr << "hetero-launch: " << paths.rank_log(rank) << " is empty: the rank wrote nothing before it ended\n";
+    return;
+  }
+  std::cerr << "Last lines of " << paths.rank_log(rank) << ":\n";
+  for (const auto& l : tail) std::cerr << "  " << l << "\n";
+}
+
 // "iteration N" from the last line of RUN/metrics.jsonl, for the stop message.
 std::string last_iteration_text(const RunPaths& paths) {
   try {
@@ -141,8 +182,17 @@ int run_local_job(const LocalJob& job) {
   if (access(job.trainer.c_str(), X_OK) != 0)
     throw std::runtime_error("trainer executable " + job.trainer + " not found or not executable; build it or pass --trainer");
   const RunPaths paths{job.run_dir};
+  if (job.master_port > 0 && tcp_port_in_use(job.master_port))
+    throw ConfigError("--master-port " + std::to_string(job.master_port) +
+                      " is in use by another process (another job?); choose another, or leave it out to get a free one");
+  RunDirLock lock(paths);  // held until every rank is gone; first: a live job's lock says more than its files
+  check_run_dir_intent(paths, start_resumes(paths, job.resume), job.overwrite);
+  std::filesystem::remove(hang_report_path(paths));  // an earlier run's
   std::filesystem::create_directories(paths.logs_dir());
   const int port = job.master_port > 0 ? job.master_port : free_port();
+  const std::string token = "local-" + std::to_string(getpid()) + "-" + std::to_string(port) + "-" +
+                            std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+  const auto started = std::chrono::steady_clock::now();
 
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
@@ -156,7 +206,7 @@ int run_local_job(const LocalJob& job) {
     if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe failed");
     ranks[r].rank = r;
     ranks[r].log.open(paths.rank_log(r), std::ios::trunc);
-    ranks[r].pid = spawn(job, r, port, out[1], err[1], group);
+    ranks[r].pid = spawn(job, r, port, token, out[1], err[1], group);
     if (group == 0) group = ranks[r].pid;
     close(out[1]);
     close(err[1]);
@@ -238,17 +288,21 @@ int run_local_job(const LocalJob& job) {
 
   if (failed_rank >= 0) {
     const Rank& r = ranks[failed_rank];
+    // A hang report names the rank that hung, not the watcher that noticed.
+    std::ifstream hang(hang_report_path(paths));
+    std::string report;
+    if (failed_code == kExitRankHung && std::getline(hang, report) && !report.empty())
+      std::cerr << "hetero-launch: hung rank: " << report << "\n";
     std::cerr << "hetero-launch: rank " << failed_rank << " " << describe_status(r.status)
-              << "; stopped the other ranks. Last lines of " << paths.rank_log(failed_rank) << ":\n";
-    for (const auto& l : r.tail) std::cerr << "  " << l << "\n";
+              << "; stopped the other ranks.\n";
+    print_tail(paths, failed_rank, r.tail);
     std::cerr.flush();
     return failed_code;
   }
   if (straggler >= 0) {
     std::cerr << "hetero-launch: " << stopped_ranks << " rank(s) stopped on request, but rank " << straggler
-              << " had not stopped " << job.stop_grace_s << " s later; stopped it by force. Last lines of "
-              << paths.rank_log(straggler) << ":\n";
-    for (const auto& l : ranks[straggler].tail) std::cerr << "  " << l << "\n";
+              << " had not stopped " << job.stop_grace_s << " s later; stopped it by force.\n";
+    print_tail(paths, straggler, ranks[straggler].tail);
     std::cerr.flush();
     return 1;
   }
@@ -263,6 +317,7 @@ int run_local_job(const LocalJob& job) {
               << ")" << std::endl;
     return kExitStopRequested;
   }
+  print_summary(paths, job.nproc, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   return 0;
 }
 

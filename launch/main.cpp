@@ -12,6 +12,7 @@
 #include "hetero/topology.h"
 #include "local_runner.h"
 #include "sbatch.h"
+#include "sbatch_rules.h"
 
 namespace po = boost::program_options;
 using namespace hetero;
@@ -60,8 +61,18 @@ int local(int argc, char** argv) {
     ("iters", po::value(&iters)->default_value(0), "iterations (0: the recipe's train.train_iters)")
     ("trainer", po::value(&job.trainer)->default_value(self_dir() + "/hetero-train"), "hetero-train executable")
     ("master-port", po::value(&job.master_port)->default_value(0), "rendezvous port (0: a free one)")
-    ("resume", po::value(&resume), "hetero-train --resume: auto (default), none, or a checkpoint folder");
+    ("resume", po::value(&resume), "hetero-train --resume: auto (default), none, or a checkpoint folder")
+    ("overwrite", po::bool_switch(&job.overwrite),
+     "run into an --out that holds an earlier run (refused otherwise, unless the start resumes it)");
   if (!parse_command_line(split, argv, desc, "hetero-launch local")) return 0;
+  ProblemList flags;
+  if (job.run_dir.empty()) flags.add("--out is empty; give the run directory, e.g. --out runs/first");
+  if (iters < 0) flags.add("--iters=" + std::to_string(iters) + " must be 0 (the recipe's train.train_iters) or more");
+  if (job.nproc < 0) flags.add("--nproc=" + std::to_string(job.nproc) + " must be 0 (the scale's world size) or more");
+  if (job.master_port != 0 && (job.master_port < 1024 || job.master_port > 65535))
+    flags.add("--master-port=" + std::to_string(job.master_port) +
+              " must be 0 (a free port) or an unprivileged TCP port, 1024 to 65535");
+  flags.throw_if_any();
 
   // Validate before starting anything (design §3): same rules as the trainer.
   const Recipe recipe = load_recipe(ra.recipe, ra.scale, ra.overrides);
@@ -78,8 +89,17 @@ int local(int argc, char** argv) {
     job.args.push_back(o);
   }
   if (iters > 0) job.args.insert(job.args.end(), {"--iters", std::to_string(iters)});
-  if (!resume.empty()) job.args.insert(job.args.end(), {"--resume", resume});
-  for (int i = split + 1; i < argc; ++i) job.args.push_back(argv[i]);
+  if (!resume.empty()) {
+    job.args.insert(job.args.end(), {"--resume", resume});
+    job.resume = resume;
+  }
+  for (int i = split + 1; i < argc; ++i) {
+    job.args.push_back(argv[i]);
+    // The trainer's --resume decides whether this start continues the run.
+    if (std::string(argv[i]) == "--resume" && i + 1 < argc) job.resume = argv[i + 1];
+    if (std::string(argv[i]).rfind("--resume=", 0) == 0) job.resume = std::string(argv[i]).substr(9);
+    if (std::string(argv[i]) == "--overwrite") job.overwrite = true;
+  }
   return run_local_job(job);
 }
 
@@ -125,10 +145,9 @@ std::string render_job(const SbatchArgs& a) {
   } catch (const ConfigError& e) {
     collect(e);
   }
-  LaunchConfig extra_only;
-  extra_only.sbatch_extra = a.sbatch_extra;
   ProblemList extra_problems;
-  check_launch(extra_only, extra_problems);
+  check_sbatch_extra(recipe.launch.sbatch_extra, extra_problems);
+  check_sbatch_extra(a.sbatch_extra, extra_problems);
   try {
     extra_problems.throw_if_any();
   } catch (const ConfigError& e) {

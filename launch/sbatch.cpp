@@ -129,7 +129,8 @@ std::string srun_command(const SbatchJob& j) {
   os << "srun --kill-on-bad-exit=1 --ntasks-per-node=" << j.topo.gpus_per_node << " \\\n";
   os << "  " << shell_quote(j.trainer) << " \\\n";
   os << "  --recipe " << shell_quote(j.recipe_path) << " --scale " << shell_quote(j.scale) << " \\\n";
-  os << "  --out " << shell_quote(j.run_dir) << " --device " << j.launch.device << " --resume \"$resume\"";
+  os << "  --out " << shell_quote(j.run_dir) << " --device " << j.launch.device << " --resume \"$resume\""
+     << " --hang-timeout-s " << j.launch.hang_timeout_s;
   for (const auto& o : j.overrides) os << " \\\n  --set " << shell_quote(o);
   os << " &\n";
   os << "srun_pid=$!\n";
@@ -137,7 +138,7 @@ std::string srun_command(const SbatchJob& j) {
   return os.str();
 }
 
-std::string wait_and_requeue() {
+std::string wait_and_requeue(const SbatchJob& j) {
   std::ostringstream os;
   os << "# A trapped signal interrupts wait; wait again until the step has ended.\n";
   os << "while :; do\n";
@@ -146,6 +147,11 @@ std::string wait_and_requeue() {
   os << "  status=$?\n";
   os << "  [ \"$usr1_during_wait\" -eq 1 ] || break\n";
   os << "done\n";
+  os << "# A rank that noticed a hung one wrote who it was; that comes first.\n";
+  os << "hang_report=" << shell_quote(j.run_dir + "/hang-report.txt") << "\n";
+  os << "if [ \"$status\" -ne 0 ] && [ -s \"$hang_report\" ]; then\n";
+  os << "  echo \"hetero-launch: hung rank: $(head -n 1 \"$hang_report\")\" >&2\n";
+  os << "fi\n";
   os << "echo \"hetero-launch: hetero-train ended with status $status\"\n\n";
   os << "# " << kExitStopRequested << ": every rank stopped on request after the same iteration. With\n"
         "# --kill-on-bad-exit, ranks still exiting after the first one may be killed, which\n"
@@ -171,7 +177,7 @@ std::string wait_and_requeue() {
 
 std::string render_sbatch(const SbatchJob& j) {
   return header_comment(j) + sbatch_directives(j) + "\n" + rendezvous_and_environment(j) + "\n" + requeue_setup(j) +
-         "\n" + srun_command(j) + wait_and_requeue();
+         "\n" + srun_command(j) + wait_and_requeue(j);
 }
 
 namespace {

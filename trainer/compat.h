@@ -69,13 +69,15 @@ inline void shutdown_comm(const Comm& comm) {
 inline void shutdown_comm(const Comm&) {}
 #endif
 
+// wait_workers: the server's constructor waits for `world` clients (false:
+// the caller counts arrivals itself, to name the ranks that never came).
 inline StorePtr make_tcp_store(const std::string& host, int port, bool is_server, int world,
-                               std::chrono::milliseconds timeout) {
+                               std::chrono::milliseconds timeout, bool wait_workers = true) {
   c10d::TCPStoreOptions opts;
   opts.port = static_cast<std::uint16_t>(port);
   opts.isServer = is_server;
   opts.numWorkers = world;
-  opts.waitWorkers = true;
+  opts.waitWorkers = wait_workers;
   opts.timeout = timeout;
   return c10::make_intrusive<c10d::TCPStore>(host, opts);
 }

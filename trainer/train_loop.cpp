@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <sstream>
 
 #include "checkpoint/checkpoint_writer.h"
 #include "checkpoint/resume.h"
@@ -16,6 +17,7 @@
 #include "hetero/tensorboard.h"
 #include "hetero/train_schedule.h"
 #include "optim/grads.h"
+#include "optim/nonfinite_guard.h"
 #include "stop_signal.h"
 #include "telemetry/weights_snapshot.h"
 #include "trainer.h"
@@ -282,7 +284,7 @@ int train(Trainer& t) {
   CheckpointWriter checkpoints(paths, t.comms.rank, t.comms.world_size, t.recipe.train.keep_last);
   checkpoints.kill_during_save_at(t.comms.rank == t.comms.world_size - 1 ? t.options.kill_during_save_at : -1);
   if (t.comms.rank == 0) {
-    std::ofstream(paths.config()) << config;
+    write_file_atomically(paths.config(), config);
     checkpoints.remove_stale_partials();
   }
   const int save_interval = t.recipe.train.save_interval;  // 0: no checkpoints
@@ -304,6 +306,7 @@ int train(Trainer& t) {
   auto& enc_params = t.encoder_trainable;
   auto& llm_params = t.llm_trainable;
   int skipped = start.skipped_iterations;
+  SkippedStepGuard skip_guard(t.recipe.train.max_skipped_in_a_row);
   if (logs) std::cout << describe_freeze(t.recipe.train) << std::endl;
   if (start.iteration == 0) snapshot_weights(t, 0);
 
@@ -395,6 +398,8 @@ int train(Trainer& t) {
         checkpoints.begin(t.comms.world, pieces_to_save(modules), progress_after(t, iter, skipped), config);
     }
     t.timeline.end_iteration();
+    skip_guard.after_step(step.skipped, iter,
+                          [&] { return first_nonfinite_gradient(enc_params, llm_params, t.comms.world); });
     if (stop) {
       if (logs) std::cout << "stop requested (SIGUSR1): stopping after iteration " << iter << std::endl;
       checkpoints.poll(t.comms.world, /*wait=*/true);

@@ -1,5 +1,11 @@
 #include "hetero/launch_env.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 
 #include "hetero/errors.h"
@@ -107,6 +113,27 @@ ProcessPlacement placement_from_env(const EnvLookup& lookup) {
     throw ConfigError("rank " + std::to_string(p.rank) + " is outside world size " + std::to_string(p.world_size) +
                       " (from " + p.source + " variables)");
   return p;
+}
+
+bool tcp_port_in_use(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  const bool taken = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 && errno == EADDRINUSE;
+  close(fd);
+  return taken;
+}
+
+std::string job_token_from_env(const EnvLookup& lookup) {
+  const EnvLookup env = lookup ? lookup : EnvLookup(process_env);
+  if (auto t = env("HETERO_JOB_TOKEN")) return *t;
+  if (auto job = env("SLURM_JOB_ID")) return "slurm-" + *job + "." + env("SLURM_STEP_ID").value_or("0");
+  return "";
 }
 
 }  // namespace hetero

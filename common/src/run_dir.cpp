@@ -1,6 +1,11 @@
 #include "hetero/run_dir.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -14,6 +19,26 @@ std::string rank_file(const std::string& dir, const char* prefix, int rank, cons
   return dir + "/" + name;
 }
 }  // namespace
+
+void write_file_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "w");
+  if (!f) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
+  const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  int err = errno;
+  const bool flushed = written && std::fflush(f) == 0 && fsync(fileno(f)) == 0;
+  if (written && !flushed) err = errno;
+  std::fclose(f);
+  if (!flushed) {
+    std::remove(tmp.c_str());
+    throw std::runtime_error("cannot write " + path + ": " + std::strerror(err) + " (the earlier file, if any, is unchanged)");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    err = errno;
+    std::remove(tmp.c_str());
+    throw std::runtime_error("cannot replace " + path + ": " + std::strerror(err));
+  }
+}
 
 std::string RunPaths::rank_log(int rank) const { return rank_file(logs_dir(), "rank", rank, "log"); }
 std::string RunPaths::rank_trace(int rank) const { return rank_file(trace_dir(), "rank", rank, "json"); }
@@ -145,14 +170,29 @@ int truncate_metrics_after(const std::string& path, int iter) {
   return dropped;
 }
 
-MetricsWriter::MetricsWriter(const std::string& path) : out_(path, std::ios::app), path_(path) {
-  if (!out_) throw std::runtime_error("cannot open " + path + " for writing");
+MetricsWriter::MetricsWriter(const std::string& path) : path_(path) {
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw std::runtime_error("cannot open " + path + " for writing: " + std::strerror(errno));
+}
+
+MetricsWriter::~MetricsWriter() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void MetricsWriter::write(const IterationMetrics& m) {
-  out_ << metrics_to_json(m) << "\n";
-  out_.flush();
-  if (!out_) throw std::runtime_error("failed writing " + path_);
+  const std::string line = metrics_to_json(m) + "\n";
+  std::size_t done = 0;
+  while (done < line.size()) {
+    const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : ENOSPC;
+      // A torn last line would make the whole file unreadable to the tools.
+      if (done > 0) (void)!::ftruncate(fd_, ::lseek(fd_, 0, SEEK_CUR) - static_cast<off_t>(done));
+      throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(err));
+    }
+    done += static_cast<std::size_t>(n);
+  }
 }
 
 }  // namespace hetero

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 
@@ -156,8 +157,11 @@ void write_safetensors(const std::string& path, const std::map<std::string, Safe
   }
   const std::string text = header_text(header);
 
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) fail(path, "", "cannot open for writing");
+  // Written beside and renamed over the target: a failed write (a full disk)
+  // leaves an earlier file of that name whole.
+  const std::string tmp = path + ".partial";
+  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  if (!out) fail(path, "", std::string("cannot open ") + tmp + " for writing: " + std::strerror(errno));
   unsigned char len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>((uint64_t{text.size()} >> (8 * i)) & 0xFF);
   out.write(reinterpret_cast<const char*>(len), 8);
@@ -182,7 +186,18 @@ void write_safetensors(const std::string& path, const std::map<std::string, Safe
     out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
   }
   out.flush();
-  if (!out) fail(path, "", "write failed (disk full?)");
+  if (!out) {
+    const int err = errno;
+    out.close();
+    std::remove(tmp.c_str());
+    fail(path, "", std::string("cannot write: ") + std::strerror(err));
+  }
+  out.close();
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    std::remove(tmp.c_str());
+    fail(path, "", std::string("cannot rename ") + tmp + " over it: " + std::strerror(err));
+  }
 }
 
 void write_safetensors_raw(const std::string& path, const std::vector<RawTensor>& tensors,

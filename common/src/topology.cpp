@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "hetero/errors.h"
+#include "hetero/split_rules.h"
 
 namespace hetero {
 
@@ -50,6 +51,15 @@ int JobTopology::logging_rank() const {
   return g.rank_at({0, 0, 0, llm.dims.pp - 1});
 }
 
+std::string rank_role(const JobTopology& t, int rank) {
+  if (t.hetero() && t.encoder.contains(rank)) return "encoder";
+  if (!t.llm.contains(rank)) return "outside the job";
+  const int stage = t.llm.grid().coord(rank, "pp"), stages = t.llm.dims.pp;
+  std::string role = std::string(t.hetero() ? "llm" : "colocated") + " stage " + std::to_string(stage);
+  if (stages > 1) role += " of " + std::to_string(stages) + (stage == stages - 1 ? " (last)" : "");
+  return role;
+}
+
 std::pair<int, int> fan_in_image_range(int num_images, int parts, int part) {
   const int begin = static_cast<int>(static_cast<long long>(num_images) * part / parts);
   const int end = static_cast<int>(static_cast<long long>(num_images) * (part + 1) / parts);
@@ -64,15 +74,8 @@ void check_positive(ProblemList& p, const std::string& key, int v) {
   if (v < 1) p.add(key + "=" + num(v) + " must be at least 1");
 }
 
-void check_divides(ProblemList& p, const std::string& what, int divisor, const std::string& of, int value,
-                   const std::string& fix) {
-  if (divisor >= 1 && value % divisor != 0)
-    p.add(what + "=" + num(divisor) + " does not divide " + of + "=" + num(value) + "; " + fix);
-}
-
 // Checks one module's degrees; returns false if dp cannot even be derived.
-bool check_module(ProblemList& p, const std::string& prefix, const ModuleScale& s, int heads, int ffn,
-                  int num_layers, int num_experts) {
+bool check_module(ProblemList& p, const std::string& prefix, const ModuleScale& s, int num_experts) {
   bool ok = true;
   for (auto [k, v] : {std::pair<const char*, int>{"ranks", s.ranks}, {"tp", s.tp}, {"cp", s.cp}, {"pp", s.pp},
                       {"ep", s.ep}, {"etp", s.etp}}) {
@@ -88,17 +91,13 @@ bool check_module(ProblemList& p, const std::string& prefix, const ModuleScale& 
           "*" + num(s.pp) + "=" + num(mp) + "; change the module's ranks/nodes or its tp/cp/pp");
     return false;
   }
-  check_divides(p, prefix + ".tp", s.tp, "num_attention_heads", heads, "choose a tp that divides the heads");
-  check_divides(p, prefix + ".tp", s.tp, "ffn_hidden_size", ffn, "choose a tp that divides the FFN width");
-  check_divides(p, prefix + ".pp", s.pp, "num_layers", num_layers, "choose a pp that divides the layers");
   const int stage = s.tp * s.cp * (s.ranks / mp);
   if (stage % (s.ep * s.etp) != 0)
     p.add(prefix + ": ep*etp=" + num(s.ep) + "*" + num(s.etp) + "=" + num(s.ep * s.etp) +
           " does not divide the stage's tp*cp*dp=" + num(stage) + " ranks; pick ep and etp whose product divides it");
   if (num_experts == 0 && (s.ep != 1 || s.etp != 1))
     p.add(prefix + ": ep=" + num(s.ep) + ", etp=" + num(s.etp) +
-          " but the model has no experts (num_experts=0); set ep=1 and etp=1");
-  if (num_experts > 0) check_divides(p, prefix + ".ep", s.ep, "num_experts", num_experts, "choose an ep that divides the experts");
+          " but the model has no experts (model.llm.n_routed_experts=0); set ep=1 and etp=1");
   return true;
 }
 
@@ -123,32 +122,20 @@ JobTopology plan_topology(const Recipe& r) {
   check_positive(p, "train.encoder_run_ahead", r.train.encoder_run_ahead);
   const int allocated = sc.nodes * sc.gpus_per_node;
 
-  bool llm_ok = check_module(p, pre + ".llm", sc.llm, r.llm.num_attention_heads, r.llm.ffn_hidden_size,
-                             r.llm.num_layers, r.llm.num_experts);
-  // The hybrid layers split their own widths: attention its key-value heads
-  // over tp, Mamba-2 its heads and groups over tp, MoE each expert over etp.
+  bool llm_ok = check_module(p, pre + ".llm", sc.llm, r.llm.num_experts);
+  // What the degrees split (heads, groups, widths, experts, vocabulary): one table.
+  if (llm_ok) check_divisibility(llm_divisibility(r.llm, {sc.llm.tp, sc.llm.pp, sc.llm.ep, sc.llm.etp}, pre + ".llm"), p);
   const LlmArch& a = r.llm;
-  if (a.count_layers('*') > 0)
-    check_divides(p, pre + ".llm.tp", sc.llm.tp, "num_query_groups", a.num_query_groups,
-                  "choose a tp that divides the key-value heads");
-  if (a.count_layers('M') > 0) {
-    check_divides(p, pre + ".llm.tp", sc.llm.tp, "mamba_num_heads", a.mamba_num_heads,
-                  "choose a tp that divides the Mamba-2 heads");
-    check_divides(p, pre + ".llm.tp", sc.llm.tp, "n_groups", a.n_groups, "choose a tp that divides the Mamba-2 groups");
-  }
-  if (a.count_layers('E') > 0)
-    check_divides(p, pre + ".llm.etp", sc.llm.etp, "moe_intermediate_size", a.moe_intermediate_size,
-                  "choose an etp that divides the expert width");
   if (sc.llm.sp && sc.llm.tp > 1 && a.seq_length % sc.llm.tp != 0)
     p.add(pre + ".llm.sp: sequence parallelism splits every sequence over tp, but tp=" + num(sc.llm.tp) +
-          " does not divide seq_length=" + num(a.seq_length) + "; choose a seq_length that tp divides, or sp: false");
+          " does not divide model.llm.seq_length=" + num(a.seq_length) + "; choose a seq_length that tp divides, or sp: false");
   if (sc.encoder.sp)
     p.add(pre + ".encoder.sp: the encoder has no sequence parallelism (its packed image sequences vary per "
           "step); remove sp from the encoder");
   bool enc_ok = true;
   if (t.hetero()) {
-    enc_ok = check_module(p, pre + ".encoder", sc.encoder, r.encoder.num_attention_heads,
-                          r.encoder.ffn_hidden_size, r.encoder.num_layers, 0);
+    enc_ok = check_module(p, pre + ".encoder", sc.encoder, 0);
+    if (enc_ok) check_divisibility(encoder_divisibility(r.encoder, sc.encoder.tp, pre + ".encoder"), p);
     if (sc.encoder.pp != 1 || sc.encoder.cp != 1)
       p.add(pre + ".encoder: pp=" + num(sc.encoder.pp) + ", cp=" + num(sc.encoder.cp) +
             " but the encoder runs without pipeline or context parallelism; set both to 1");
@@ -165,10 +152,8 @@ JobTopology plan_topology(const Recipe& r) {
     if (t.world_size != allocated)
       p.add(pre + ": llm " + num(sc.llm.ranks) + " ranks, but nodes*gpus_per_node = " + num(sc.nodes) + "*" +
             num(sc.gpus_per_node) + " = " + num(allocated) + " (colocated mode runs both modules on the llm ranks)");
-    check_divides(p, pre + ".llm.tp", sc.llm.tp, "encoder num_attention_heads", r.encoder.num_attention_heads,
-                  "in colocated mode the encoder uses the llm's tp");
-    check_divides(p, pre + ".llm.tp", sc.llm.tp, "encoder ffn_hidden_size", r.encoder.ffn_hidden_size,
-                  "in colocated mode the encoder uses the llm's tp");
+    // In colocated mode the encoder uses the llm's tp.
+    if (llm_ok) check_divisibility(encoder_divisibility(r.encoder, sc.llm.tp, pre + ".llm"), p);
     t.llm = {"llm", 0, {sc.llm.ranks, sc.llm.tp, sc.llm.cp, sc.llm.pp, sc.llm.ep, sc.llm.etp, sc.llm.sp}};
     t.encoder = {"encoder", 0, {sc.llm.ranks, sc.llm.tp, sc.llm.cp, 1, 1, 1}};
     t.encoder.dims.size = sc.llm.ranks / sc.llm.pp;  // the encoder lives on the first stage's ranks
@@ -192,9 +177,6 @@ JobTopology plan_topology(const Recipe& r) {
             num(sc.llm.pp) + "): the first stage runs " + num(ahead) +
             " forwards before its first backward; set train.encoder_run_ahead to at least " + num(ahead));
   }
-  // The vocabulary is split over the llm's tp (vocab-parallel embedding and loss).
-  if (r.llm.vocab_size > 0)
-    check_divides(p, pre + ".llm.tp", sc.llm.tp, "vocab_size", r.llm.vocab_size, "choose a tp that divides it");
   p.throw_if_any();
   return t;
 }

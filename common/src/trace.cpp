@@ -1,6 +1,9 @@
 #include "hetero/trace.h"
 
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
@@ -46,11 +49,11 @@ void append_json_string(std::string& out, std::string_view s) {
 // ---- Writing -------------------------------------------------------------
 
 TraceWriter::TraceWriter(const std::string& path, const TraceRankInfo& info, int flush_every)
-    : out_(path, std::ios::trunc | std::ios::binary),
+    : out_(path + ".partial", std::ios::trunc | std::ios::binary),
       path_(path),
       pid_(std::to_string(info.rank)),
       flush_every_(flush_every > 0 ? flush_every : 1) {
-  if (!out_) throw std::runtime_error("cannot open trace file " + path);
+  if (!out_) throw std::runtime_error("cannot open trace file " + path + ".partial: " + std::strerror(errno));
   const bool encoder = info.module == "encoder";
   const std::string label = "rank " + pid_ + " " + info.module + (encoder ? " replica " : " lane ") +
                             std::to_string(info.replica) + " stage " + std::to_string(info.stage) +
@@ -62,6 +65,10 @@ TraceWriter::TraceWriter(const std::string& path, const TraceRankInfo& info, int
   buffer_ += ",\"replica\":" + std::to_string(info.replica) + ",\"stage\":" + std::to_string(info.stage) +
              ",\"tp_rank\":" + std::to_string(info.tp_rank) + "}},\n";
   flush();  // the header is on disk before the first event
+  // Only a trace that could be started replaces an earlier one (a full disk
+  // leaves that one whole); the stream goes on writing the renamed file.
+  if (std::rename((path + ".partial").c_str(), path.c_str()) != 0)
+    throw std::runtime_error("cannot rename " + path + ".partial to " + path + ": " + std::strerror(errno));
 }
 
 TraceWriter::~TraceWriter() {
@@ -101,7 +108,7 @@ void TraceWriter::flush() {
   if (closed_) return;
   write_buffer();
   out_.flush();
-  if (!out_) throw std::runtime_error("failed writing trace file " + path_);
+  if (!out_) throw std::runtime_error("cannot write trace file " + path_ + ": " + std::strerror(errno));
 }
 
 void TraceWriter::close() {
@@ -113,7 +120,7 @@ void TraceWriter::close() {
   closed_ = true;
   const bool ok = static_cast<bool>(out_);
   out_.close();
-  if (!ok) throw std::runtime_error("failed writing trace file " + path_);
+  if (!ok) throw std::runtime_error("cannot write trace file " + path_ + ": " + std::strerror(errno));
 }
 
 // ---- Reading: one event per line ------------------------------------------

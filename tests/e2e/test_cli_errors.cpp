@@ -28,7 +28,7 @@ void expect_one_error(const ProcessResult& r, const std::vector<std::string>& fr
 }
 
 TEST(CliErrors, TpThatDoesNotDivideHeads) {
-  const std::vector<std::string> want{"scales.tiny.llm.tp=3 does not divide num_attention_heads=4"};
+  const std::vector<std::string> want{"scales.tiny.llm.tp=3 does not divide model.llm.num_attention_heads=4"};
   // Everything else fits tp=3 (ranks, MLP-only layers, FFN width, vocabulary, batch), so only the heads rule fails.
   const std::vector<std::string> sets{"--set", "scales.tiny.llm.tp=3",          "--set", "scales.tiny.llm.ranks=3",
                                       "--set", "scales.tiny.gpus_per_node=4",   "--set", "train.global_batch_size=9",

@@ -304,6 +304,17 @@ TEST(HfCheckpoint, MismatchesAreNamed) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("iter-000007"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("--save-weights-at 7"), std::string::npos) << r.err;
+
+  // One NaN in a weight: refused at load, naming the tensor (it used to
+  // train for ever, skipping every step, and exit 0).
+  const std::string nan = copy_checkpoint(e.hf);
+  rewrite_weights(nan, [](Tensors& t) { t.at("backbone.norm_f.weight").values[3] = std::nanf(""); });
+  r = run({bin("hetero-launch"), "local", "--recipe", recipe("nemotron_54l"), "--scale", "tiny", "--out",
+           fresh_dir("nan-train"), "--iters", "2", "--", "--llm-init-from-hf", nan});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("tensor llm.backbone.norm_f.weight holds 1 non-finite value(s) (the first, at flat index 3, is NaN"),
+            std::string::npos)
+      << r.err;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "hetero/recipe.h"
 #include "hetero/topology.h"
 #include "launch_util.h"
+#include "sbatch_rules.h"
 
 namespace hetero {
 namespace {
@@ -99,10 +100,8 @@ TEST(LaunchConfig, BadValuesNameValueRuleAndFix) {
 
 TEST(LaunchConfig, ExtraSbatchLinesMustBeDirectivesTheScriptDoesNotOwn) {
   auto problems = [](std::vector<std::string> lines) {
-    LaunchConfig l;
-    l.sbatch_extra = std::move(lines);
     ProblemList p;
-    check_launch(l, p);
+    check_sbatch_extra(lines, p);
     try {
       p.throw_if_any();
     } catch (const ConfigError& e) {

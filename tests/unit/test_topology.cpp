@@ -110,7 +110,7 @@ TEST(Topology, FanInImageRangesAreContiguousAndComplete) {
 TEST(Topology, RulesNameTheNumbers) {
   EXPECT_TRUE(mentions(problems_of({"scales.tiny.llm.tp=3", "scales.tiny.llm.ranks=3", "scales.tiny.gpus_per_node=4",
                                     "train.global_batch_size=9"}),
-                       "scales.tiny.llm.tp=3 does not divide num_attention_heads=4"));
+                       "scales.tiny.llm.tp=3 does not divide model.llm.num_attention_heads=4"));
   EXPECT_TRUE(mentions(problems_of({"train.global_batch_size=7"}),
                        "train.global_batch_size=7 is not divisible by micro_batch_size*llm_dp=1*2=2"));
   EXPECT_TRUE(mentions(problems_of({"scales.tiny.encoder.ranks=2", "scales.tiny.llm.ranks=3",
@@ -119,7 +119,7 @@ TEST(Topology, RulesNameTheNumbers) {
   EXPECT_TRUE(mentions(problems_of({"scales.tiny.llm.tp=4"}), "has 2 ranks, not a multiple of tp*cp*pp=4*1*1=4"));
   EXPECT_TRUE(mentions(problems_of({"scales.tiny.gpus_per_node=4"}),
                        "encoder 1 + llm 2 = 3 ranks, but nodes*gpus_per_node = 1*4 = 4"));
-  EXPECT_TRUE(mentions(problems_of({"scales.tiny.llm.ep=2"}), "the model has no experts (num_experts=0)"));
+  EXPECT_TRUE(mentions(problems_of({"scales.tiny.llm.ep=2"}), "the model has no experts (model.llm.n_routed_experts=0)"));
 }
 
 TEST(Topology, PipelineAndVocabularyRulesAreCheckedBeforeLaunch) {
@@ -128,16 +128,16 @@ TEST(Topology, PipelineAndVocabularyRulesAreCheckedBeforeLaunch) {
                        "train.encoder_run_ahead=1 is below 2 (llm pp=2)"));
   EXPECT_NO_THROW(plan("nemotron_20l", "tiny", {"scales.tiny.llm.pp=2", "train.encoder_run_ahead=2"}));
   EXPECT_TRUE(mentions(problems_of({"scales.tiny.llm.tp=2", "scales.tiny.llm.ranks=2", "model.llm.vocab_size=63"}),
-                       "scales.tiny.llm.tp=2 does not divide vocab_size=63"));
+                       "scales.tiny.llm.tp=2 does not divide model.llm.vocab_size=63"));
 }
 
 TEST(Topology, HybridLayerWidthsMustSplitOverTheirGroups) {
   // tiny: pattern M-M*, 2 key-value heads, 4 Mamba-2 heads in 2 groups.
   const auto problems = problems_of({"scales.tiny.llm.tp=4", "scales.tiny.llm.ranks=4", "scales.tiny.gpus_per_node=5",
                                      "train.global_batch_size=8"});
-  EXPECT_TRUE(mentions(problems, "scales.tiny.llm.tp=4 does not divide num_query_groups=2"));
-  EXPECT_TRUE(mentions(problems, "scales.tiny.llm.tp=4 does not divide n_groups=2"));
-  EXPECT_FALSE(mentions(problems, "does not divide mamba_num_heads"));  // 4 heads split over 4
+  EXPECT_TRUE(mentions(problems, "scales.tiny.llm.tp=4 does not divide model.llm.num_query_groups=2"));
+  EXPECT_TRUE(mentions(problems, "scales.tiny.llm.tp=4 does not divide model.llm.n_groups=2"));
+  EXPECT_FALSE(mentions(problems, "does not divide model.llm.mamba_num_heads"));  // 4 heads split over 4
   // An all-MLP pattern has neither rule.
   EXPECT_FALSE(mentions(problems_of({"scales.tiny.llm.tp=4", "scales.tiny.llm.ranks=4", "scales.tiny.gpus_per_node=5",
                                      "model.llm.hybrid_override_pattern=----", "model.llm.vocab_size=63"}),
@@ -150,7 +150,7 @@ TEST(Topology, SequenceParallelNeedsTpToSplitTheSequence) {
   EXPECT_TRUE(t.llm.dims.sp);
   EXPECT_FALSE(plan("nemotron_20l", "tiny").llm.dims.sp);
   const auto problems = problems_of({"scales.tiny.llm.tp=2", "scales.tiny.llm.sp=true", "model.llm.seq_length=47"});
-  EXPECT_TRUE(mentions(problems, "tp=2 does not divide seq_length=47")) << problems.front();
+  EXPECT_TRUE(mentions(problems, "tp=2 does not divide model.llm.seq_length=47")) << problems.front();
   // Without sp the same length is fine for the dense layers of 20L.
   EXPECT_NO_THROW(plan("nemotron_20l", "tiny", {"scales.tiny.llm.tp=2", "model.llm.seq_length=47"}));
   EXPECT_TRUE(mentions(problems_of({"scales.tiny.encoder.sp=true"}), "scales.tiny.encoder.sp"));

@@ -1,9 +1,12 @@
 #include "checkpoint/weight_source.h"
 
+#include <cmath>
 #include <sstream>
 #include <stdexcept>
 
 #include <ATen/core/grad_mode.h>
+
+#include "hetero/errors.h"
 
 namespace hetero {
 namespace {
@@ -34,6 +37,19 @@ at::Tensor WeightSource::shard(const std::string& name, const Param& p) {
   return shard_of(whole, p);
 }
 
+void require_finite(const at::Tensor& full, const std::string& name, const WeightSource& source) {
+  if (!at::isFloatingType(full.scalar_type())) return;
+  const at::Tensor bad = at::logical_not(at::isfinite(full)).reshape({-1});
+  const std::int64_t count = bad.sum().item<std::int64_t>();
+  if (count == 0) return;
+  const std::int64_t first = bad.nonzero().flatten()[0].item<std::int64_t>();
+  const double value = full.reshape({-1})[first].item<double>();
+  throw ConfigError(source.describe() + ": tensor " + name + " holds " + std::to_string(count) +
+                    " non-finite value(s) (the first, at flat index " + std::to_string(first) + ", is " +
+                    (std::isnan(value) ? "NaN" : value > 0 ? "+inf" : "-inf") + " of " +
+                    std::to_string(full.numel()) + "); the checkpoint is corrupt: export or download it again");
+}
+
 void load_params(std::vector<Param>& params, WeightSource& source) {
   at::NoGradGuard no_grad;
   for (Param& p : params) {
@@ -41,6 +57,7 @@ void load_params(std::vector<Param>& params, WeightSource& source) {
     if (!mine.defined())
       throw std::runtime_error(source.describe() + " has no tensor for parameter " + p.name +
                                "; check that the checkpoint was made for this recipe's architecture");
+    require_finite(mine, p.name, source);
     p.value.copy_(mine);
   }
 }
@@ -56,6 +73,7 @@ void load_buffers(const std::vector<std::pair<std::string, at::Tensor*>>& buffer
       throw std::runtime_error(source.describe() + ": tensor " + name + " has shape " + shape_text(full.sizes()) +
                                " but the model's is " + shape_text(tensor->sizes()) +
                                "; the recipe's architecture does not match the checkpoint");
+    require_finite(full, name, source);
     tensor->copy_(full);
   }
 }

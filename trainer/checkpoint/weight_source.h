@@ -32,6 +32,11 @@ class WeightSource {
 // Chunk p.shard of p.shards of `full` along p.tp_shard_dim (all of it for
 // a replicated parameter).
 at::Tensor shard_of(const at::Tensor& full, const Param& p);
+// Throws a ConfigError naming the tensor, the source, how many values are
+// NaN or infinite and the first one's index when `full` is not all finite:
+// a checkpoint with one NaN would otherwise train (and skip every step) for
+// ever. Every load of weights (this file's, the training checkpoint's) calls it.
+void require_finite(const at::Tensor& full, const std::string& name, const WeightSource& source);
 
 // Overwrites every parameter in `params` with its shard of source.full(name).
 // Throws, naming the parameter and the source, when the source lacks one or

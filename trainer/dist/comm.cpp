@@ -1,8 +1,15 @@
 #include "dist/comm.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cctype>
 #include <stdexcept>
 #include <string>
+#include <thread>
+
+#include "hetero/errors.h"
+#include "hetero/heartbeat.h"
 
 namespace hetero {
 namespace {
@@ -49,6 +56,89 @@ ModuleGroups module_groups(const StorePtr& store, const ModuleLayout& m, int ran
   return g;
 }
 
+std::vector<uint8_t> bytes(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
+std::string text(const std::vector<uint8_t>& b) { return std::string(b.begin(), b.end()); }
+
+std::string arrival_key(int rank) { return "rendezvous/arrived/" + std::to_string(rank); }
+
+// The job's TCPStore and its rendezvous, with every failure named: a port
+// that another process holds, a store that belongs to another job (two jobs
+// given one port), and, after the timeout, the ranks that never arrived.
+StorePtr rendezvous(const ProcessPlacement& pl, std::chrono::milliseconds timeout) {
+  const std::string where = pl.master_addr + ":" + std::to_string(pl.master_port);
+  const bool server = pl.rank == 0;
+  if (server && tcp_port_in_use(pl.master_port))
+    throw ConfigError("rendezvous port " + std::to_string(pl.master_port) + " on " + pl.master_addr +
+                      " is in use by another process (another job given the same --master-port or launch.port?); "
+                      "choose a free port (hetero-launch local picks one when --master-port is not given)");
+  StorePtr store;
+  try {
+    store = make_tcp_store(pl.master_addr, pl.master_port, server, pl.world_size, timeout, /*wait_workers=*/false);
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    std::string lower = what;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (server && (lower.find("address already in use") != std::string::npos || lower.find("errno: 98") != std::string::npos))
+      throw ConfigError("rendezvous port " + std::to_string(pl.master_port) + " on " + pl.master_addr +
+                        " is in use by another process (another job given the same --master-port or launch.port?); "
+                        "choose a free port");
+    if (server)
+      throw std::runtime_error("rank 0 cannot open the rendezvous store on port " + std::to_string(pl.master_port) +
+                               ": " + what.substr(0, what.find('\n')));
+    throw std::runtime_error("rank " + std::to_string(pl.rank) + " could not reach the rendezvous store at " + where +
+                             " (hosted by rank 0) within " + std::to_string(timeout.count() / 1000) +
+                             " s; is rank 0 running, and is MASTER_ADDR/MASTER_PORT right?");
+  }
+  const std::string token = job_token_from_env();
+  if (server) {
+    store->set("rendezvous/job", bytes(token));
+  } else {
+    std::string theirs;
+    try {
+      theirs = text(store->get("rendezvous/job"));
+    } catch (const std::exception&) {
+      throw std::runtime_error("rank " + std::to_string(pl.rank) + " reached " + where +
+                               " but its store never said which job it serves; is another program using that port?");
+    }
+    if (!token.empty() && !theirs.empty() && theirs != token)
+      throw ConfigError("the rendezvous store at " + where + " belongs to another job (its token '" + theirs +
+                        "', this job's '" + token + "'): two jobs were given the same port; give each its own "
+                        "--master-port (or launch.port)");
+  }
+  store->set(arrival_key(pl.rank), bytes(this_host_name() + " pid " + std::to_string(getpid())));
+  if (server) {
+    // Rank 0 counts arrivals, so a timeout can say who never came.
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::vector<int> missing;
+    while (true) {
+      missing.clear();
+      for (int r = 0; r < pl.world_size; ++r)
+        if (!store->check({arrival_key(r)})) missing.push_back(r);
+      if (missing.empty() || std::chrono::steady_clock::now() > deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    if (!missing.empty()) {
+      std::string list;
+      for (std::size_t i = 0; i < missing.size() && i < 32; ++i) list += (i ? ", " : "") + std::to_string(missing[i]);
+      if (missing.size() > 32) list += ", ...";
+      throw std::runtime_error("rendezvous at " + where + ": after " + std::to_string(timeout.count() / 1000) + " s, " +
+                               std::to_string(missing.size()) + " of " + std::to_string(pl.world_size) +
+                               " ranks never arrived: " + list +
+                               "; check that every rank was started (their logs) and can reach " + where);
+    }
+    store->set("rendezvous/complete", bytes("1"));
+  } else {
+    try {
+      store->wait({"rendezvous/complete"}, timeout);
+    } catch (const std::exception&) {
+      throw std::runtime_error("rank " + std::to_string(pl.rank) + ": rendezvous at " + where + " did not complete within " +
+                               std::to_string(timeout.count() / 1000) +
+                               " s; rank 0's message names the ranks that never arrived");
+    }
+  }
+  return store;
+}
+
 }  // namespace
 
 JobComms connect(const ProcessPlacement& placement, const JobTopology& topo, at::Device device,
@@ -58,8 +148,7 @@ JobComms connect(const ProcessPlacement& placement, const JobTopology& topo, at:
   c.world_size = placement.world_size;
   c.device = device;
   const bool single_host = placement.master_addr == "127.0.0.1" || placement.master_addr == "localhost";
-  auto store = make_tcp_store(placement.master_addr, placement.master_port, placement.rank == 0,
-                              placement.world_size, timeout);
+  auto store = rendezvous(placement, timeout);
   std::vector<int> everyone(placement.world_size);
   for (int r = 0; r < placement.world_size; ++r) everyone[r] = r;
   c.world = make_group(store, "world", everyone, c.rank, device, timeout, single_host, c.all_comms);

@@ -4,6 +4,7 @@
 
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "hetero/split_rules.h"
 #include "data/mock_data.h"
 #include "model/tp_ops.h"
 #include "model/transformer_block.h"
@@ -41,6 +42,7 @@ LanguageModel::LanguageModel(const LlmArch& arch, std::uint64_t seed, const Modu
       compute_(compute),
       sp_(sequence_parallel && groups.tp.size() > 1),
       params_(seed, groups.tp.rank, groups.tp.size(), device) {
+  require_divisibility(llm_divisibility(arch, {groups.tp.size(), num_stages, groups.ep.size(), groups.etp.size()}, "llm"));
   const std::string& pattern = arch.hybrid_override_pattern;
   if (static_cast<int>(pattern.size()) != arch.num_layers || arch.num_layers % num_stages != 0)
     throw std::invalid_argument("llm: hybrid_override_pattern '" + pattern + "' must have num_layers=" +

@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "hetero/split_rules.h"
 #include "model/radio_ops.h"
 
 namespace hetero {
@@ -10,6 +11,7 @@ namespace hetero {
 RadioEncoder::RadioEncoder(const EncoderArch& arch, int llm_hidden, std::uint64_t seed, const Group& tp,
                            at::Device device, at::ScalarType compute)
     : arch_(arch), device_(device), compute_(compute), params_(seed, tp.rank, tp.size(), device) {
+  require_divisibility(encoder_divisibility(arch, tp.size(), "encoder"));
   const int patch_dim = arch.channels * arch.patch_size * arch.patch_size;
   const int side = arch.position_table_side, hidden = arch.hidden_size;
   patch_embed_ = params_.add("encoder.patch_embed.weight", {hidden, patch_dim}, -1, Init::Normal);

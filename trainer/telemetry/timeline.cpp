@@ -1,6 +1,7 @@
 #include "telemetry/timeline.h"
 
 #include <chrono>
+#include <iostream>
 
 #ifdef HETERO_WITH_CUDA
 #include <ATen/cuda/CUDAEvent.h>
@@ -44,11 +45,19 @@ Timeline::Timeline(const std::string& trace_path, const TraceRankInfo& info, at:
   if (!trace_path.empty()) writer_ = std::make_unique<TraceWriter>(trace_path, info);
 }
 
-Timeline::~Timeline() { close(); }
+Timeline::~Timeline() {
+  try {
+    close();
+  } catch (const std::exception& e) {
+    // No exception may leave a destructor (it would end the process with
+    // std::terminate); the normal path calls close() itself and fails there.
+    std::cerr << "hetero-train: " << e.what() << std::endl;
+  }
+}
 
 void Timeline::close() {
-  if (writer_) writer_->close();
-  writer_.reset();
+  std::unique_ptr<TraceWriter> writer = std::move(writer_);
+  if (writer) writer->close();
 }
 
 Timeline::Scope Timeline::region(const char* name, int iter, int microbatch) {
@@ -56,6 +65,7 @@ Timeline::Scope Timeline::region(const char* name, int iter, int microbatch) {
 }
 
 std::size_t Timeline::open(const char* name, int iter, int microbatch) {
+  if (position_) position_->enter(name, iter);
   Mark m{name, iter, microbatch};
 #ifdef HETERO_WITH_CUDA
   const std::string label =
@@ -77,6 +87,7 @@ std::size_t Timeline::open(const char* name, int iter, int microbatch) {
 }
 
 void Timeline::close_mark(std::size_t index) {
+  if (position_) position_->leave();
   Mark& m = marks_[index];
   m.end_us = wall_us();
 #ifdef HETERO_WITH_CUDA

@@ -11,6 +11,7 @@
 
 #include <ATen/ATen.h>
 
+#include "hetero/heartbeat.h"
 #include "hetero/trace.h"
 
 namespace hetero {
@@ -39,7 +40,12 @@ class Timeline {
   // resolves this iteration's times and writes them out.
   void begin_iteration();
   void end_iteration();
+  // Finishes the trace file; throws when it cannot be written (the
+  // destructor calls it too, but can only report a failure on stderr).
   void close();
+  // Every region entered and left also updates `position` (the heartbeat's
+  // view of this rank); null: none.
+  void report_position_to(RankPosition* position) { position_ = position; }
 
  private:
   struct Mark;
@@ -51,6 +57,7 @@ class Timeline {
   std::vector<Mark> marks_;
   struct Anchor;
   std::unique_ptr<Anchor> anchor_;
+  RankPosition* position_ = nullptr;
 };
 
 }  // namespace hetero

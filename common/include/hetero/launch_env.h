@@ -25,6 +25,15 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 // process when neither is. Throws ConfigError on malformed values.
 ProcessPlacement placement_from_env(const EnvLookup& env = {});
 
+// True when something listens on TCP `port` of this host (a bind with
+// SO_REUSEADDR fails), so a rendezvous there would meet another job's store.
+bool tcp_port_in_use(int port);
+
+// A token that tells this job's ranks from another job's at one rendezvous
+// port: HETERO_JOB_TOKEN (set by hetero-launch local), else the Slurm job and
+// step ids, else "" (no check).
+std::string job_token_from_env(const EnvLookup& env = {});
+
 // Expands a Slurm hostlist ("node[01-03,07],gpu5") into host names.
 std::vector<std::string> expand_slurm_hostlist(const std::string& list);
 

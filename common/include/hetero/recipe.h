@@ -121,6 +121,9 @@ struct TrainConfig {
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8;
   double clip_grad = 0;  // 0: no clipping
   int encoder_run_ahead = 1;  // microbatches the encoder may run ahead of the LLM
+  // Optimizer steps skipped in a row (non-finite gradients) that end the job:
+  // a run whose every step is skipped trains nothing.
+  int max_skipped_in_a_row = 10;
   // Checkpoints (RUN/checkpoints/iter-N): every save_interval iterations (0:
   // only on a stop request and at the end of the run); the newest keep_last
   // complete ones are kept.
@@ -167,6 +170,10 @@ struct LaunchConfig {
   int max_requeues = 3;            // requeues after a stop on request (SLURM_RESTART_COUNT below this)
   int port = 29500;                // MASTER_PORT on the allocation's first host
   std::string device = "cuda";     // cuda: one GPU per task; cpu: no GPUs requested (the tiny scale)
+  // A rank whose heartbeat is this old is named as hung and the job ends
+  // (hetero-train --hang-timeout-s wins; 0: off). Well below the collective
+  // timeout (--timeout-s), which backs it up.
+  int hang_timeout_s = 60;
   std::string account;             // #SBATCH --account (empty: the cluster's default)
   std::string partition;           // #SBATCH --partition (empty: the cluster's default)
   std::vector<std::pair<std::string, std::string>> env;  // exported by the batch script, in file order
@@ -195,6 +202,7 @@ Recipe load_recipe(const std::string& recipe, const std::string& scale,
 
 // Checks a launch configuration (after command-line flags were applied to
 // it), adding one problem per broken rule: the value, the rule and the fix.
+// (Extra #SBATCH lines are the renderer's to check: launch/sbatch_rules.h.)
 void check_launch(const LaunchConfig& launch, ProblemList& problems);
 
 // Parses "a.b.c=value" into its path and value; throws ConfigError if malformed.

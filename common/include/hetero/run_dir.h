@@ -45,6 +45,11 @@ struct RunPaths {
   std::string weights_file(int iter, const std::string& module, int stage) const;
 };
 
+// Writes `text` to `path` through a temporary file renamed over it, so a
+// failed write (a full disk) leaves the earlier file whole. Throws
+// std::runtime_error naming the path and the system's reason.
+void write_file_atomically(const std::string& path, const std::string& text);
+
 // One line of metrics.jsonl. Fields may be added, never renamed.
 struct IterationMetrics {
   int iter = 0;
@@ -79,13 +84,18 @@ std::string format_iteration_line(const IterationMetrics& m, int train_iters, in
 int truncate_metrics_after(const std::string& path, int iter);
 
 // Appends metrics lines, flushing each so a crashed run keeps what it did.
+// A failed write (a full disk) throws std::runtime_error naming the path and
+// the system's reason; the lines before it stay as they were.
 class MetricsWriter {
  public:
   explicit MetricsWriter(const std::string& path);
+  ~MetricsWriter();
+  MetricsWriter(const MetricsWriter&) = delete;
+  MetricsWriter& operator=(const MetricsWriter&) = delete;
   void write(const IterationMetrics& m);
 
  private:
-  std::ofstream out_;
+  int fd_ = -1;
   std::string path_;
 };
 

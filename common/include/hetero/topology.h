@@ -73,6 +73,10 @@ struct JobTopology {
   int logging_rank() const;
 };
 
+// What `rank` does, for messages: "encoder", "llm stage 0 of 2", or
+// "colocated stage 1 of 2" (the last stage also says "(last)").
+std::string rank_role(const JobTopology& topo, int rank);
+
 // Builds and validates the topology of `recipe` at its resolved scale.
 // Throws ConfigError listing every violated rule with the numbers involved.
 JobTopology plan_topology(const Recipe& recipe);
