@@ -13,6 +13,7 @@
 #include "hetero/run_dir.h"
 #include "hetero/tensorboard.h"
 #include "hetero/train_schedule.h"
+#include "data/rank_loader.h"
 #include "optim/grads.h"
 #include "stop_signal.h"
 #include "telemetry/weights_snapshot.h"
@@ -27,7 +28,7 @@ double global_loss_tokens(Trainer& t, int iter) {
   const auto& dp = t.comms.llm->dp;
   std::int64_t local = 0;
   for (int mb = 0; mb < t.topo.num_microbatches(); ++mb)
-    local += count_loss_tokens(t.data.samples(microbatch_sample_indices(t.topo, iter, dp.rank, mb), Pixels::Skip));
+    local += count_loss_tokens(t.data->samples(microbatch_sample_indices(t.topo, iter, dp.rank, mb)));
   at::Tensor n = at::tensor({static_cast<double>(local)}, at::kDouble).to(t.comms.device);
   all_reduce_sum(dp, n);
   return n.cpu().item<double>();
@@ -165,7 +166,7 @@ Trainer::Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOpti
       topo(t),
       comms(c),
       options(std::move(o)),
-      data(r),
+      data(make_rank_loader(r, t, c)),
       routes{t},
       p2p(c.world),
       timeline(trace_path(options, c.rank), trace_rank_info(t, c), c.device),
@@ -230,6 +231,7 @@ int train(Trainer& t) {
                                std::to_string(t.comms.rank) + " (--fail-at-iter)");
 
     t.timeline.begin_iteration();
+    t.data->begin_iteration(iter);  // reads ahead through iteration iter + data.prefetch_depth
     // 1-3. Forward and backward of every microbatch, across the bridge.
     zero_grads(enc_params);
     zero_grads(llm_params);

@@ -88,6 +88,10 @@ class MapReader {
     return node_ && node_[key] ? node_[key] : YAML::Node();
   }
   std::string full_key(const std::string& key) const { return full(key); }
+  ProblemList& problems() { return problems_; }
+  void problem(const std::string& key, const std::string& rule) {
+    problems_.add("recipe key '" + full(key) + "' " + rule);
+  }
 
   MapReader child(const std::string& key) {
     asked_.insert(key);
@@ -328,10 +332,26 @@ void check_encoder_variants(const EncoderArch& e, ProblemList& p) {
 DataConfig read_data(MapReader m) {
   DataConfig d;
   d.seed = m.req_u64("seed");
-  d.max_images_per_sample = m.req_int("max_images_per_sample");
-  d.text_only_fraction = m.req_double("text_only_fraction");
-  d.image_min_px = m.req_int("image_min_px");
-  d.image_max_px = m.req_int("image_max_px");
+  d.max_images_per_sample = m.opt_int("max_images_per_sample", d.max_images_per_sample);
+  d.text_only_fraction = m.opt_double("text_only_fraction", d.text_only_fraction);
+  d.image_min_px = m.opt_int("image_min_px", d.image_min_px);
+  d.image_max_px = m.opt_int("image_max_px", d.image_max_px);
+  const YAML::Node blend = m.raw("blend");
+  if (blend && !blend.IsNull()) {
+    if (!blend.IsSequence()) m.problem("blend", "must be a list of {path: ..., weight: ...}");
+    for (size_t i = 0; blend.IsSequence() && i < blend.size(); ++i) {
+      MapReader src(blend[i], m.full_key("blend") + "[" + std::to_string(i) + "]", m.problems());
+      d.blend.push_back({src.req_string("path"), src.req_double("weight")});
+      src.finish();
+    }
+  }
+  d.split = m.opt_string("split", d.split);
+  d.packing = m.opt_bool("packing", d.packing);
+  d.image_token_id = m.opt_i64("image_token_id", d.image_token_id);
+  d.pad_token_id = m.opt_i64("pad_token_id", d.pad_token_id);
+  d.skip_bad_samples = m.opt_bool("skip_bad_samples", d.skip_bad_samples);
+  d.prefetch_depth = m.opt_int("prefetch_depth", d.prefetch_depth);
+  d.loader_threads = m.opt_int("loader_threads", d.loader_threads);
   m.finish();
   return d;
 }
@@ -522,6 +542,27 @@ void check_values(const Recipe& r, ProblemList& p) {
   if (d.image_min_px < 1 || d.image_min_px > d.image_max_px)
     p.add("data.image_min_px=" + std::to_string(d.image_min_px) + " and data.image_max_px=" +
           std::to_string(d.image_max_px) + " must satisfy 1 <= min <= max");
+  double weight_sum = 0;
+  for (size_t i = 0; i < d.blend.size(); ++i) {
+    if (d.blend[i].weight < 0)
+      p.add("data.blend[" + std::to_string(i) + "].weight=" + text(d.blend[i].weight) + " (" + d.blend[i].path +
+            ") must be 0 or more");
+    weight_sum += d.blend[i].weight;
+  }
+  if (!d.blend.empty() && !(weight_sum > 0))
+    p.add("data.blend weights sum to " + text(weight_sum) + "; give at least one source a positive weight");
+  for (const auto& [key, id] : {std::pair<const char*, std::int64_t>{"image_token_id", d.image_token_id},
+                                {"pad_token_id", d.pad_token_id}})
+    if (id < 0 || id >= r.llm.vocab_size)
+      p.add(std::string("data.") + key + "=" + std::to_string(id) + " must be a token id in [0, model.llm.vocab_size=" +
+            std::to_string(r.llm.vocab_size) + ")");
+  if (!d.blend.empty() && d.pad_token_id == d.image_token_id)
+    p.add("data.pad_token_id=" + std::to_string(d.pad_token_id) +
+          " equals data.image_token_id: padding would take image rows; pick another padding id");
+  if (d.prefetch_depth < 0)
+    p.add("data.prefetch_depth=" + std::to_string(d.prefetch_depth) + " must be 0 (no prefetch) or more");
+  if (d.loader_threads < 1)
+    p.add("data.loader_threads=" + std::to_string(d.loader_threads) + " must be at least 1");
   const EncoderArch& e = r.encoder;
   check_encoder_variants(e, p);
   if (e.position_table_side < 1)
