@@ -308,6 +308,10 @@ int train(Trainer& t) {
       return kExitStopRequested;
     }
   }
+  if (const LoaderStats d = t.data->stats(); d.images > 0)
+    std::cout << "data: rank " << t.comms.rank << " decoded " << d.images << " images in " << d.decode_seconds
+              << " s of loader-thread time: " << d.images / d.decode_seconds << " images/s per loader thread"
+              << std::endl;
   return 0;
 }
 

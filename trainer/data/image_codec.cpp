@@ -92,30 +92,85 @@ RgbImage decode_image(const std::uint8_t* data, std::size_t size, ImageFormat fo
   return img;
 }
 
+namespace {
+
+// Separable resampling weights of PIL's BILINEAR filter (a triangle,
+// widened by the scale when downscaling, so it averages rather than skips
+// pixels): output i is centred at (i + 0.5) * in / out in input pixels.
+struct Taps {
+  int first = 0;
+  std::vector<float> w;
+};
+
+std::vector<Taps> triangle_taps(int out, int in) {
+  const double scale = static_cast<double>(in) / out, widen = std::max(1.0, scale);
+  const double support = widen;  // the triangle's half-width, 1 input pixel, widened
+  std::vector<Taps> taps(out);
+  for (int i = 0; i < out; ++i) {
+    const double centre = (i + 0.5) * scale;
+    const int lo = std::max(0, static_cast<int>(centre - support + 0.5));
+    const int hi = std::min(in, static_cast<int>(centre + support + 0.5));
+    Taps& t = taps[i];
+    t.first = lo;
+    double sum = 0;
+    for (int j = lo; j < hi; ++j) {
+      const double x = std::fabs((j + 0.5 - centre) / widen);
+      const double w = x < 1 ? 1 - x : 0;
+      t.w.push_back(static_cast<float>(w));
+      sum += w;
+    }
+    for (float& w : t.w) w = static_cast<float>(w / sum);
+  }
+  return taps;
+}
+
+// One output row from one (vertically filtered) input row, RGB interleaved.
+template <int K>
+void horizontal(const float* __restrict v, float* __restrict h, const int* first, const float* w, int out_w) {
+  for (int x = 0; x < out_w; ++x, w += K) {
+    const float* src = v + first[x];
+    float r = 0, g = 0, b = 0;
+    for (int j = 0; j < K; ++j) {
+      r += w[j] * src[3 * j];
+      g += w[j] * src[3 * j + 1];
+      b += w[j] * src[3 * j + 2];
+    }
+    h[3 * x] = r;
+    h[3 * x + 1] = g;
+    h[3 * x + 2] = b;
+  }
+}
+
+void horizontal_any(const float* __restrict v, float* __restrict h, const int* first, const float* w, int out_w,
+                    int k) {
+  for (int x = 0; x < out_w; ++x, w += k) {
+    const float* src = v + first[x];
+    float acc[3] = {0, 0, 0};
+    for (int j = 0; j < k; ++j)
+      for (int c = 0; c < 3; ++c) acc[c] += w[j] * src[3 * j + c];
+    for (int c = 0; c < 3; ++c) h[3 * x + c] = acc[c];
+  }
+}
+
+}  // namespace
+
 std::vector<float> resize_to_patches(const RgbImage& image, const PatchGrid& grid, int patch) {
   const int out_h = grid.rows * patch, out_w = grid.cols * patch;
   const int in_h = image.height, in_w = image.width;
-  // Source coordinate of output pixel i: (i + 0.5) * in / out - 0.5, clamped
-  // at 0 (align_corners=false).
-  struct Tap {
-    int i0, i1;
-    float w1;
-  };
-  auto taps = [](int out, int in) {
-    std::vector<Tap> t(out);
-    const double scale = static_cast<double>(in) / out;
-    for (int i = 0; i < out; ++i) {
-      double src = std::max(0.0, (i + 0.5) * scale - 0.5);
-      int i0 = std::min(static_cast<int>(src), in - 1);
-      int i1 = std::min(i0 + 1, in - 1);
-      t[i] = {i0, i1, static_cast<float>(src - i0)};
-    }
-    return t;
-  };
-  const std::vector<Tap> ty = taps(out_h, in_h), tx = taps(out_w, in_w);
+  const std::vector<Taps> ty = triangle_taps(out_h, in_h), tx = triangle_taps(out_w, in_w);
+  // Horizontal taps flattened to a fixed count kx (zero weights pad the
+  // shorter ones; the row buffer is padded so they read inside it).
+  int kx = 1;
+  for (const Taps& t : tx) kx = std::max(kx, static_cast<int>(t.w.size()));
+  std::vector<int> hx_first(out_w);
+  std::vector<float> hx_w(static_cast<size_t>(out_w) * kx, 0.f);
+  for (int x = 0; x < out_w; ++x) {
+    hx_first[x] = tx[x].first * 3;
+    std::copy(tx[x].w.begin(), tx[x].w.end(), hx_w.begin() + static_cast<std::ptrdiff_t>(x) * kx);
+  }
   const int patch_dim = 3 * patch * patch;
   std::vector<float> out(static_cast<size_t>(grid.patches()) * patch_dim);
-  std::vector<float> row(static_cast<size_t>(in_w) * 3);
+  std::vector<float> row((static_cast<size_t>(in_w) + kx) * 3, 0.f);
   // One band of `patch` output rows (RGB interleaved), then written out
   // patch by patch in order: the output is filled sequentially.
   std::vector<float> band(static_cast<size_t>(patch) * out_w * 3);
@@ -123,19 +178,42 @@ std::vector<float> resize_to_patches(const RgbImage& image, const PatchGrid& gri
   for (int py = 0; py < grid.rows; ++py) {
     for (int iy = 0; iy < patch; ++iy) {
       const int y = py * patch + iy;
-      // __restrict: the rows are bytes, which may alias anything; these do not.
-      const std::uint8_t* __restrict r0 = image.rgb.data() + static_cast<size_t>(ty[y].i0) * in_w * 3;
-      const std::uint8_t* __restrict r1 = image.rgb.data() + static_cast<size_t>(ty[y].i1) * in_w * 3;
+      // Vertical taps into one float row (scaled to [0, 1]), then horizontal
+      // taps per output pixel. __restrict: the source rows are bytes, which
+      // may alias anything; these do not.
       float* __restrict v = row.data();
-      const float wy = ty[y].w1 * inv, wy0 = (1.0f - ty[y].w1) * inv;
-      for (int k = 0; k < in_w * 3; ++k) v[k] = wy0 * r0[k] + wy * r1[k];
-      float* __restrict h = band.data() + static_cast<size_t>(iy) * out_w * 3;
-      for (int x = 0; x < out_w; ++x) {
-        const Tap& t = tx[x];
-        const float* a = v + t.i0 * 3;
-        const float* b = v + t.i1 * 3;
-        for (int c = 0; c < 3; ++c) h[x * 3 + c] = a[c] + t.w1 * (b[c] - a[c]);
+      const Taps& t = ty[y];
+      auto src_row = [&](size_t j) { return image.rgb.data() + (static_cast<size_t>(t.first) + j) * in_w * 3; };
+      const int n = in_w * 3;
+      size_t done = 0;
+      if (t.w.size() >= 3) {  // the common downscale: three rows in one pass
+        const std::uint8_t* __restrict a = src_row(0);
+        const std::uint8_t* __restrict b = src_row(1);
+        const std::uint8_t* __restrict c = src_row(2);
+        const float wa = t.w[0] * inv, wb = t.w[1] * inv, wc = t.w[2] * inv;
+        for (int k = 0; k < n; ++k) v[k] = wa * a[k] + wb * b[k] + wc * c[k];
+        done = 3;
+      } else if (t.w.size() == 2) {
+        const std::uint8_t* __restrict a = src_row(0);
+        const std::uint8_t* __restrict b = src_row(1);
+        const float wa = t.w[0] * inv, wb = t.w[1] * inv;
+        for (int k = 0; k < n; ++k) v[k] = wa * a[k] + wb * b[k];
+        done = 2;
+      } else {
+        const std::uint8_t* __restrict a = src_row(0);
+        const float wa = t.w[0] * inv;
+        for (int k = 0; k < n; ++k) v[k] = wa * a[k];
+        done = 1;
       }
+      for (size_t j = done; j < t.w.size(); ++j) {
+        const std::uint8_t* __restrict r = image.rgb.data() + (static_cast<size_t>(t.first) + j) * in_w * 3;
+        const float w = t.w[j] * inv;
+        for (int k = 0; k < in_w * 3; ++k) v[k] += w * r[k];
+      }
+      float* __restrict h = band.data() + static_cast<size_t>(iy) * out_w * 3;
+      if (kx == 3) horizontal<3>(v, h, hx_first.data(), hx_w.data(), out_w);
+      else if (kx == 2) horizontal<2>(v, h, hx_first.data(), hx_w.data(), out_w);
+      else horizontal_any(v, h, hx_first.data(), hx_w.data(), out_w, kx);
     }
     float* __restrict dst = out.data() + static_cast<size_t>(py) * grid.cols * patch_dim;
     for (int px = 0; px < grid.cols; ++px)

@@ -28,10 +28,12 @@ void image_size(const std::uint8_t* data, std::size_t size, ImageFormat format, 
 // Throws std::runtime_error with the decoder's reason.
 RgbImage decode_image(const std::uint8_t* data, std::size_t size, ImageFormat format);
 
-// Bilinear resize (half-pixel centres, align_corners=false, no antialias, as
-// torch's interpolate(mode="bilinear") that C-RADIO's preprocessing uses) to
-// grid.rows*patch x grid.cols*patch, scaled to [0, 1] and cut into patches
-// [grid.patches(), 3*patch*patch], each channel-major (channel, row, column).
+// Resize to grid.rows*patch x grid.cols*patch with PIL's BILINEAR filter
+// (the RADIO image processor's default resample: a triangle filter, widened
+// when downscaling so every input pixel contributes; plain bilinear with
+// half-pixel centres when upscaling), in float, scaled to [0, 1] and cut into
+// patches [grid.patches(), 3*patch*patch], each channel-major (channel, row,
+// column).
 std::vector<float> resize_to_patches(const RgbImage& image, const PatchGrid& grid, int patch);
 
 std::vector<std::uint8_t> encode_jpeg(const RgbImage& image, int quality = 90);

@@ -50,8 +50,10 @@ int run(int argc, const char* const* argv) {
     pos.add("dir", 1);
   } else if (cmd == "verify") {
     desc.add_options()("dir", po::value(&path)->required(), "shard folder")(
-        "image-token-id", po::value(&image_token_id), "the image placeholder id (else the recipe's data.image_token_id)");
-    add_recipe_options(desc, recipe_args);
+        "image-token-id", po::value(&image_token_id), "the image placeholder id (else the recipe's data.image_token_id)")(
+        "recipe", po::value(&recipe_args.recipe), "recipe whose model and data settings apply (optional)")(
+        "scale", po::value(&recipe_args.scale)->default_value("tiny"), "scale of the recipe")(
+        "set", po::value(&recipe_args.overrides)->composing(), "override a recipe key (repeatable)");
     pos.add("dir", 1);
   } else if (cmd == "blend") {
     add_recipe_options(desc, recipe_args);
