@@ -13,6 +13,7 @@
 #include "hetero/run_dir.h"
 #include "hetero/tensorboard.h"
 #include "hetero/train_schedule.h"
+#include "data/blended_dataset.h"
 #include "data/rank_loader.h"
 #include "optim/grads.h"
 #include "stop_signal.h"
@@ -32,6 +33,21 @@ double global_loss_tokens(Trainer& t, int iter) {
   at::Tensor n = at::tensor({static_cast<double>(local)}, at::kDouble).to(t.comms.device);
   all_reduce_sum(dp, n);
   return n.cpu().item<double>();
+}
+
+// Bad samples skipped (counted where a lane's text is read: tp rank 0 of the
+// last stage; each sample belongs to one lane) and bad images replaced
+// (counted where images are decoded: tp rank 0 of an encoder replica or of a
+// colocated first stage; each image is decoded by one replica): summed over
+// the world, each counts once.
+std::pair<double, double> data_skipped_counts(const Trainer& t) {
+  double samples = 0, images = 0;
+  if (t.llm && t.comms.llm->tp.rank == 0 && t.comms.llm->pp.rank == t.comms.llm->pp.size() - 1)
+    samples = static_cast<double>(SkippingDataset::skipped_samples());
+  const ModuleGroups* decoder = t.topo.hetero() ? (t.encoder ? &*t.comms.encoder : nullptr)
+                                                : (t.llm && t.comms.llm->pp.rank == 0 ? &*t.comms.llm : nullptr);
+  if (decoder && decoder->tp.rank == 0) images = static_cast<double>(SkippingDataset::skipped_images());
+  return {samples, images};
 }
 
 void write_config(const Trainer& t) {
@@ -273,9 +289,13 @@ int train(Trainer& t) {
     at::Tensor loss = at::tensor({mb.loss_sum, static_cast<double>(mb.images)}, at::kDouble).to(t.comms.device);
     if (t.llm) all_reduce_sum(t.comms.llm->dp, loss);
     // MoE load-balancing loss: every stage's layers, every lane's sequences.
+    // With it, the bad data skipped so far (data_skipped_counts says who counts what).
+    const auto [bad_samples, bad_images] = data_skipped_counts(t);
     at::Tensor balance =
-        at::tensor({t.llm ? t.llm->take_load_balancing_sum() : 0.0}, at::kDouble).to(t.comms.device);
+        at::tensor({t.llm ? t.llm->take_load_balancing_sum() : 0.0, bad_samples, bad_images}, at::kDouble)
+            .to(t.comms.device);
     all_reduce_sum(t.comms.world, balance);
+    balance = balance.cpu();
     loss = loss.cpu();
     at::Tensor stalls = at::tensor({mb.encoder_stall_ms, mb.bridge_wait_ms, stop_requested() ? 1.0 : 0.0},
                                    at::kDouble).to(t.comms.device);
@@ -287,7 +307,7 @@ int train(Trainer& t) {
       m.consumed_samples = static_cast<std::int64_t>(iter) * t.topo.global_batch_size;
       m.lm_loss = loss[0].item<double>() / loss_tokens;
       if (const int moe_layers = t.recipe.llm.count_layers('E'); moe_layers > 0)
-        m.load_balancing_loss = balance.cpu().item<double>() / (double(t.topo.global_batch_size) * moe_layers);
+        m.load_balancing_loss = balance[0].item<double>() / (double(t.topo.global_batch_size) * moe_layers);
       m.images = static_cast<std::int64_t>(loss[1].item<double>());
       m.grad_norm = step.grad_norm;
       m.lr = step.lr;
@@ -298,6 +318,10 @@ int train(Trainer& t) {
       m.tflops_per_gpu = llm_flops(t, m.tokens) / (m.iter_time_ms / 1e3) / t.topo.world_size / 1e12;
       m.encoder_stall_ms = stalls[0].item<double>();
       m.bridge_wait_ms = stalls[1].item<double>();
+      m.data_skipped = static_cast<std::int64_t>(balance[1].item<double>() + balance[2].item<double>());
+      if (m.data_skipped > 0)
+        std::cout << "data: " << m.data_skipped << " bad samples and images skipped so far (data.skip_bad_samples)"
+                  << std::endl;
       metrics->write(m);
       if (tensorboard) add_iteration_scalars(*tensorboard, m, t.topo.global_batch_size, t.recipe.llm.num_experts > 0);
       std::cout << format_iteration_line(m, t.options.iters, t.topo.global_batch_size) << std::endl;

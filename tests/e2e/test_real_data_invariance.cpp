@@ -104,5 +104,53 @@ TEST(RealDataInvariance, HeteroLlmPipeline2) {
   expect_matches_single_process("real-pp2", {"encoder.ranks=1", "llm.ranks=2", "llm.pp=2", "gpus_per_node=3"});
 }
 
+
+// Bad data stops every rank with the dataset's message, or, with
+// data.skip_bad_samples, is skipped and counted in metrics.jsonl.
+TEST(RealData, BadSamplesStopTheRunOrAreSkippedAndCounted) {
+  const std::string dir = fresh_data_dir("bad-run");
+  const CounterRng rng(5);
+  std::uint64_t draw = 0;
+  std::vector<std::vector<ShardSampleSpec>> shards(1);
+  for (int i = 0; i < 8; ++i) {
+    ShardSampleSpec s{"k" + std::to_string(i), chain(rng, draw, 6), {}, {}, ""};
+    s.tokens.push_back(kImageToken);
+    s.images.push_back({"png", encode_png(random_image(6, 6, static_cast<std::uint64_t>(i)))});
+    if (i == 3) s.tokens.push_back(kImageToken);  // two placeholders, one image
+    shards[0].push_back(s);
+  }
+  write_shard_folder(dir + "/vlm", shards);
+  auto launch = [&](const std::string& name, bool skip) {
+    const std::string out = fresh_dir(name);
+    const ProcessResult r =
+        run({bin("hetero-launch"), "local", "--recipe", recipe("nemotron_20l"), "--scale", "tiny", "--out", out,
+             "--iters", "2", "--set", "scales.tiny.mode=colocated", "--set", "scales.tiny.llm.ranks=1", "--set",
+             "scales.tiny.gpus_per_node=1", "--set", "data.blend=[{path: " + dir + "/vlm, weight: 1}]", "--set",
+             "data.image_token_id=62", "--set", std::string("data.skip_bad_samples=") + (skip ? "true" : "false")});
+    return std::make_pair(r, out);
+  };
+  const auto [strict, strict_out] = launch("bad-strict", false);
+  EXPECT_NE(strict.exit_code, 0);
+  EXPECT_NE(strict.err.find("sample 'k3'"), std::string::npos) << strict.err;
+  EXPECT_NE(strict.err.find("2 image placeholders (data.image_token_id=62) but 1 images"), std::string::npos)
+      << strict.err;
+  const auto [lenient, out] = launch("bad-skip", true);
+  ASSERT_EQ(lenient.exit_code, 0) << lenient.err;
+  const auto m = read_metrics(RunPaths{out}.metrics());
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m.back().data_skipped, 1) << "the one bad sample, counted once";
+  EXPECT_NE((lenient.out + lenient.err).find("skipped a bad sample"), std::string::npos);
+}
+
+TEST(RealData, AMissingSourceNamesThePath) {
+  const std::string out = fresh_dir("missing-source");
+  const ProcessResult r =
+      run({bin("hetero-launch"), "local", "--recipe", recipe("nemotron_20l"), "--scale", "tiny", "--out", out, "--iters",
+           "1", "--set", "data.blend=[{path: /nonexistent/web_text_document, weight: 1}]"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("/nonexistent/web_text_document: neither a Megatron indexed dataset"), std::string::npos)
+      << r.err;
+}
+
 }  // namespace
 }  // namespace hetero::test

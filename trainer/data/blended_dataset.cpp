@@ -10,7 +10,7 @@ namespace hetero {
 namespace {
 
 constexpr std::uint64_t kBlock = 4096;
-std::atomic<std::uint64_t> g_skipped{0};
+std::atomic<std::uint64_t> g_skipped{0}, g_skipped_images{0};
 
 int pick(const std::vector<double>& w, const std::vector<std::uint64_t>& taken, std::uint64_t i) {
   int best = 0;
@@ -80,7 +80,8 @@ std::string BlendedDataset::describe() const {
   return os.str();
 }
 
-std::uint64_t SkippingDataset::skipped_total() { return g_skipped.load(); }
+std::uint64_t SkippingDataset::skipped_samples() { return g_skipped.load(); }
+std::uint64_t SkippingDataset::skipped_images() { return g_skipped_images.load(); }
 
 std::uint64_t SkippingDataset::resolve(std::uint64_t index, Sample* out) const {
   constexpr int kMaxSkips = 64;
@@ -93,11 +94,18 @@ std::uint64_t SkippingDataset::resolve(std::uint64_t index, Sample* out) const {
       if (a >= kMaxSkips)
         throw DataError(std::string(e.what()) + " (and the " + std::to_string(kMaxSkips) +
                         " samples before it were bad too: fix the data)");
-      ++g_skipped;
-      std::cerr << "data: skipped a bad sample (data.skip_bad_samples; " << g_skipped.load()
-                << " so far in this process): " << e.what() << std::endl;
+      if (first_time(index + a, -1)) {
+        ++g_skipped;
+        std::cerr << "data: skipped a bad sample (data.skip_bad_samples; " << g_skipped.load()
+                  << " so far in this process): " << e.what() << std::endl;
+      }
     }
   }
+}
+
+bool SkippingDataset::first_time(std::uint64_t index, int image) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return seen_bad_.insert({index, image}).second;
 }
 
 Sample SkippingDataset::sample(std::uint64_t index) const {
@@ -113,9 +121,11 @@ ImagePixels SkippingDataset::image(std::uint64_t index, int image) const {
     return inner_->image(k, image);
   } catch (const DataError& e) {
     if (!skip_) throw;
-    ++g_skipped;
-    std::cerr << "data: replaced an image that does not decode by a black one (data.skip_bad_samples; "
-              << g_skipped.load() << " so far in this process): " << e.what() << std::endl;
+    if (first_time(k, image)) {
+      ++g_skipped_images;
+      std::cerr << "data: replaced an image that does not decode by a black one (data.skip_bad_samples; "
+                << g_skipped_images.load() << " so far in this process): " << e.what() << std::endl;
+    }
     const ImageMeta& m = s.images.at(image);
     ImagePixels out{m, {}};
     out.patches.assign(static_cast<size_t>(m.grid.patches()) * patch_dim_, 0.f);

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <mutex>
+#include <set>
 #include <vector>
 
 #include "data/dataset.h"
@@ -62,12 +63,17 @@ class SkippingDataset : public Dataset {
   std::uint64_t epoch_size() const override { return inner_->epoch_size(); }
   std::string describe() const override { return inner_->describe(); }
   const Dataset& inner() const { return *inner_; }
-  // Bad samples and images this process met.
-  static std::uint64_t skipped_total();
+  // Bad samples (text side) and bad images (pixels) this process skipped.
+  static std::uint64_t skipped_samples();
+  static std::uint64_t skipped_images();
 
  private:
   std::uint64_t resolve(std::uint64_t index, Sample* out) const;
+  // Counts and logs each bad sample or image once, however often it is asked for.
+  bool first_time(std::uint64_t index, int image) const;
   std::unique_ptr<Dataset> inner_;
+  mutable std::mutex mutex_;
+  mutable std::set<std::pair<std::uint64_t, int>> seen_bad_;  // (sample, -1) or (sample, image)
   bool skip_;
   int patch_dim_;
 };
