@@ -33,12 +33,24 @@ std::vector<ImageRef> replica_share(const JobTopology& topo, int replica, const 
   return {lane_images.begin() + b, lane_images.begin() + e};
 }
 
-// Decoded by the loader's threads ahead of the step; waits only if they are behind.
+// Decoded by the loader's threads ahead of the step (waits only if they are
+// behind), on the encoder's tp rank 0 only: the replica's other tp ranks get
+// the pixels by broadcast instead of decoding them again.
 ImageBatch image_batch(Trainer& t, const std::vector<ImageRef>& images, int iter, int mb) {
   auto r = t.timeline.region(R::kDataWait, iter, mb);
-  std::vector<ImagePixels> pixels;
-  for (const ImageRef& img : images) pixels.push_back(t.data->image(img.sample, img.image));
-  return make_image_batch(pixels, patch_dim(t.recipe), t.comms.device);
+  const Group* tp = t.comms.encoder ? &t.comms.encoder->tp : nullptr;
+  if (!tp || tp->size() == 1 || tp->rank == 0) {
+    std::vector<ImagePixels> pixels;
+    for (const ImageRef& img : images) pixels.push_back(t.data->image(img.sample, img.image));
+    ImageBatch b = make_image_batch(pixels, patch_dim(t.recipe), t.comms.device);
+    if (tp && tp->size() > 1 && b.num_patches() > 0) broadcast(*tp, b.pixels, 0);
+    return b;
+  }
+  std::vector<ImageMeta> metas;
+  for (const ImageRef& img : images) metas.push_back(img.meta);
+  ImageBatch b = empty_image_batch(metas, patch_dim(t.recipe), t.comms.device);
+  if (b.num_patches() > 0) broadcast(*tp, b.pixels, 0);
+  return b;
 }
 
 at::Tensor encode(Trainer& t, const ImageBatch& images, int iter, int mb) {

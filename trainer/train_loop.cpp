@@ -13,7 +13,6 @@
 #include "hetero/run_dir.h"
 #include "hetero/tensorboard.h"
 #include "hetero/train_schedule.h"
-#include "data/blended_dataset.h"
 #include "data/rank_loader.h"
 #include "optim/grads.h"
 #include "stop_signal.h"
@@ -35,18 +34,21 @@ double global_loss_tokens(Trainer& t, int iter) {
   return n.cpu().item<double>();
 }
 
-// Bad samples skipped (counted where a lane's text is read: tp rank 0 of the
-// last stage; each sample belongs to one lane) and bad images replaced
-// (counted where images are decoded: tp rank 0 of an encoder replica or of a
-// colocated first stage; each image is decoded by one replica): summed over
-// the world, each counts once.
-std::pair<double, double> data_skipped_counts(const Trainer& t) {
+// Bad data skipped (data.skip_bad_samples), counted as it is used so that
+// reading ahead changes nothing: the bad samples this iteration's samples
+// replaced, on tp rank 0 of each lane's last stage (each sample belongs to
+// one lane), and the images handed out black so far, where images are
+// decoded (tp rank 0 of an encoder replica or of a colocated first stage;
+// each image is decoded by one replica). Summed over the world, each counts once.
+std::pair<double, double> data_skipped_counts(Trainer& t, int iter) {
   double samples = 0, images = 0;
   if (t.llm && t.comms.llm->tp.rank == 0 && t.comms.llm->pp.rank == t.comms.llm->pp.size() - 1)
-    samples = static_cast<double>(SkippingDataset::skipped_samples());
+    for (int mb = 0; mb < t.topo.num_microbatches(); ++mb)
+      for (const Sample& s : t.data->samples(microbatch_sample_indices(t.topo, iter, t.comms.llm->dp.rank, mb)))
+        samples += s.skipped_before;
   const ModuleGroups* decoder = t.topo.hetero() ? (t.encoder ? &*t.comms.encoder : nullptr)
                                                 : (t.llm && t.comms.llm->pp.rank == 0 ? &*t.comms.llm : nullptr);
-  if (decoder && decoder->tp.rank == 0) images = static_cast<double>(SkippingDataset::skipped_images());
+  if (decoder && decoder->tp.rank == 0) images = static_cast<double>(t.data->stats().replaced);
   return {samples, images};
 }
 
@@ -237,6 +239,7 @@ int train(Trainer& t) {
   auto& enc_params = t.encoder_trainable;
   auto& llm_params = t.llm_trainable;
   int skipped = 0;
+  std::int64_t skipped_samples = 0;  // bad samples skipped by the iterations so far (data.skip_bad_samples)
   if (logs) std::cout << describe_freeze(t.recipe.train) << std::endl;
   snapshot_weights(t, 0);
 
@@ -290,7 +293,7 @@ int train(Trainer& t) {
     if (t.llm) all_reduce_sum(t.comms.llm->dp, loss);
     // MoE load-balancing loss: every stage's layers, every lane's sequences.
     // With it, the bad data skipped so far (data_skipped_counts says who counts what).
-    const auto [bad_samples, bad_images] = data_skipped_counts(t);
+    const auto [bad_samples, bad_images] = data_skipped_counts(t, iter);
     at::Tensor balance =
         at::tensor({t.llm ? t.llm->take_load_balancing_sum() : 0.0, bad_samples, bad_images}, at::kDouble)
             .to(t.comms.device);
@@ -318,7 +321,8 @@ int train(Trainer& t) {
       m.tflops_per_gpu = llm_flops(t, m.tokens) / (m.iter_time_ms / 1e3) / t.topo.world_size / 1e12;
       m.encoder_stall_ms = stalls[0].item<double>();
       m.bridge_wait_ms = stalls[1].item<double>();
-      m.data_skipped = static_cast<std::int64_t>(balance[1].item<double>() + balance[2].item<double>());
+      skipped_samples += static_cast<std::int64_t>(balance[1].item<double>());
+      m.data_skipped = skipped_samples + static_cast<std::int64_t>(balance[2].item<double>());
       if (m.data_skipped > 0)
         std::cout << "data: " << m.data_skipped << " bad samples and images skipped so far (data.skip_bad_samples)"
                   << std::endl;

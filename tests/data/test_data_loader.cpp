@@ -82,7 +82,7 @@ TEST(DataLoader, AFanInReplicaDecodesOnlyItsShare) {
   ASSERT_EQ(topo.encoders_per_lane(), 2);
   auto counting = std::make_unique<Counting>();
   const Counting* seen = counting.get();
-  const DataRole role{true, 1, 0, false};  // encoder replica 1
+  const DataRole role{true, 1, 0, true};  // encoder replica 1, its tp rank 0
   DataLoader loader(std::move(counting), 2, 1, [&](int iter) { return rank_fetches(topo, role, iter); });
   loader.begin_iteration(1);
   std::set<std::pair<std::uint64_t, int>> share;

@@ -88,6 +88,7 @@ std::uint64_t SkippingDataset::resolve(std::uint64_t index, Sample* out) const {
   for (int a = 0;; ++a) {
     try {
       *out = inner_->sample(index + a);
+      out->skipped_before = a;
       return index + a;
     } catch (const DataError& e) {
       if (!skip_) throw;
@@ -127,7 +128,7 @@ ImagePixels SkippingDataset::image(std::uint64_t index, int image) const {
                 << g_skipped_images.load() << " so far in this process): " << e.what() << std::endl;
     }
     const ImageMeta& m = s.images.at(image);
-    ImagePixels out{m, {}};
+    ImagePixels out{m, {}, true};
     out.patches.assign(static_cast<size_t>(m.grid.patches()) * patch_dim_, 0.f);
     return out;
   }

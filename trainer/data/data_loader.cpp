@@ -157,9 +157,11 @@ ImagePixels DataLoader::image(std::uint64_t index, int image) {
     for (auto& p : pending) p.wait();
     f = lookup();
   }
-  return f.valid() ? f.get() : decode(index, image);
+  ImagePixels p = f.valid() ? f.get() : decode(index, image);
+  replaced_ += p.replaced;  // counted as handed out: each image once, whatever was read ahead
+  return p;
 }
 
-LoaderStats DataLoader::stats() const { return {images_.load(), decode_ns_.load() * 1e-9}; }
+LoaderStats DataLoader::stats() const { return {images_.load(), decode_ns_.load() * 1e-9, replaced_.load()}; }
 
 }  // namespace hetero

@@ -25,6 +25,7 @@ namespace hetero {
 struct LoaderStats {
   std::uint64_t images = 0;  // decoded (resized, cut into patches)
   double decode_seconds = 0; // summed over threads
+  std::uint64_t replaced = 0; // images handed out black because they did not decode (skip_bad_samples)
 };
 
 class DataLoader {
@@ -70,7 +71,7 @@ class DataLoader {
   std::map<std::uint64_t, Entry<Sample>> samples_;
   std::map<std::pair<std::uint64_t, int>, Entry<ImagePixels>> pixels_;
   std::vector<Entry<void>> fetches_;  // a fetch's task, done once its pixel entries exist
-  std::atomic<std::uint64_t> images_{0}, decode_ns_{0};
+  std::atomic<std::uint64_t> images_{0}, decode_ns_{0}, replaced_{0};
 };
 
 }  // namespace hetero

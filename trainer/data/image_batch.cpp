@@ -32,6 +32,16 @@ ImageBatch make_image_batch(const std::vector<ImagePixels>& images, int patch_di
   return b;
 }
 
+ImageBatch empty_image_batch(const std::vector<ImageMeta>& images, int patch_dim, at::Device device) {
+  ImageBatch b;
+  for (const ImageMeta& img : images) {
+    b.grids.push_back(img.grid);
+    b.cu_seqlens.push_back(b.cu_seqlens.back() + img.grid.patches());
+  }
+  b.pixels = at::empty({b.num_patches(), patch_dim}, at::TensorOptions().dtype(at::kFloat).device(device));
+  return b;
+}
+
 LaneMerge merge_lanes(const std::vector<ImageBatch>& lanes) {
   LaneMerge m;
   std::vector<at::Tensor> pixels;

@@ -30,6 +30,8 @@ struct ImageBatch {
 };
 
 ImageBatch make_image_batch(const std::vector<ImagePixels>& images, int patch_dim, at::Device device);
+// The same batch's schema with uninitialised pixels (to receive them).
+ImageBatch empty_image_batch(const std::vector<ImageMeta>& images, int patch_dim, at::Device device);
 
 // One forward's images gathered from several lanes, and where each lane's
 // output rows lie in the forward's output.

@@ -90,7 +90,9 @@ ImageTextDataset::Parsed ImageTextDataset::parse(std::uint64_t g) const {
 
 std::int64_t ImageTextDataset::length_of(std::uint64_t g) const {
   try {
-    return static_cast<std::int64_t>(parse(g).tokens.size());
+    const std::int64_t n = static_cast<std::int64_t>(parse(g).tokens.size());
+    if (n == 0) throw DataError(config_.dir + ": shard-order sample " + std::to_string(g) + " holds no tokens");
+    return n;
   } catch (const DataError& e) {
     if (!config_.skip_bad_samples) throw;
     std::cerr << "data: leaving out a bad sample (data.skip_bad_samples): " << e.what() << std::endl;
@@ -103,17 +105,18 @@ std::shared_ptr<const ImageTextDataset::PackedEpoch> ImageTextDataset::packed_ep
   std::lock_guard<std::mutex> lock(mutex_);
   if (auto it = epochs_.find(e); it != epochs_.end()) return it->second;
   if (lengths_.empty()) {
-    lengths_.resize(shards_.size());
-    for (std::uint64_t g = 0; g < shards_.size(); ++g) lengths_[g] = length_of(g);
+    std::vector<std::int64_t> lengths(shards_.size());  // kept only once every sample was read
+    for (std::uint64_t g = 0; g < shards_.size(); ++g) lengths[g] = length_of(g);
+    lengths_ = std::move(lengths);
   }
   auto ep = std::make_shared<PackedEpoch>();
   for (std::uint64_t g : seeded_permutation(mix(config_.seed, 0x1e0c0000ull + e), shards_.size()))
-    if (lengths_[g] >= 0) ep->order.push_back(g);
+    if (lengths_[g] > 0) ep->order.push_back(g);
   const std::int64_t limit = config_.seq_length + 1;
-  std::int64_t used = limit;  // forces a first row
+  std::int64_t used = 0;
   for (std::uint64_t pos = 0; pos < ep->order.size(); ++pos) {
     const std::int64_t len = lengths_[ep->order[pos]];
-    if (used + len > limit) {
+    if (pos == 0 || used + len > limit) {
       ep->row_first.push_back(pos);
       used = 0;
     }

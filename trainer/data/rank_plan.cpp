@@ -17,11 +17,12 @@ std::vector<Fetch> rank_fetches(const JobTopology& topo, const DataRole& role, i
     if (role.encoder_side) {
       const int k = topo.encoders_per_lane();
       for (int lane : topo.lanes_of_encoder_replica(role.encoder_replica))
-        out.push_back({microbatch_sample_indices(topo, iter, lane, mb), k == 1 ? Fetch::Pixels::All : Fetch::Pixels::Share,
+        out.push_back({microbatch_sample_indices(topo, iter, lane, mb),
+                       !role.pixels ? Fetch::Pixels::None : k == 1 ? Fetch::Pixels::All : Fetch::Pixels::Share,
                        role.encoder_replica % k, k});
     } else {
       out.push_back({microbatch_sample_indices(topo, iter, role.lane, mb),
-                     role.decodes ? Fetch::Pixels::All : Fetch::Pixels::None, 0, 1});
+                     role.pixels ? Fetch::Pixels::All : Fetch::Pixels::None, 0, 1});
     }
   }
   return out;

@@ -28,7 +28,10 @@ struct DataRole {
   bool encoder_side = false;  // a hetero encoder rank
   int encoder_replica = 0;
   int lane = 0;               // an LLM rank's lane
-  bool decodes = false;       // an LLM rank that runs the encoder itself (colocated stage 0)
+  // Whether this rank decodes pixels: a hetero encoder rank (its replica's
+  // share of each lane's images), or an LLM rank that runs the encoder
+  // itself (colocated stage 0, all of its lane's images).
+  bool pixels = false;
 };
 
 std::vector<Fetch> rank_fetches(const JobTopology& topo, const DataRole& role, int iter);

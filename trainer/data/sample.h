@@ -32,6 +32,8 @@ struct Sample {
   // Where each document or packed sub-sample starts in the inputs (0 first).
   std::vector<int> starts{0};
   std::vector<ImageMeta> images;
+  // Bad samples of its source skipped to reach this one (data.skip_bad_samples).
+  int skipped_before = 0;
 };
 
 // One image as the encoder sees it: resized to its grid and cut into
@@ -42,6 +44,7 @@ struct Sample {
 struct ImagePixels {
   ImageMeta meta;
   std::vector<float> patches;
+  bool replaced = false;  // did not decode; black instead (data.skip_bad_samples)
 };
 
 // Loss tokens of a sample.
