@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # slurm-wlm: the launch tests start a real Slurm on this machine.
 # libsqlite3-dev: hetero-profile reads nsys SQLite exports.
+# libturbojpeg0-dev, libpng-dev: the data loader decodes JPEG and PNG images.
 packages=(build-essential cmake libtorch-dev libgloo-dev libyaml-cpp-dev libboost-program-options-dev
-          nlohmann-json3-dev libgtest-dev libgmock-dev libsqlite3-dev slurm-wlm)
+          nlohmann-json3-dev libgtest-dev libgmock-dev libsqlite3-dev libturbojpeg0-dev libpng-dev slurm-wlm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -18,25 +18,39 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 
 int patch_dim(const Recipe& r) { return r.encoder.channels * r.encoder.patch_size * r.encoder.patch_size; }
 
-std::vector<int> rows_of(const std::vector<const MockImage*>& images) {
+std::vector<int> rows_of(const std::vector<ImageRef>& images) {
   std::vector<int> rows;
-  for (const auto* img : images) rows.push_back(embedding_rows(*img));
+  for (const auto& img : images) rows.push_back(img.meta.rows());
   return rows;
 }
 
 // The images one encoder replica encodes for `lane` in a microbatch: all of
 // them under fan-out, its contiguous share under fan-in.
-std::vector<const MockImage*> replica_share(const JobTopology& topo, int replica,
-                                            const std::vector<const MockImage*>& lane_images) {
+std::vector<ImageRef> replica_share(const JobTopology& topo, int replica, const std::vector<ImageRef>& lane_images) {
   const int k = topo.encoders_per_lane();
   if (k == 1) return lane_images;
   auto [b, e] = fan_in_image_range(static_cast<int>(lane_images.size()), k, replica % k);
   return {lane_images.begin() + b, lane_images.begin() + e};
 }
 
-ImageBatch image_batch(Trainer& t, const std::vector<const MockImage*>& images, int iter, int mb) {
+// Decoded by the loader's threads ahead of the step (waits only if they are
+// behind), on the encoder's tp rank 0 only: the replica's other tp ranks get
+// the pixels by broadcast instead of decoding them again.
+ImageBatch image_batch(Trainer& t, const std::vector<ImageRef>& images, int iter, int mb) {
   auto r = t.timeline.region(R::kDataWait, iter, mb);
-  return make_image_batch(images, patch_dim(t.recipe), t.comms.device);
+  const Group* tp = t.comms.encoder ? &t.comms.encoder->tp : nullptr;
+  if (!tp || tp->size() == 1 || tp->rank == 0) {
+    std::vector<ImagePixels> pixels;
+    for (const ImageRef& img : images) pixels.push_back(t.data->image(img.sample, img.image));
+    ImageBatch b = make_image_batch(pixels, patch_dim(t.recipe), t.comms.device);
+    if (tp && tp->size() > 1 && b.num_patches() > 0) broadcast(*tp, b.pixels, 0);
+    return b;
+  }
+  std::vector<ImageMeta> metas;
+  for (const ImageRef& img : images) metas.push_back(img.meta);
+  ImageBatch b = empty_image_batch(metas, patch_dim(t.recipe), t.comms.device);
+  if (b.num_patches() > 0) broadcast(*tp, b.pixels, 0);
+  return b;
 }
 
 at::Tensor encode(Trainer& t, const ImageBatch& images, int iter, int mb) {
@@ -50,12 +64,12 @@ at::Tensor encode(Trainer& t, const ImageBatch& images, int iter, int mb) {
 
 // Keeps, for parity dumps, each sample's image rows and LLM input rows.
 void record_dump(Trainer& t, int iter, const std::vector<std::uint64_t>& samples_idx,
-                 const std::vector<MockSample>& samples, const at::Tensor& image_rows, const at::Tensor& inputs) {
+                 const std::vector<Sample>& samples, const at::Tensor& image_rows, const at::Tensor& inputs) {
   if (!t.dump.collecting(iter)) return;
   int64_t offset = 0;
   for (size_t k = 0; k < samples.size(); ++k) {
     int rows = 0;
-    for (const auto& img : samples[k].images) rows += embedding_rows(img);
+    for (const auto& img : samples[k].images) rows += img.rows();
     if (rows > 0) t.dump.add("vision_proj", samples_idx[k], image_rows.narrow(0, offset, rows));
     offset += rows;
     t.dump.add("combined_embeddings", samples_idx[k], inputs[static_cast<int64_t>(k)]);
@@ -111,11 +125,12 @@ MicrobatchTotals run_encoder_side(Trainer& t, int iter) {
     std::vector<std::vector<int>> rows_per_image(lanes.size());
     std::vector<ImageBatch> lane_batches;
     for (size_t i = 0; i < lanes.size(); ++i) {
+      const auto indices = microbatch_sample_indices(t.topo, iter, lanes[i], mb);
       const auto samples = [&] {
         auto r = t.timeline.region(R::kDataWait, iter, mb);
-        return t.data.samples(microbatch_sample_indices(t.topo, iter, lanes[i], mb));
+        return t.data->samples(indices);
       }();
-      const auto share = replica_share(t.topo, replica, images_of(samples));
+      const auto share = replica_share(t.topo, replica, images_of(indices, samples));
       rows_per_image[i] = rows_of(share);
       lane_batches.push_back(image_batch(t, share, iter, mb));
     }
@@ -171,16 +186,15 @@ MicrobatchTotals run_llm_pipeline(Trainer& t, int iter, double global_loss_token
   auto forward = [&](int mb) {
     InFlight& f = in_flight[mb];
     std::vector<std::uint64_t> indices;
-    std::vector<MockSample> samples;
+    std::vector<Sample> samples;
     TextBatch batch;
     {
       auto r = t.timeline.region(R::kDataWait, iter, mb);
       indices = microbatch_sample_indices(t.topo, iter, lane, mb);
-      // Pixels only where this rank's own encoder consumes them (colocated).
-      samples = t.data.samples(indices, first && !t.topo.hetero() ? Pixels::Make : Pixels::Skip);
+      samples = t.data->samples(indices);  // no pixels: image_batch() reads those where they are encoded
       batch = make_text_batch(samples, t.comms.device);
     }
-    const auto lane_images = images_of(samples);
+    const auto lane_images = images_of(indices, samples);
     if (first && t.topo.hetero()) {
       auto r = t.timeline.region(R::kLlmEncoderStall, iter, mb);
       const auto t0 = std::chrono::steady_clock::now();
@@ -206,7 +220,7 @@ MicrobatchTotals run_llm_pipeline(Trainer& t, int iter, double global_loss_token
       auto r = t.timeline.region(R::kLlmForward, iter, mb);
       at::Tensor x = f.input;
       if (first) {
-        x = t.llm->embed(batch.tokens, image_rows);
+        x = t.llm->embed(batch.tokens, image_rows, t.recipe.data.image_token_id);
         if (sends_grads) record_dump(t, iter, indices, samples, image_rows, x);
       }
       x = t.llm->layers(x, 1.0 / t.topo.global_batch_size);  // each sample is one sequence

@@ -16,6 +16,7 @@
 #include "hetero/run_dir.h"
 #include "hetero/tensorboard.h"
 #include "hetero/train_schedule.h"
+#include "data/rank_loader.h"
 #include "optim/grads.h"
 #include "optim/nonfinite_guard.h"
 #include "stop_signal.h"
@@ -31,10 +32,28 @@ double global_loss_tokens(Trainer& t, int iter) {
   const auto& dp = t.comms.llm->dp;
   std::int64_t local = 0;
   for (int mb = 0; mb < t.topo.num_microbatches(); ++mb)
-    local += count_loss_tokens(t.data.samples(microbatch_sample_indices(t.topo, iter, dp.rank, mb), Pixels::Skip));
+    local += count_loss_tokens(t.data->samples(microbatch_sample_indices(t.topo, iter, dp.rank, mb)));
   at::Tensor n = at::tensor({static_cast<double>(local)}, at::kDouble).to(t.comms.device);
   all_reduce_sum(dp, n);
   return n.cpu().item<double>();
+}
+
+// Bad data skipped (data.skip_bad_samples), counted as it is used so that
+// reading ahead changes nothing: the bad samples this iteration's samples
+// replaced, on tp rank 0 of each lane's last stage (each sample belongs to
+// one lane), and the images handed out black so far, where images are
+// decoded (tp rank 0 of an encoder replica or of a colocated first stage;
+// each image is decoded by one replica). Summed over the world, each counts once.
+std::pair<double, double> data_skipped_counts(Trainer& t, int iter) {
+  double samples = 0, images = 0;
+  if (t.llm && t.comms.llm->tp.rank == 0 && t.comms.llm->pp.rank == t.comms.llm->pp.size() - 1)
+    for (int mb = 0; mb < t.topo.num_microbatches(); ++mb)
+      for (const Sample& s : t.data->samples(microbatch_sample_indices(t.topo, iter, t.comms.llm->dp.rank, mb)))
+        samples += s.skipped_before;
+  const ModuleGroups* decoder = t.topo.hetero() ? (t.encoder ? &*t.comms.encoder : nullptr)
+                                                : (t.llm && t.comms.llm->pp.rank == 0 ? &*t.comms.llm : nullptr);
+  if (decoder && decoder->tp.rank == 0) images = static_cast<double>(t.data->stats().replaced);
+  return {samples, images};
 }
 
 // config.yaml: the resolved recipe and the topology, as run.
@@ -250,7 +269,7 @@ Trainer::Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOpti
       topo(t),
       comms(c),
       options(std::move(o)),
-      data(r),
+      data(make_rank_loader(r, t, c)),
       routes{t},
       p2p(c.world),
       timeline(trace_path(options, c.rank), trace_rank_info(t, c), c.device),
@@ -307,6 +326,7 @@ int train(Trainer& t) {
   auto& llm_params = t.llm_trainable;
   int skipped = start.skipped_iterations;
   SkippedStepGuard skip_guard(t.recipe.train.max_skipped_in_a_row);
+  std::int64_t skipped_samples = 0;  // bad samples skipped by the iterations so far (data.skip_bad_samples)
   if (logs) std::cout << describe_freeze(t.recipe.train) << std::endl;
   if (start.iteration == 0) snapshot_weights(t, 0);
 
@@ -317,6 +337,7 @@ int train(Trainer& t) {
                                std::to_string(t.comms.rank) + " (--fail-at-iter)");
 
     t.timeline.begin_iteration();
+    t.data->begin_iteration(iter);  // reads ahead through iteration iter + data.prefetch_depth
     // 1-3. Forward and backward of every microbatch, across the bridge.
     zero_grads(enc_params);
     zero_grads(llm_params);
@@ -359,9 +380,13 @@ int train(Trainer& t) {
     at::Tensor loss = at::tensor({mb.loss_sum, static_cast<double>(mb.images)}, at::kDouble).to(t.comms.device);
     if (t.llm) all_reduce_sum(t.comms.llm->dp, loss);
     // MoE load-balancing loss: every stage's layers, every lane's sequences.
+    // With it, the bad data skipped so far (data_skipped_counts says who counts what).
+    const auto [bad_samples, bad_images] = data_skipped_counts(t, iter);
     at::Tensor balance =
-        at::tensor({t.llm ? t.llm->take_load_balancing_sum() : 0.0}, at::kDouble).to(t.comms.device);
+        at::tensor({t.llm ? t.llm->take_load_balancing_sum() : 0.0, bad_samples, bad_images}, at::kDouble)
+            .to(t.comms.device);
     all_reduce_sum(t.comms.world, balance);
+    balance = balance.cpu();
     loss = loss.cpu();
     at::Tensor stalls = at::tensor({mb.encoder_stall_ms, mb.bridge_wait_ms, stop_requested() ? 1.0 : 0.0},
                                    at::kDouble).to(t.comms.device);
@@ -373,7 +398,7 @@ int train(Trainer& t) {
       m.consumed_samples = static_cast<std::int64_t>(iter) * t.topo.global_batch_size;
       m.lm_loss = loss[0].item<double>() / loss_tokens;
       if (const int moe_layers = t.recipe.llm.count_layers('E'); moe_layers > 0)
-        m.load_balancing_loss = balance.cpu().item<double>() / (double(t.topo.global_batch_size) * moe_layers);
+        m.load_balancing_loss = balance[0].item<double>() / (double(t.topo.global_batch_size) * moe_layers);
       m.images = static_cast<std::int64_t>(loss[1].item<double>());
       m.grad_norm = step.grad_norm;
       m.lr = step.lr;
@@ -384,6 +409,11 @@ int train(Trainer& t) {
       m.tflops_per_gpu = llm_flops(t, m.tokens) / (m.iter_time_ms / 1e3) / t.topo.world_size / 1e12;
       m.encoder_stall_ms = stalls[0].item<double>();
       m.bridge_wait_ms = stalls[1].item<double>();
+      skipped_samples += static_cast<std::int64_t>(balance[1].item<double>());
+      m.data_skipped = skipped_samples + static_cast<std::int64_t>(balance[2].item<double>());
+      if (m.data_skipped > 0)
+        std::cout << "data: " << m.data_skipped << " bad samples and images skipped so far (data.skip_bad_samples)"
+                  << std::endl;
       metrics->write(m);
       if (tensorboard) add_iteration_scalars(*tensorboard, m, t.topo.global_batch_size, t.recipe.llm.num_experts > 0);
       std::cout << format_iteration_line(m, t.options.iters, t.topo.global_batch_size) << std::endl;
@@ -407,6 +437,10 @@ int train(Trainer& t) {
     }
   }
   checkpoints.poll(t.comms.world, /*wait=*/true);
+  if (const LoaderStats d = t.data->stats(); d.images > 0)
+    std::cout << "data: rank " << t.comms.rank << " decoded " << d.images << " images in " << d.decode_seconds
+              << " s of loader-thread time: " << d.images / d.decode_seconds << " images/s per loader thread"
+              << std::endl;
   return 0;
 }
 

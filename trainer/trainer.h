@@ -8,6 +8,7 @@
 
 #include "bridge/bridge.h"
 #include "data/batches.h"
+#include "data/data_loader.h"
 #include "dist/comm.h"
 #include "hetero/train_schedule.h"
 #include "hetero/recipe.h"
@@ -52,7 +53,7 @@ struct Trainer {
   const JobTopology& topo;
   JobComms& comms;
   TrainerOptions options;
-  MockDataset data;
+  std::unique_ptr<DataLoader> data;  // this rank's reads, ahead of the step
   BridgeRoutes routes;
   std::unique_ptr<RadioEncoder> encoder;  // where this rank runs the encoder
   std::unique_ptr<LanguageModel> llm;      // where this rank runs the LLM

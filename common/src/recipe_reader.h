@@ -104,6 +104,10 @@ class MapReader {
     return node_ && node_[key] ? node_[key] : YAML::Node();
   }
   std::string full_key(const std::string& key) const { return full(key); }
+  ProblemList& problems() { return problems_; }
+  void problem(const std::string& key, const std::string& rule) {
+    problems_.add("recipe key '" + full(key) + "' " + rule);
+  }
 
   MapReader child(const std::string& key) {
     asked_.insert(key);

@@ -160,6 +160,27 @@ void check_values(const Recipe& r, ProblemList& p) {
   if (d.image_min_px < 1 || d.image_min_px > d.image_max_px)
     p.add("data.image_min_px=" + std::to_string(d.image_min_px) + " and data.image_max_px=" +
           std::to_string(d.image_max_px) + " must satisfy 1 <= min <= max");
+  double weight_sum = 0;
+  for (size_t i = 0; i < d.blend.size(); ++i) {
+    if (d.blend[i].weight < 0)
+      p.add("data.blend[" + std::to_string(i) + "].weight=" + text(d.blend[i].weight) + " (" + d.blend[i].path +
+            ") must be 0 or more");
+    weight_sum += d.blend[i].weight;
+  }
+  if (!d.blend.empty() && !(weight_sum > 0))
+    p.add("data.blend weights sum to " + text(weight_sum) + "; give at least one source a positive weight");
+  for (const auto& [key, id] : {std::pair<const char*, std::int64_t>{"image_token_id", d.image_token_id},
+                                {"pad_token_id", d.pad_token_id}})
+    if (id < 0 || id >= r.llm.vocab_size)
+      p.add(std::string("data.") + key + "=" + std::to_string(id) + " must be a token id in [0, model.llm.vocab_size=" +
+            std::to_string(r.llm.vocab_size) + ")");
+  if (!d.blend.empty() && d.pad_token_id == d.image_token_id)
+    p.add("data.pad_token_id=" + std::to_string(d.pad_token_id) +
+          " equals data.image_token_id: padding would take image rows; pick another padding id");
+  if (d.prefetch_depth < 0)
+    p.add("data.prefetch_depth=" + std::to_string(d.prefetch_depth) + " must be 0 (no prefetch) or more");
+  if (d.loader_threads < 1)
+    p.add("data.loader_threads=" + std::to_string(d.loader_threads) + " must be at least 1");
   const EncoderArch& e = r.encoder;
   check_encoder_variants(e, p);
   if (e.position_table_side < 1)

@@ -65,10 +65,26 @@ EncoderArch read_encoder(MapReader m) {
 DataConfig read_data(MapReader m) {
   DataConfig d;
   d.seed = m.req_u64("seed");
-  d.max_images_per_sample = m.req_int("max_images_per_sample");
-  d.text_only_fraction = m.req_double("text_only_fraction");
-  d.image_min_px = m.req_int("image_min_px");
-  d.image_max_px = m.req_int("image_max_px");
+  d.max_images_per_sample = m.opt_int("max_images_per_sample", d.max_images_per_sample);
+  d.text_only_fraction = m.opt_double("text_only_fraction", d.text_only_fraction);
+  d.image_min_px = m.opt_int("image_min_px", d.image_min_px);
+  d.image_max_px = m.opt_int("image_max_px", d.image_max_px);
+  const YAML::Node blend = m.raw("blend");
+  if (blend && !blend.IsNull()) {
+    if (!blend.IsSequence()) m.problem("blend", "must be a list of {path: ..., weight: ...}");
+    for (size_t i = 0; blend.IsSequence() && i < blend.size(); ++i) {
+      MapReader src(blend[i], m.full_key("blend") + "[" + std::to_string(i) + "]", m.problems());
+      d.blend.push_back({src.req_string("path"), src.req_double("weight")});
+      src.finish();
+    }
+  }
+  d.split = m.opt_string("split", d.split);
+  d.packing = m.opt_bool("packing", d.packing);
+  d.image_token_id = m.opt_i64("image_token_id", d.image_token_id);
+  d.pad_token_id = m.opt_i64("pad_token_id", d.pad_token_id);
+  d.skip_bad_samples = m.opt_bool("skip_bad_samples", d.skip_bad_samples);
+  d.prefetch_depth = m.opt_int("prefetch_depth", d.prefetch_depth);
+  d.loader_threads = m.opt_int("loader_threads", d.loader_threads);
   m.finish();
   return d;
 }

@@ -14,18 +14,15 @@ namespace {
 constexpr int kPatchDim = 3;
 
 ImageBatch lane(const std::vector<PatchGrid>& grids, float base) {
-  std::vector<MockImage> images;
+  std::vector<ImagePixels> images;
   for (const PatchGrid& g : grids) {
-    MockImage img;
-    img.grid_h = g.rows;
-    img.grid_w = g.cols;
+    ImagePixels img;
+    img.meta.grid = g;
     for (int k = 0; k < g.patches() * kPatchDim; ++k) img.patches.push_back(base + static_cast<float>(k));
     base += 1000;
     images.push_back(std::move(img));
   }
-  std::vector<const MockImage*> ptrs;
-  for (const auto& img : images) ptrs.push_back(&img);
-  return make_image_batch(ptrs, kPatchDim, at::kCPU);
+  return make_image_batch(images, kPatchDim, at::kCPU);
 }
 
 // Stands in for the encoder: one row per 2x2 block of each image, computed

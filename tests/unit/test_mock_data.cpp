@@ -4,7 +4,7 @@
 
 #include <set>
 
-#include "data/mock_data.h"
+#include "data/mock_dataset.h"
 #include "hetero/recipe.h"
 #include "hetero/topology.h"
 
@@ -19,37 +19,40 @@ const Recipe& tiny() {
   return r;
 }
 
-MockSample sample(std::uint64_t i, std::uint64_t seed = 0) {
+MockDataset mock(std::uint64_t seed = 0) {
   DataConfig d = tiny().data;
   if (seed) d.seed = seed;
-  return make_mock_sample(d, tiny().llm, tiny().encoder, i);
+  return MockDataset(d, tiny().llm, tiny().encoder);
 }
 
+Sample sample(std::uint64_t i, std::uint64_t seed = 0) { return mock(seed).sample(i); }
+
 // Grids are even-sided and inside the recipe's patch budget.
-void expect_grid_in_budget(const MockImage& img, const EncoderArch& e) {
-  EXPECT_EQ(img.grid_h % 2, 0) << img.grid_h;
-  EXPECT_EQ(img.grid_w % 2, 0) << img.grid_w;
-  EXPECT_GE(img.grid_h * img.grid_w, e.min_patches) << img.grid_h << "x" << img.grid_w;
-  EXPECT_LE(img.grid_h * img.grid_w, e.max_patches) << img.grid_h << "x" << img.grid_w;
+void expect_grid_in_budget(const ImageMeta& img, const EncoderArch& e) {
+  EXPECT_EQ(img.grid.rows % 2, 0) << img.grid.rows;
+  EXPECT_EQ(img.grid.cols % 2, 0) << img.grid.cols;
+  EXPECT_GE(img.grid.patches(), e.min_patches) << img.grid.rows << "x" << img.grid.cols;
+  EXPECT_LE(img.grid.patches(), e.max_patches) << img.grid.rows << "x" << img.grid.cols;
 }
 
 TEST(MockData, PlaceholdersMatchImageRowsInContiguousBlocks) {
   const int seq = tiny().llm.seq_length;
   const int patch_dim = tiny().encoder.channels * tiny().encoder.patch_size * tiny().encoder.patch_size;
   for (std::uint64_t i = 0; i < 300; ++i) {
-    const MockSample s = sample(i);
+    const Sample s = sample(i);
     ASSERT_EQ(static_cast<int>(s.tokens.size()), seq + 1);
     EXPECT_NE(s.tokens.front(), kImagePlaceholder);
     EXPECT_NE(s.tokens.back(), kImagePlaceholder);
     // Walk the placeholder runs; each run is one or more whole images.
     int expected = 0;
-    for (const auto& img : s.images) {
+    for (size_t k = 0; k < s.images.size(); ++k) {
+      const ImageMeta& img = s.images[k];
       EXPECT_GE(img.height_px, tiny().data.image_min_px);
       EXPECT_LE(img.height_px, tiny().data.image_max_px);
       expect_grid_in_budget(img, tiny().encoder);
-      EXPECT_EQ(embedding_rows(img), rows(img.grid_h, img.grid_w));
-      EXPECT_EQ(img.patches.size(), static_cast<size_t>(img.grid_h * img.grid_w * patch_dim));
-      expected += rows(img.grid_h, img.grid_w);
+      EXPECT_EQ(img.rows(), rows(img.grid.rows, img.grid.cols));
+      EXPECT_EQ(mock().image(i, static_cast<int>(k)).patches.size(), static_cast<size_t>(img.grid.patches() * patch_dim));
+      expected += rows(img.grid.rows, img.grid.cols);
     }
     int placeholders = 0;
     for (auto t : s.tokens) placeholders += t == kImagePlaceholder;
@@ -58,10 +61,11 @@ TEST(MockData, PlaceholdersMatchImageRowsInContiguousBlocks) {
 }
 
 TEST(MockData, DependsOnlyOnSeedAndIndex) {
-  const MockSample a = sample(41), b = sample(41), c = sample(42), d = sample(41, 999);
+  const Sample a = sample(41), b = sample(41), c = sample(42), d = sample(41, 999);
   EXPECT_EQ(a.tokens, b.tokens);
   ASSERT_EQ(a.images.size(), b.images.size());
-  for (size_t k = 0; k < a.images.size(); ++k) EXPECT_EQ(a.images[k].patches, b.images[k].patches);
+  for (size_t k = 0; k < a.images.size(); ++k)
+    EXPECT_EQ(mock().image(41, static_cast<int>(k)).patches, mock().image(41, static_cast<int>(k)).patches);
   EXPECT_NE(a.tokens, c.tokens);
   EXPECT_NE(a.tokens, d.tokens);
 }
@@ -72,18 +76,13 @@ TEST(MockData, MixesTextOnlyAndMultiImageSamples) {
   EXPECT_EQ(counts, (std::set<size_t>{0, 1, 2, 3}));
 }
 
-TEST(MockData, SkippingPixelsChangesNothingElse) {
+// The loss skips exactly the labels that are image placeholders.
+TEST(MockData, LossMaskSkipsPlaceholderLabels) {
   for (std::uint64_t i = 0; i < 50; ++i) {
-    const MockSample full = sample(i);
-    const MockSample lean = make_mock_sample(tiny().data, tiny().llm, tiny().encoder, i, Pixels::Skip);
-    EXPECT_EQ(full.tokens, lean.tokens);
-    ASSERT_EQ(full.images.size(), lean.images.size());
-    for (size_t k = 0; k < full.images.size(); ++k) {
-      EXPECT_EQ(full.images[k].grid_h, lean.images[k].grid_h);
-      EXPECT_EQ(full.images[k].grid_w, lean.images[k].grid_w);
-      EXPECT_TRUE(lean.images[k].patches.empty());
-      EXPECT_FALSE(full.images[k].patches.empty());
-    }
+    const Sample s = sample(i);
+    ASSERT_EQ(s.loss_mask.size(), s.tokens.size() - 1);
+    for (size_t t = 0; t < s.loss_mask.size(); ++t)
+      EXPECT_EQ(s.loss_mask[t], s.tokens[t + 1] == kImagePlaceholder ? 0.f : 1.f) << i << " " << t;
   }
 }
 
@@ -94,7 +93,7 @@ TEST(MockData, ImagesFarBelowAndAboveTheBudgetGetGridsInsideIt) {
                                   "data.image_max_px=" + std::to_string(px.second)});
     int images = 0;
     for (std::uint64_t i = 0; i < 100; ++i)
-      for (const MockImage& img : make_mock_sample(r.data, r.llm, r.encoder, i).images) {
+      for (const ImageMeta& img : MockDataset(r.data, r.llm, r.encoder).sample(i).images) {
         ++images;
         expect_grid_in_budget(img, r.encoder);
       }

@@ -1,54 +1,48 @@
 #include "data/batches.h"
 
+#include <stdexcept>
+#include <string>
+
 namespace hetero {
 
-std::vector<std::uint64_t> microbatch_sample_indices(const JobTopology& topo, int iter, int lane, int microbatch) {
-  std::vector<std::uint64_t> out;
-  const std::uint64_t first = static_cast<std::uint64_t>(iter - 1) * topo.global_batch_size +
-                              static_cast<std::uint64_t>(lane) * topo.samples_per_lane() +
-                              static_cast<std::uint64_t>(microbatch) * topo.micro_batch_size;
-  for (int k = 0; k < topo.micro_batch_size; ++k) out.push_back(first + k);
-  return out;
-}
-
-MockSample MockDataset::sample(std::uint64_t index, Pixels pixels) const {
-  return make_mock_sample(recipe_.data, recipe_.llm, recipe_.encoder, index, pixels);
-}
-
-std::vector<MockSample> MockDataset::samples(const std::vector<std::uint64_t>& indices, Pixels pixels) const {
-  std::vector<MockSample> out;
-  out.reserve(indices.size());
-  for (auto i : indices) out.push_back(sample(i, pixels));
-  return out;
-}
-
-TextBatch make_text_batch(const std::vector<MockSample>& samples, at::Device device) {
+TextBatch make_text_batch(const std::vector<Sample>& samples, at::Device device) {
   const int64_t b = static_cast<int64_t>(samples.size());
   const int64_t s = static_cast<int64_t>(samples.front().tokens.size()) - 1;
   at::Tensor tokens = at::empty({b, s}, at::kLong), labels = at::empty({b, s}, at::kLong);
   at::Tensor mask = at::empty({b, s}, at::kFloat);
   auto tk = tokens.accessor<int64_t, 2>(), lb = labels.accessor<int64_t, 2>();
   auto mk = mask.accessor<float, 2>();
-  for (int64_t i = 0; i < b; ++i)
+  TextBatch out;
+  for (int64_t i = 0; i < b; ++i) {
+    const Sample& x = samples[i];
+    if (static_cast<int64_t>(x.tokens.size()) != s + 1 || static_cast<int64_t>(x.loss_mask.size()) != s)
+      throw std::logic_error("sample " + std::to_string(i) + " of a microbatch has " + std::to_string(x.tokens.size()) +
+                             " tokens and " + std::to_string(x.loss_mask.size()) + " loss-mask values, expected " +
+                             std::to_string(s + 1) + " and " + std::to_string(s));
     for (int64_t t = 0; t < s; ++t) {
-      tk[i][t] = samples[i].tokens[t];
-      lb[i][t] = samples[i].tokens[t + 1];
-      mk[i][t] = samples[i].tokens[t + 1] == kImagePlaceholder ? 0.f : 1.f;
+      tk[i][t] = x.tokens[t];
+      lb[i][t] = x.tokens[t + 1];
+      mk[i][t] = x.loss_mask[t];
     }
-  return {tokens.to(device), labels.to(device), mask.to(device)};
-}
-
-std::vector<const MockImage*> images_of(const std::vector<MockSample>& samples) {
-  std::vector<const MockImage*> out;
-  for (const auto& s : samples)
-    for (const auto& img : s.images) out.push_back(&img);
+    out.starts.push_back(x.starts);
+  }
+  out.tokens = tokens.to(device);
+  out.labels = labels.to(device);
+  out.loss_mask = mask.to(device);
   return out;
 }
 
-std::int64_t count_loss_tokens(const std::vector<MockSample>& samples) {
+std::vector<ImageRef> images_of(const std::vector<std::uint64_t>& indices, const std::vector<Sample>& samples) {
+  std::vector<ImageRef> out;
+  for (size_t k = 0; k < samples.size(); ++k)
+    for (int i = 0; i < static_cast<int>(samples[k].images.size()); ++i)
+      out.push_back({indices[k], i, samples[k].images[i]});
+  return out;
+}
+
+std::int64_t count_loss_tokens(const std::vector<Sample>& samples) {
   std::int64_t n = 0;
-  for (const auto& s : samples)
-    for (size_t t = 1; t < s.tokens.size(); ++t) n += s.tokens[t] != kImagePlaceholder;
+  for (const auto& s : samples) n += loss_tokens(s);
   return n;
 }
 

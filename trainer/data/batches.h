@@ -1,8 +1,5 @@
-// Which samples a lane's microbatch holds, and their tensors.
-//
-// Sample j of iteration i's global batch is s = (i-1)*GBS + j. Lane l owns the
-// contiguous slice [l*GBS/lanes, (l+1)*GBS/lanes) and runs it as consecutive
-// microbatches of MBS samples: a pure function of the topology.
+// A lane's microbatch as tensors: the text batch from its samples, and the
+// list of its images (which rank_fetches says whose pixels a rank reads).
 #pragma once
 
 #include <cstdint>
@@ -10,30 +7,23 @@
 
 #include <ATen/ATen.h>
 
-#include "data/mock_data.h"
-#include "hetero/topology.h"
-#include "model/language_model.h"
+#include "data/rank_plan.h"
+#include "data/sample.h"
+#include "data/text_batch.h"
 
 namespace hetero {
 
-std::vector<std::uint64_t> microbatch_sample_indices(const JobTopology& topo, int iter, int lane, int microbatch);
+TextBatch make_text_batch(const std::vector<Sample>& samples, at::Device device);
 
-// Makes mock samples for this job's recipe; every rank gets the same sample
-// for the same index.
-class MockDataset {
- public:
-  MockDataset(const Recipe& recipe) : recipe_(recipe) {}
-  MockSample sample(std::uint64_t index, Pixels pixels = Pixels::Make) const;
-  std::vector<MockSample> samples(const std::vector<std::uint64_t>& indices, Pixels pixels = Pixels::Make) const;
-
- private:
-  const Recipe& recipe_;
+// One image of a microbatch: which sample, which of its images, its size.
+struct ImageRef {
+  std::uint64_t sample;
+  int image;
+  ImageMeta meta;
 };
-
-TextBatch make_text_batch(const std::vector<MockSample>& samples, at::Device device);
-// Images of `samples` in order, flattened across samples.
-std::vector<const MockImage*> images_of(const std::vector<MockSample>& samples);
-// Loss tokens of the samples (labels that are not image placeholders).
-std::int64_t count_loss_tokens(const std::vector<MockSample>& samples);
+// The images of `samples` (global indices `indices`) in order, flattened.
+std::vector<ImageRef> images_of(const std::vector<std::uint64_t>& indices, const std::vector<Sample>& samples);
+// Loss tokens of the samples.
+std::int64_t count_loss_tokens(const std::vector<Sample>& samples);
 
 }  // namespace hetero

@@ -12,22 +12,33 @@ int64_t ImageBatch::embedding_rows() const {
   return rows;
 }
 
-ImageBatch make_image_batch(const std::vector<const MockImage*>& images, int patch_dim, at::Device device) {
+ImageBatch make_image_batch(const std::vector<ImagePixels>& images, int patch_dim, at::Device device) {
   ImageBatch b;
-  for (const MockImage* img : images) {
-    b.grids.push_back({img->grid_h, img->grid_w});
-    b.cu_seqlens.push_back(b.cu_seqlens.back() + static_cast<int64_t>(img->grid_h) * img->grid_w);
+  for (const ImagePixels& img : images) {
+    b.grids.push_back(img.meta.grid);
+    b.cu_seqlens.push_back(b.cu_seqlens.back() + img.meta.grid.patches());
   }
   at::Tensor pixels = at::empty({b.num_patches(), patch_dim}, at::kFloat);
   float* dst = pixels.data_ptr<float>();
-  for (const MockImage* img : images) {
-    if (img->patches.size() != static_cast<size_t>(img->grid_h) * img->grid_w * patch_dim)
-      throw std::invalid_argument("image of grid " + std::to_string(img->grid_h) + "x" + std::to_string(img->grid_w) +
-                                  " holds " + std::to_string(img->patches.size()) + " values, expected grid x patch_dim " +
+  for (const ImagePixels& img : images) {
+    const PatchGrid& g = img.meta.grid;
+    if (img.patches.size() != static_cast<size_t>(g.patches()) * patch_dim)
+      throw std::invalid_argument("image of grid " + std::to_string(g.rows) + "x" + std::to_string(g.cols) +
+                                  " holds " + std::to_string(img.patches.size()) + " values, expected grid x patch_dim " +
                                   std::to_string(patch_dim));
-    dst = std::copy(img->patches.begin(), img->patches.end(), dst);
+    dst = std::copy(img.patches.begin(), img.patches.end(), dst);
   }
   b.pixels = pixels.to(device);
+  return b;
+}
+
+ImageBatch empty_image_batch(const std::vector<ImageMeta>& images, int patch_dim, at::Device device) {
+  ImageBatch b;
+  for (const ImageMeta& img : images) {
+    b.grids.push_back(img.grid);
+    b.cu_seqlens.push_back(b.cu_seqlens.back() + img.grid.patches());
+  }
+  b.pixels = at::empty({b.num_patches(), patch_dim}, at::TensorOptions().dtype(at::kFloat).device(device));
   return b;
 }
 

@@ -13,7 +13,7 @@
 
 #include <ATen/ATen.h>
 
-#include "data/mock_data.h"
+#include "data/sample.h"
 #include "hetero/dynamic_resolution.h"
 
 namespace hetero {
@@ -29,7 +29,9 @@ struct ImageBatch {
   int64_t embedding_rows() const;
 };
 
-ImageBatch make_image_batch(const std::vector<const MockImage*>& images, int patch_dim, at::Device device);
+ImageBatch make_image_batch(const std::vector<ImagePixels>& images, int patch_dim, at::Device device);
+// The same batch's schema with uninitialised pixels (to receive them).
+ImageBatch empty_image_batch(const std::vector<ImageMeta>& images, int patch_dim, at::Device device);
 
 // One forward's images gathered from several lanes, and where each lane's
 // output rows lie in the forward's output.

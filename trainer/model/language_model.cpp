@@ -5,7 +5,6 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "hetero/split_rules.h"
-#include "data/mock_data.h"
 #include "model/tp_ops.h"
 #include "model/transformer_block.h"
 #include "model/vocab_parallel.h"
@@ -68,11 +67,11 @@ LanguageModel::LanguageModel(const LlmArch& arch, std::uint64_t seed, const Modu
   }
 }
 
-at::Tensor LanguageModel::embed(const at::Tensor& tokens, const at::Tensor& image_rows) const {
+at::Tensor LanguageModel::embed(const at::Tensor& tokens, const at::Tensor& image_rows, std::int64_t image_token_id) const {
   const auto b = tokens.size(0), s = tokens.size(1);
   const at::Tensor flat_tokens = tokens.reshape({-1});
   at::Tensor x = vocab_parallel_embedding(flat_tokens, embedding_, tp_);
-  const at::Tensor slots = flat_tokens.eq(kImagePlaceholder).nonzero().squeeze(1);
+  const at::Tensor slots = flat_tokens.eq(image_token_id).nonzero().squeeze(1);
   const int64_t n_rows = image_rows.defined() ? image_rows.size(0) : 0;
   if (slots.size(0) != n_rows)
     throw std::runtime_error("batch has " + std::to_string(slots.size(0)) + " image placeholders but " +

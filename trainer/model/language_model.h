@@ -12,18 +12,14 @@
 
 #include <ATen/ATen.h>
 
+#include "data/sample.h"
+#include "data/text_batch.h"
 #include "dist/comm.h"
 #include "hetero/recipe.h"
 #include "model/hybrid_layer.h"
 #include "model/params.h"
 
 namespace hetero {
-
-struct TextBatch {
-  at::Tensor tokens;     // [B, S] input ids, image placeholders included
-  at::Tensor labels;     // [B, S]
-  at::Tensor loss_mask;  // [B, S] float, 1 where the label counts
-};
 
 // One pipeline stage of the LLM: the first stage owns the embedding, the
 // last the final norm, output layer and loss, and each its contiguous share
@@ -46,7 +42,9 @@ class LanguageModel {
   // First stage: the input rows [B, S, hidden], token embeddings with the N
   // image placeholder positions (row-major over the batch) filled by
   // `image_rows`.
-  at::Tensor embed(const at::Tensor& tokens, const at::Tensor& image_rows) const;
+  // Rows whose token is image_token_id (data.image_token_id) take the image rows, in order.
+  at::Tensor embed(const at::Tensor& tokens, const at::Tensor& image_rows,
+                   std::int64_t image_token_id = kImagePlaceholder) const;
   // This stage's layers over [B, S, hidden] (each row one sample): on the
   // first stage embed()'s output, on later stages the previous stage's
   // output ([B, stage_sequence_length(S), hidden]).

@@ -14,7 +14,7 @@
 #include "hf/hf_nemotron_h.h"
 #include "checkpoint/snapshot_source.h"
 #include "checkpoint/tensor_io.h"
-#include "data/mock_data.h"
+#include "data/sample.h"
 #include "hetero/cli.h"
 #include "hetero/errors.h"
 #include "hetero/safetensors.h"

@@ -89,12 +89,29 @@ struct EncoderArch {
   std::vector<double> pixel_mean, pixel_std;
 };
 
+// One source of a data blend: a Megatron indexed dataset prefix (PREFIX.bin
+// + PREFIX.idx) or an Energon-style shard folder (with .nv-meta/).
+struct DataSource {
+  std::string path;
+  double weight = 0;
+};
+
 struct DataConfig {
   std::uint64_t seed = 0;
+  // Mock data (when `blend` is empty).
   int max_images_per_sample = 0;
   double text_only_fraction = 0.0;
-  int image_min_px = 1;  // each side of a mock image is drawn from [min, max] pixels
-  int image_max_px = 1;
+  int image_min_px = 224;  // each side of a mock image is drawn from [min, max] pixels
+  int image_max_px = 224;
+  // Real data (trainer/data/, design §8a).
+  std::vector<DataSource> blend;
+  std::string split = "train";       // of the shard folders' .nv-meta/split.yaml
+  bool packing = false;              // pack short samples into one row
+  std::int64_t image_token_id = 0;   // the placeholder of one image in the text
+  std::int64_t pad_token_id = 0;     // fills unpacked rows (no loss on it)
+  bool skip_bad_samples = false;     // skip (and count) bad samples instead of failing
+  int prefetch_depth = 2;            // iterations the loader works ahead (0: none)
+  int loader_threads = 2;            // decode threads per process
 };
 
 // The run length is given once, in iterations or in samples (not both, per

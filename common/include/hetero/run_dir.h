@@ -67,6 +67,7 @@ struct IterationMetrics {
   double encoder_stall_ms = 0;
   double bridge_wait_ms = 0;
   std::int64_t images = 0;  // images in the global batch
+  std::int64_t data_skipped = 0;  // bad samples and images skipped so far (data.skip_bad_samples)
 };
 
 std::string metrics_to_json(const IterationMetrics& m);
