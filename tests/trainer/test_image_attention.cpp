@@ -1,0 +1,208 @@
+// Attention within each image of a packed sequence: the reference path
+// against softmax attention over the whole sequence under a block-diagonal
+// mask (values and gradients), and, on a CUDA device, the fused path against
+// the reference (fp32 to 1e-5 on odd image sizes; bf16 FlashAttention within
+// the design's GPU tolerance, §4), for the attention alone and for the
+// encoder's features and gradients.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include <torch/torch.h>
+
+#include "layer_checks.h"
+#include "model/image_attention.h"
+#include "model/radio_encoder.h"
+
+namespace hetero {
+namespace {
+
+using test::expect_close;
+
+// softmax(q k^T / sqrt(d)) v over all tokens, a query seeing only the keys
+// of its own image: the [T, T] formulation the encoder must not use.
+at::Tensor masked_full_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                 const std::vector<int64_t>& offsets) {
+  std::vector<int64_t> image_of;
+  for (size_t i = 0; i + 1 < offsets.size(); ++i)
+    for (int64_t p = offsets[i]; p < offsets[i + 1]; ++p) image_of.push_back(static_cast<int64_t>(i));
+  const at::Tensor img = torch::tensor(image_of);
+  const at::Tensor blocked = img.unsqueeze(0).ne(img.unsqueeze(1));  // [T, T]
+  const at::Tensor qh = q.transpose(0, 1), kh = k.transpose(0, 1), vh = v.transpose(0, 1);
+  const at::Tensor scores = at::matmul(qh, kh.transpose(1, 2)) / std::sqrt(static_cast<double>(q.size(2)));
+  const at::Tensor probs = at::softmax(scores.masked_fill(blocked, -std::numeric_limits<float>::infinity()), -1);
+  return at::matmul(probs, vh).transpose(0, 1);
+}
+
+struct Qkv {
+  at::Tensor q, k, v;
+};
+
+Qkv random_qkv(int64_t tokens, int64_t heads, int64_t d, at::ScalarType dtype, at::Device device, uint64_t seed) {
+  torch::manual_seed(seed);
+  auto make = [&] {
+    return torch::randn({tokens, heads, d}).to(device, dtype).set_requires_grad(true);
+  };
+  Qkv x;
+  x.q = make();
+  x.k = make();
+  x.v = make();
+  return x;
+}
+
+// Output and the gradients of q, k, v for a fixed random output gradient.
+std::vector<at::Tensor> run(const Qkv& x, const std::function<at::Tensor(const Qkv&)>& attend, uint64_t seed) {
+  const at::Tensor out = attend(x);
+  torch::manual_seed(seed);
+  const at::Tensor g = torch::randn(out.sizes()).to(out.device(), out.scalar_type());
+  const auto grads = torch::autograd::grad({out}, {x.q, x.k, x.v}, {g});
+  return {out.detach(), grads[0], grads[1], grads[2]};
+}
+
+const std::vector<int64_t> kOddOffsets{0, 7, 8, 21, 58, 62};  // images of 7, 1, 13, 37 and 4 tokens
+
+TEST(ImageAttention, ReferenceMatchesMaskedFullAttention) {
+  const PackedImages images(kOddOffsets, at::kCPU);
+  EXPECT_EQ(images.count(), 5);
+  EXPECT_EQ(images.max_length, 37);
+  const Qkv x = random_qkv(images.tokens(), 3, 5, at::kFloat, at::kCPU, 1);
+  const auto got = run(x, [&](const Qkv& a) { return image_attention(a.q, a.k, a.v, images, AttentionKernel::Reference); }, 2);
+  const auto want = run(x, [&](const Qkv& a) { return masked_full_attention(a.q, a.k, a.v, kOddOffsets); }, 2);
+  const char* what[] = {"output", "dq", "dk", "dv"};
+  for (int i = 0; i < 4; ++i) expect_close(got[i], want[i], 1e-6, what[i]);
+}
+
+TEST(ImageAttention, RejectsRowsThatDoNotMatchTheImages) {
+  const PackedImages images({0, 4, 9}, at::kCPU);
+  const Qkv x = random_qkv(8, 2, 4, at::kFloat, at::kCPU, 1);
+  EXPECT_THROW(image_attention(x.q, x.k, x.v, images, AttentionKernel::Reference), std::invalid_argument);
+  EXPECT_THROW(PackedImages({0, 4, 4}, at::kCPU), std::invalid_argument);
+}
+
+TEST(ImageAttention, FusedKernelNeedsACudaDevice) {
+  EXPECT_THROW(parse_attention_kernel("fused", at::kCPU), std::invalid_argument);
+  EXPECT_THROW(parse_attention_kernel("flash", at::kCPU), std::invalid_argument);
+  EXPECT_EQ(parse_attention_kernel("reference", at::kCPU), AttentionKernel::Reference);
+  EXPECT_EQ(default_attention_kernel(at::kCPU), AttentionKernel::Reference);
+}
+
+bool have_cuda_fused() {
+  return torch::cuda::is_available() && default_attention_kernel(at::Device(at::kCUDA, 0)) == AttentionKernel::Fused;
+}
+
+#define SKIP_WITHOUT_CUDA_FUSED() \
+  if (!have_cuda_fused()) GTEST_SKIP() << "needs a CUDA build and a CUDA device (the fused attention kernel)"
+
+// Cosine of two tensors as flat vectors, in double.
+double cosine(const at::Tensor& a, const at::Tensor& b) {
+  const at::Tensor x = a.to(at::kCPU, at::kDouble).flatten(), y = b.to(at::kCPU, at::kDouble).flatten();
+  return (x.dot(y) / (x.norm() * y.norm())).item<double>();
+}
+
+// The design's GPU tolerance (§4): cosine >= 0.999, relative 2e-2 at the scale.
+void expect_bf16_close(const at::Tensor& got, const at::Tensor& want, const std::string& what) {
+  EXPECT_GE(cosine(got, want), 0.999) << what;
+  expect_close(got.to(at::kCPU, at::kFloat), want.to(at::kCPU, at::kFloat), 2e-2, what);
+}
+
+TEST(ImageAttentionGpu, FusedMatchesReferenceFp32OnOddSizes) {
+  SKIP_WITHOUT_CUDA_FUSED();
+  const at::Device cuda(at::kCUDA, 0);
+  const PackedImages images(kOddOffsets, cuda);
+  const Qkv x = random_qkv(images.tokens(), 3, 10, at::kFloat, cuda, 3);
+  const auto fused = run(x, [&](const Qkv& a) { return image_attention(a.q, a.k, a.v, images, AttentionKernel::Fused); }, 4);
+  const auto ref = run(x, [&](const Qkv& a) { return image_attention(a.q, a.k, a.v, images, AttentionKernel::Reference); }, 4);
+  const char* what[] = {"output", "dq", "dk", "dv"};
+  for (int i = 0; i < 4; ++i) expect_close(fused[i].cpu(), ref[i].cpu(), 1e-5, what[i]);
+}
+
+TEST(ImageAttentionGpu, FlashVarlenMatchesReferenceBf16) {
+  SKIP_WITHOUT_CUDA_FUSED();
+  const at::Device cuda(at::kCUDA, 0);
+  // RADIO's head size (80); images of 7, 130, 1, 257 and 64 tokens.
+  const std::vector<int64_t> offsets{0, 7, 137, 138, 395, 459};
+  const PackedImages images(offsets, cuda);
+  const Qkv x = random_qkv(images.tokens(), 4, 80, at::kBFloat16, cuda, 5);
+  const auto fused = run(x, [&](const Qkv& a) { return image_attention(a.q, a.k, a.v, images, AttentionKernel::Fused); }, 6);
+  // The reference in fp32 from the same bf16 inputs.
+  Qkv wide{x.q.detach().to(at::kFloat).set_requires_grad(true), x.k.detach().to(at::kFloat).set_requires_grad(true),
+           x.v.detach().to(at::kFloat).set_requires_grad(true)};
+  const auto ref = run(wide, [&](const Qkv& a) { return image_attention(a.q, a.k, a.v, images, AttentionKernel::Reference); }, 6);
+  const char* what[] = {"output", "dq", "dk", "dv"};
+  for (int i = 0; i < 4; ++i) expect_bf16_close(fused[i], ref[i], what[i]);
+}
+
+EncoderArch head80_cradio() {
+  EncoderArch a;
+  a.num_layers = 2;
+  a.hidden_size = 160;
+  a.num_attention_heads = 2;  // head size 80, as C-RADIO-H
+  a.ffn_hidden_size = 320;
+  a.patch_size = 2;
+  a.channels = 3;
+  a.position_table_side = 8;
+  a.num_cls_tokens = 2;
+  a.num_registers = 1;
+  a.norm = "layernorm";
+  a.norm_eps = 1e-6;
+  a.bias = true;
+  a.mlp_activation = "gelu";
+  a.position_interpolation = "square_crop";
+  return a;
+}
+
+// Features and every parameter's gradient, fused against reference.
+void compare_encoder(at::ScalarType compute) {
+  const at::Device cuda(at::kCUDA, 0);
+  const EncoderArch a = head80_cradio();
+  const Group one = test::single_group();
+  RadioEncoder enc(a, 16, 7, one, cuda, compute);
+  test::randomize(enc.params(), 0, 1, 8);
+  {  // weights at std 1/sqrt(fan_in): activations stay O(1) through the layers, so bf16 stays meaningful
+    at::NoGradGuard no_grad;
+    for (Param& p : enc.params().params())
+      if (p.value.dim() == 2) p.value.mul_(2.0 / std::sqrt(static_cast<double>(p.value.size(1))));
+  }
+  ImageBatch batch;
+  for (PatchGrid g : {PatchGrid{3, 5}, PatchGrid{9, 7}, PatchGrid{1, 1}, PatchGrid{6, 11}}) {
+    batch.grids.push_back(g);
+    batch.cu_seqlens.push_back(batch.cu_seqlens.back() + g.patches());
+  }
+  torch::manual_seed(9);
+  batch.pixels = torch::rand({batch.num_patches(), 12}).to(cuda);
+  const at::Tensor g = torch::randn({batch.num_patches(), a.hidden_size}).to(cuda);
+  auto features_and_grads = [&](AttentionKernel kernel) {
+    enc.set_attention_kernel(kernel);
+    for (Param& p : enc.params().params()) p.value.mutable_grad() = at::Tensor();
+    const at::Tensor f = enc.features(batch);
+    f.backward(g);
+    std::vector<at::Tensor> out{f.detach().cpu()};
+    for (Param& p : enc.params().params())
+      out.push_back(p.value.grad().defined() ? p.value.grad().cpu() : at::zeros_like(p.value).cpu());
+    return out;
+  };
+  const auto fused = features_and_grads(AttentionKernel::Fused);
+  const auto ref = features_and_grads(AttentionKernel::Reference);
+  for (size_t i = 0; i < fused.size(); ++i) {
+    const std::string what = i == 0 ? "features" : "grad " + enc.params().params()[i - 1].name;
+    if (i > 0 && ref[i].abs().max().item<double>() == 0) continue;  // the projector: features() does not reach it
+    if (compute == at::kFloat)
+      expect_close(fused[i], ref[i], 1e-5, what);
+    else
+      expect_bf16_close(fused[i], ref[i], what);
+  }
+}
+
+TEST(ImageAttentionGpu, EncoderFusedMatchesReferenceFp32) {
+  SKIP_WITHOUT_CUDA_FUSED();
+  compare_encoder(at::kFloat);
+}
+
+TEST(ImageAttentionGpu, EncoderFusedMatchesReferenceBf16) {
+  SKIP_WITHOUT_CUDA_FUSED();
+  compare_encoder(at::kBFloat16);
+}
+
+}  // namespace
+}  // namespace hetero
