@@ -55,6 +55,7 @@ struct IterationMetrics {
   double encoder_stall_ms = 0;
   double bridge_wait_ms = 0;
   std::int64_t images = 0;  // images in the global batch
+  std::int64_t bridge_bytes = 0;  // image embeddings sent over the bridge this iteration, by the busiest encoder rank
 };
 
 std::string metrics_to_json(const IterationMetrics& m);
