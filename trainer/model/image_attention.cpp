@@ -6,7 +6,6 @@
 
 #include <torch/csrc/autograd/custom_function.h>
 
-#include "compat.h"
 #include "model/device_copy.h"
 
 namespace hetero {
