@@ -3,8 +3,9 @@
 
 The same images (random pixels, `--per-sample` square images of each `--px`)
 go through transformers' RadioModel (SDPA attention) and through
-`hetero-hf radio-bench` (our encoder, the recipe's C-RADIO-H, fused varlen
-attention): forward to the per-patch features, backward from a fixed random
+`hetero-hf radio-bench` (our encoder, the recipe's C-RADIO-H; attention
+through SDPA over the images batched by size, and through FlashAttention's
+varlen kernel): forward to the per-patch features, backward from a fixed random
 gradient, bf16 compute. RadioModel runs twice: fp32 weights under
 torch.autocast(bf16) (mixed precision, as ours: fp32 weights, bf16 matmuls)
 and with its weights cast to bf16. Printed per case: ms per step, patches/s,
@@ -153,6 +154,7 @@ def main():
             show(r)
         ours = bench_ours(args, images_file, "fused")
         show(ours)
+        show(bench_ours(args, images_file, "varlen"))
         if args.reference:
             show(bench_ours(args, images_file, "reference"))
         results[px] = {"hf": hf, "ours": ours}

@@ -1,9 +1,9 @@
 // Attention within each image of a packed sequence: the reference path
 // against softmax attention over the whole sequence under a block-diagonal
-// mask (values and gradients), and, on a CUDA device, the fused path against
-// the reference (fp32 to 1e-5 on odd image sizes; bf16 FlashAttention within
-// the design's GPU tolerance, §4), for the attention alone and for the
-// encoder's features and gradients.
+// mask (values and gradients), the grouping of images by size, and, on a
+// CUDA device, the fused and varlen paths against the reference (fp32 to
+// 1e-5 on odd image sizes; bf16 within the design's GPU tolerance, §4), for
+// the attention alone and for the encoder's features and gradients.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -73,6 +73,28 @@ TEST(ImageAttention, ReferenceMatchesMaskedFullAttention) {
   for (int i = 0; i < 4; ++i) expect_close(got[i], want[i], 1e-6, what[i]);
 }
 
+TEST(ImageAttention, ImagesAreGroupedByLengthAndRestoredToPackedOrder) {
+  // Lengths 3, 2, 3, 4, 2: groups {0, 2} (length 3), {1, 4} (2), {3} (4).
+  const PackedImages images({0, 3, 5, 8, 12, 14}, at::kCPU);
+  ASSERT_EQ(images.size_groups.size(), 3u);
+  EXPECT_EQ(images.size_groups[0].length, 3);
+  EXPECT_EQ(images.size_groups[0].count, 2);
+  EXPECT_EQ(images.size_groups[0].first_token, -1);  // images 0 and 2 are not adjacent
+  EXPECT_TRUE(images.size_groups[0].tokens.equal(torch::tensor(std::vector<int64_t>{0, 1, 2, 5, 6, 7})));
+  EXPECT_TRUE(images.size_groups[1].tokens.equal(torch::tensor(std::vector<int64_t>{3, 4, 12, 13})));
+  EXPECT_EQ(images.size_groups[2].first_token, 8);  // one image: a run of the packed sequence
+  EXPECT_EQ(images.size_groups[2].count, 1);
+  // Group order is 0 1 2 5 6 7 | 3 4 12 13 | 8 9 10 11; restoring gives 0..13.
+  const at::Tensor grouped = torch::tensor(std::vector<int64_t>{0, 1, 2, 5, 6, 7, 3, 4, 12, 13, 8, 9, 10, 11});
+  EXPECT_TRUE(grouped.index_select(0, images.restore_order).equal(torch::arange(14)));
+  // Equal lengths side by side need no gather and no restore.
+  const PackedImages even({0, 4, 8, 12}, at::kCPU);
+  ASSERT_EQ(even.size_groups.size(), 1u);
+  EXPECT_EQ(even.size_groups[0].first_token, 0);
+  EXPECT_EQ(even.size_groups[0].count, 3);
+  EXPECT_FALSE(even.restore_order.defined());
+}
+
 TEST(ImageAttention, RejectsRowsThatDoNotMatchTheImages) {
   const PackedImages images({0, 4, 9}, at::kCPU);
   const Qkv x = random_qkv(8, 2, 4, at::kFloat, at::kCPU, 1);
@@ -82,6 +104,7 @@ TEST(ImageAttention, RejectsRowsThatDoNotMatchTheImages) {
 
 TEST(ImageAttention, FusedKernelNeedsACudaDevice) {
   EXPECT_THROW(parse_attention_kernel("fused", at::kCPU), std::invalid_argument);
+  EXPECT_THROW(parse_attention_kernel("varlen", at::kCPU), std::invalid_argument);
   EXPECT_THROW(parse_attention_kernel("flash", at::kCPU), std::invalid_argument);
   EXPECT_EQ(parse_attention_kernel("reference", at::kCPU), AttentionKernel::Reference);
   EXPECT_EQ(default_attention_kernel(at::kCPU), AttentionKernel::Reference);
@@ -106,31 +129,42 @@ void expect_bf16_close(const at::Tensor& got, const at::Tensor& want, const std:
   expect_close(got.to(at::kCPU, at::kFloat), want.to(at::kCPU, at::kFloat), 2e-2, what);
 }
 
+// Images of 7, 130, 1, 7, 257, 130 and 64 tokens: odd sizes, and equal sizes
+// apart from each other (the fused kernel's gather and restore).
+const std::vector<int64_t> kMixedOffsets{0, 7, 137, 138, 145, 402, 532, 596};
+
+void compare_kernels(AttentionKernel kernel, at::ScalarType dtype, int64_t heads, int64_t d) {
+  const at::Device cuda(at::kCUDA, 0);
+  const PackedImages images(kMixedOffsets, cuda);
+  const Qkv x = random_qkv(images.tokens(), heads, d, dtype, cuda, 5);
+  const auto got = run(x, [&](const Qkv& a) { return image_attention(a.q, a.k, a.v, images, kernel); }, 6);
+  // The reference in fp32 from the same inputs.
+  Qkv wide{x.q.detach().to(at::kFloat).set_requires_grad(true), x.k.detach().to(at::kFloat).set_requires_grad(true),
+           x.v.detach().to(at::kFloat).set_requires_grad(true)};
+  const auto ref =
+      run(wide, [&](const Qkv& a) { return image_attention(a.q, a.k, a.v, images, AttentionKernel::Reference); }, 6);
+  const char* what[] = {"output", "dq", "dk", "dv"};
+  for (int i = 0; i < 4; ++i) {
+    if (dtype == at::kFloat)
+      expect_close(got[i].cpu(), ref[i].cpu(), 1e-5, what[i]);
+    else
+      expect_bf16_close(got[i], ref[i], what[i]);
+  }
+}
+
 TEST(ImageAttentionGpu, FusedMatchesReferenceFp32OnOddSizes) {
   SKIP_WITHOUT_CUDA_FUSED();
-  const at::Device cuda(at::kCUDA, 0);
-  const PackedImages images(kOddOffsets, cuda);
-  const Qkv x = random_qkv(images.tokens(), 3, 10, at::kFloat, cuda, 3);
-  const auto fused = run(x, [&](const Qkv& a) { return image_attention(a.q, a.k, a.v, images, AttentionKernel::Fused); }, 4);
-  const auto ref = run(x, [&](const Qkv& a) { return image_attention(a.q, a.k, a.v, images, AttentionKernel::Reference); }, 4);
-  const char* what[] = {"output", "dq", "dk", "dv"};
-  for (int i = 0; i < 4; ++i) expect_close(fused[i].cpu(), ref[i].cpu(), 1e-5, what[i]);
+  compare_kernels(AttentionKernel::Fused, at::kFloat, 3, 10);
+}
+
+TEST(ImageAttentionGpu, FusedMatchesReferenceBf16) {
+  SKIP_WITHOUT_CUDA_FUSED();
+  compare_kernels(AttentionKernel::Fused, at::kBFloat16, 4, 80);  // RADIO's head size
 }
 
 TEST(ImageAttentionGpu, FlashVarlenMatchesReferenceBf16) {
   SKIP_WITHOUT_CUDA_FUSED();
-  const at::Device cuda(at::kCUDA, 0);
-  // RADIO's head size (80); images of 7, 130, 1, 257 and 64 tokens.
-  const std::vector<int64_t> offsets{0, 7, 137, 138, 395, 459};
-  const PackedImages images(offsets, cuda);
-  const Qkv x = random_qkv(images.tokens(), 4, 80, at::kBFloat16, cuda, 5);
-  const auto fused = run(x, [&](const Qkv& a) { return image_attention(a.q, a.k, a.v, images, AttentionKernel::Fused); }, 6);
-  // The reference in fp32 from the same bf16 inputs.
-  Qkv wide{x.q.detach().to(at::kFloat).set_requires_grad(true), x.k.detach().to(at::kFloat).set_requires_grad(true),
-           x.v.detach().to(at::kFloat).set_requires_grad(true)};
-  const auto ref = run(wide, [&](const Qkv& a) { return image_attention(a.q, a.k, a.v, images, AttentionKernel::Reference); }, 6);
-  const char* what[] = {"output", "dq", "dk", "dv"};
-  for (int i = 0; i < 4; ++i) expect_bf16_close(fused[i], ref[i], what[i]);
+  compare_kernels(AttentionKernel::Varlen, at::kBFloat16, 4, 80);
 }
 
 EncoderArch head80_cradio() {
@@ -153,7 +187,7 @@ EncoderArch head80_cradio() {
 }
 
 // Features and every parameter's gradient, fused against reference.
-void compare_encoder(at::ScalarType compute) {
+void compare_encoder(at::ScalarType compute, AttentionKernel kernel = AttentionKernel::Fused) {
   const at::Device cuda(at::kCUDA, 0);
   const EncoderArch a = head80_cradio();
   const Group one = test::single_group();
@@ -182,7 +216,7 @@ void compare_encoder(at::ScalarType compute) {
       out.push_back(p.value.grad().defined() ? p.value.grad().cpu() : at::zeros_like(p.value).cpu());
     return out;
   };
-  const auto fused = features_and_grads(AttentionKernel::Fused);
+  const auto fused = features_and_grads(kernel);
   const auto ref = features_and_grads(AttentionKernel::Reference);
   for (size_t i = 0; i < fused.size(); ++i) {
     const std::string what = i == 0 ? "features" : "grad " + enc.params().params()[i - 1].name;
@@ -202,6 +236,11 @@ TEST(ImageAttentionGpu, EncoderFusedMatchesReferenceFp32) {
 TEST(ImageAttentionGpu, EncoderFusedMatchesReferenceBf16) {
   SKIP_WITHOUT_CUDA_FUSED();
   compare_encoder(at::kBFloat16);
+}
+
+TEST(ImageAttentionGpu, EncoderVarlenMatchesReferenceBf16) {
+  SKIP_WITHOUT_CUDA_FUSED();
+  compare_encoder(at::kBFloat16, AttentionKernel::Varlen);
 }
 
 }  // namespace

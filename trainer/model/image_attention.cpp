@@ -66,19 +66,32 @@ bool flash_supports(const at::Tensor& q) {
   return q.is_cuda() && (dtype == at::kBFloat16 || dtype == at::kHalf) && d % 8 == 0 && d <= 256;
 }
 
+at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const PackedImages& images) {
+  if (!flash_supports(q))
+    throw std::invalid_argument("the varlen attention kernel needs bf16 or fp16 and a head size that is a multiple "
+                                "of 8 up to 256 (have " + std::string(c10::toString(q.scalar_type())) + ", " +
+                                std::to_string(q.size(2)) + "); use fused");
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(2)));
+  return FlashVarlenAttention::apply(q.contiguous(), k.contiguous(), v.contiguous(), images.device_offsets,
+                                     images.max_length, scale);
+}
+
 at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const PackedImages& images) {
-  if (flash_supports(q)) {
-    const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(2)));
-    return FlashVarlenAttention::apply(q.contiguous(), k.contiguous(), v.contiguous(), images.device_offsets,
-                                       images.max_length, scale);
-  }
+  const int64_t heads = q.size(1), d = q.size(2);
   std::vector<at::Tensor> out;
-  for (int i = 0; i < images.count(); ++i) {
-    const int64_t offset = images.offsets[i], n = images.offsets[i + 1] - offset;
-    auto batch = [&](const at::Tensor& x) { return image_heads(x, offset, n).unsqueeze(0); };  // [1, heads, n, d]
-    out.push_back(at::scaled_dot_product_attention(batch(q), batch(k), batch(v)).squeeze(0).transpose(0, 1));
+  for (const SizeGroup& g : images.size_groups) {
+    auto batch = [&](const at::Tensor& x) {  // [count, heads, length, d]
+      const at::Tensor rows = g.first_token >= 0 ? x.narrow(0, g.first_token, g.count * g.length)
+                                                 : x.index_select(0, g.tokens);
+      return rows.reshape({g.count, g.length, heads, d}).transpose(1, 2);
+    };
+    out.push_back(at::scaled_dot_product_attention(batch(q), batch(k), batch(v))
+                      .transpose(1, 2)
+                      .reshape({g.count * g.length, heads, d}));
   }
-  return at::cat(out, 0);
+  const at::Tensor grouped = out.size() == 1 ? out[0] : at::cat(out, 0);
+  return images.restore_order.defined() ? grouped.index_select(0, images.restore_order) : grouped;
 }
 #endif
 
@@ -94,11 +107,12 @@ AttentionKernel default_attention_kernel(at::Device device) {
 
 AttentionKernel parse_attention_kernel(const std::string& name, at::Device device) {
   if (name == "reference") return AttentionKernel::Reference;
-  if (name != "fused") throw std::invalid_argument("attention kernel '" + name + "' is not reference or fused");
+  if (name != "fused" && name != "varlen")
+    throw std::invalid_argument("attention kernel '" + name + "' is not reference, fused or varlen");
   if (default_attention_kernel(device) != AttentionKernel::Fused)
-    throw std::invalid_argument("the fused attention kernel needs a CUDA build and a CUDA device (device " +
+    throw std::invalid_argument("the " + name + " attention kernel needs a CUDA build and a CUDA device (device " +
                                 device.str() + "); use reference");
-  return AttentionKernel::Fused;
+  return name == "fused" ? AttentionKernel::Fused : AttentionKernel::Varlen;
 }
 
 PackedImages::PackedImages(std::vector<int64_t> offsets_in, at::Device device) : offsets(std::move(offsets_in)) {
@@ -115,6 +129,38 @@ PackedImages::PackedImages(std::vector<int64_t> offsets_in, at::Device device) :
     narrow.push_back(static_cast<int32_t>(offsets[i]));
   }
   device_offsets = copy_to_device(at::tensor(narrow, at::kInt), device);
+
+  // Images grouped by length for the fused kernel, with each group's tokens.
+  std::vector<std::vector<int>> members;
+  for (int i = 0; i < count(); ++i) {
+    const int64_t length = offsets[i + 1] - offsets[i];
+    size_t g = 0;
+    while (g < size_groups.size() && size_groups[g].length != length) ++g;
+    if (g == size_groups.size()) {
+      size_groups.push_back(SizeGroup{length, 0, -1, at::Tensor()});
+      members.emplace_back();
+    }
+    ++size_groups[g].count;
+    members[g].push_back(i);
+  }
+  std::vector<int64_t> order;  // the groups' tokens, group after group
+  for (size_t g = 0; g < size_groups.size(); ++g) {
+    const std::vector<int>& m = members[g];
+    std::vector<int64_t> tokens;
+    for (int i : m)
+      for (int64_t p = offsets[i]; p < offsets[i + 1]; ++p) tokens.push_back(p);
+    if (m.back() - m.front() + 1 == static_cast<int>(m.size()))
+      size_groups[g].first_token = offsets[m.front()];
+    else
+      size_groups[g].tokens = copy_to_device(at::tensor(tokens, at::kLong), device);
+    order.insert(order.end(), tokens.begin(), tokens.end());
+  }
+  bool in_order = true;
+  for (size_t i = 0; i < order.size() && in_order; ++i) in_order = order[i] == static_cast<int64_t>(i);
+  if (in_order) return;
+  std::vector<int64_t> restore(order.size());
+  for (size_t i = 0; i < order.size(); ++i) restore[order[i]] = static_cast<int64_t>(i);
+  restore_order = copy_to_device(at::tensor(restore, at::kLong), device);
 }
 
 at::Tensor image_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const PackedImages& images,
@@ -125,9 +171,10 @@ at::Tensor image_attention(const at::Tensor& q, const at::Tensor& k, const at::T
   if (images.count() == 0) return at::empty_like(q);
 #ifdef HETERO_WITH_CUDA
   if (kernel == AttentionKernel::Fused) return fused_attention(q, k, v, images);
+  if (kernel == AttentionKernel::Varlen) return varlen_attention(q, k, v, images);
 #endif
-  if (kernel == AttentionKernel::Fused)
-    throw std::logic_error("image attention: the fused kernel is not part of this build");
+  if (kernel != AttentionKernel::Reference)
+    throw std::logic_error("image attention: only the reference kernel is part of this build");
   return reference_attention(q, k, v, images);
 }
 

@@ -110,7 +110,8 @@ int hf_radio_bench(int argc, char** argv) {
     ("steps", po::value(&steps)->default_value(10), "timed steps")
     ("device", po::value(&device_name)->default_value("cuda"), "cpu or cuda")
     ("dtype", po::value(&dtype_name)->default_value("bf16"), "compute dtype: fp32 or bf16")
-    ("attention", po::value(&attention_name), "reference or fused (default: fused on CUDA, reference on CPU)")
+    ("attention", po::value(&attention_name),
+     "reference, fused or varlen (image_attention.h; default: fused on CUDA, reference on CPU)")
     ("peak-tflops", po::value(&peak_tflops)->default_value(989), "the GPU's dense peak for MFU, TFLOP/s");
   if (!parse_command_line(argc, argv, desc, "hetero-hf radio-bench")) return 0;
   if (copies < 1 || warmup < 0 || steps < 1)
@@ -151,7 +152,8 @@ int hf_radio_bench(int argc, char** argv) {
   std::snprintf(line, sizeof line,
                 "{\"impl\": \"hetero\", \"attention\": \"%s\", \"dtype\": \"%s\", \"images\": %d, \"patches\": %lld, "
                 "\"step_ms\": %.3f, \"patches_per_s\": %.1f, \"tflops\": %.1f, \"mfu\": %.4f, \"peak_gb\": %.3f}",
-                kernel == AttentionKernel::Fused ? "fused" : "reference", dtype_name.c_str(), batch.num_images(),
+                kernel == AttentionKernel::Fused ? "fused" : kernel == AttentionKernel::Varlen ? "varlen" : "reference",
+                dtype_name.c_str(), batch.num_images(),
                 static_cast<long long>(batch.num_patches()), seconds * 1e3, batch.num_patches() / seconds, tflops,
                 tflops / peak_tflops, peak_memory_bytes(device) / 1e9);
   std::cout << line << std::endl;
