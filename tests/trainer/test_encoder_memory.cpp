@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <mutex>
+#include <unordered_map>
 
 #include <c10/core/CPUAllocator.h>
 #include <torch/torch.h>
@@ -18,11 +20,13 @@ namespace hetero {
 namespace {
 
 // Wraps the CPU allocator and counts the bytes its tensors hold: now and the
-// peak since reset(). (c10::Allocator::allocate is const in LibTorch 1.13
-// and not from 2.3, which also added copy_data.)
+// peak since reset(). Its DataPtrs keep context == data, as LibTorch 2.x
+// asserts for CPU memory; the base allocation and size wait in a side table.
+// (c10::Allocator::allocate is const in LibTorch 1.13 and not from 2.3,
+// which also added copy_data.)
 class CountingCpuAllocator : public c10::Allocator {
  public:
-  explicit CountingCpuAllocator(c10::Allocator* base) : base_(base) {}
+  explicit CountingCpuAllocator(c10::Allocator* base) : base_(base) { self_ = this; }
 
 #if TORCH_VERSION_MAJOR >= 2
   c10::DataPtr allocate(size_t n) override { return count(n); }
@@ -39,28 +43,43 @@ class CountingCpuAllocator : public c10::Allocator {
   struct Held {
     c10::DataPtr inner;
     int64_t bytes;
-    const CountingCpuAllocator* owner;
   };
-  static void release(void* ctx) {
-    Held* h = static_cast<Held*>(ctx);
-    h->owner->live_ -= h->bytes;
-    delete h;  // frees through the base allocator's deleter
-  }
+
+  static void release(void* data) {
+    Held h;
+    {
+      std::lock_guard<std::mutex> lock(self_->mutex_);
+      auto it = self_->held_.find(data);
+      h = std::move(it->second);
+      self_->held_.erase(it);
+    }
+    self_->live_ -= h.bytes;
+  }  // h.inner frees through the base allocator's deleter
 
   c10::DataPtr count(size_t n) const {
     c10::DataPtr inner = base_->allocate(n);
     void* data = inner.get();
     const c10::Device device = inner.device();
+    if (data == nullptr) return inner;  // zero bytes: nothing to count
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      held_[data] = Held{std::move(inner), static_cast<int64_t>(n)};
+    }
     const int64_t now = live_ += static_cast<int64_t>(n);
     int64_t seen = peak_.load();
     while (now > seen && !peak_.compare_exchange_weak(seen, now)) {
     }
-    return {data, new Held{std::move(inner), static_cast<int64_t>(n), this}, &CountingCpuAllocator::release, device};
+    return {data, data, &CountingCpuAllocator::release, device};
   }
 
+  static CountingCpuAllocator* self_;
   c10::Allocator* base_;
+  mutable std::mutex mutex_;
+  mutable std::unordered_map<void*, Held> held_;
   mutable std::atomic<int64_t> live_{0}, peak_{0};
 };
+
+CountingCpuAllocator* CountingCpuAllocator::self_ = nullptr;
 
 // Installs the counter for the current scope. The counter outlives every
 // tensor it handed out (a static), so tensors freed later still find it.

@@ -186,45 +186,60 @@ EncoderArch head80_cradio() {
   return a;
 }
 
-// Features and every parameter's gradient, fused against reference.
+// Features and every parameter's gradient of one encoder, computed with
+// `kernel` in `compute`, against the reference kernel. In fp32 the two agree
+// to rounding (parameter gradients, sums over every token through both
+// layers, to 5e-5 relative). In bf16 both paths round differently, and the
+// query/key gradients are the most sensitive to it, so each is held against
+// the fp32 reference computation: the fused kernel must be as close to it
+// as the bf16 reference path is (cosine within 0.002), features within §4.
 void compare_encoder(at::ScalarType compute, AttentionKernel kernel = AttentionKernel::Fused) {
   const at::Device cuda(at::kCUDA, 0);
   const EncoderArch a = head80_cradio();
   const Group one = test::single_group();
-  RadioEncoder enc(a, 16, 7, one, cuda, compute);
-  test::randomize(enc.params(), 0, 1, 8);
-  {  // weights at std 1/sqrt(fan_in): activations stay O(1) through the layers, so bf16 stays meaningful
+  auto make = [&](at::ScalarType dtype) {
+    auto enc = std::make_unique<RadioEncoder>(a, 16, 7, one, cuda, dtype);
+    test::randomize(enc->params(), 0, 1, 8);
+    // Weights at std 1/sqrt(fan_in): activations stay O(1) through the layers.
     at::NoGradGuard no_grad;
-    for (Param& p : enc.params().params())
+    for (Param& p : enc->params().params())
       if (p.value.dim() == 2) p.value.mul_(2.0 / std::sqrt(static_cast<double>(p.value.size(1))));
-  }
+    return enc;
+  };
+  auto enc = make(compute);
+  auto enc_fp32 = make(at::kFloat);  // the same weights (same seeds), fp32 compute
   ImageBatch batch;
-  for (PatchGrid g : {PatchGrid{3, 5}, PatchGrid{9, 7}, PatchGrid{1, 1}, PatchGrid{6, 11}}) {
+  for (PatchGrid g : {PatchGrid{3, 5}, PatchGrid{9, 7}, PatchGrid{1, 1}, PatchGrid{6, 11}, PatchGrid{5, 3}}) {
     batch.grids.push_back(g);
     batch.cu_seqlens.push_back(batch.cu_seqlens.back() + g.patches());
   }
   torch::manual_seed(9);
   batch.pixels = torch::rand({batch.num_patches(), 12}).to(cuda);
   const at::Tensor g = torch::randn({batch.num_patches(), a.hidden_size}).to(cuda);
-  auto features_and_grads = [&](AttentionKernel kernel) {
-    enc.set_attention_kernel(kernel);
-    for (Param& p : enc.params().params()) p.value.mutable_grad() = at::Tensor();
-    const at::Tensor f = enc.features(batch);
+  auto features_and_grads = [&](RadioEncoder& e, AttentionKernel k) {
+    e.set_attention_kernel(k);
+    for (Param& p : e.params().params()) p.value.mutable_grad() = at::Tensor();
+    const at::Tensor f = e.features(batch);
     f.backward(g);
-    std::vector<at::Tensor> out{f.detach().cpu()};
-    for (Param& p : enc.params().params())
-      out.push_back(p.value.grad().defined() ? p.value.grad().cpu() : at::zeros_like(p.value).cpu());
+    std::vector<at::Tensor> out{f.detach().to(at::kCPU, at::kFloat)};
+    for (Param& p : e.params().params())
+      out.push_back(p.value.grad().defined() ? p.value.grad().to(at::kCPU, at::kFloat)
+                                             : at::zeros_like(p.value).to(at::kCPU, at::kFloat));
     return out;
   };
-  const auto fused = features_and_grads(kernel);
-  const auto ref = features_and_grads(AttentionKernel::Reference);
-  for (size_t i = 0; i < fused.size(); ++i) {
-    const std::string what = i == 0 ? "features" : "grad " + enc.params().params()[i - 1].name;
-    if (i > 0 && ref[i].abs().max().item<double>() == 0) continue;  // the projector: features() does not reach it
-    if (compute == at::kFloat)
-      expect_close(fused[i], ref[i], 1e-5, what);
-    else
-      expect_bf16_close(fused[i], ref[i], what);
+  const auto got = features_and_grads(*enc, kernel);
+  const auto ref = features_and_grads(*enc, AttentionKernel::Reference);
+  const auto exact = compute == at::kFloat ? ref : features_and_grads(*enc_fp32, AttentionKernel::Reference);
+  for (size_t i = 0; i < got.size(); ++i) {
+    const std::string what = i == 0 ? "features" : "grad " + enc->params().params()[i - 1].name;
+    if (i > 0 && exact[i].abs().max().item<double>() == 0) continue;  // the projector: features() does not reach it
+    if (compute == at::kFloat) {
+      expect_close(got[i], ref[i], i == 0 ? 1e-5 : 5e-5, what);
+    } else if (i == 0) {
+      expect_bf16_close(got[i], exact[i], what);
+    } else {
+      EXPECT_GE(cosine(got[i], exact[i]), cosine(ref[i], exact[i]) - 0.002) << what;
+    }
   }
 }
 
