@@ -35,6 +35,10 @@ class CountingCpuAllocator : public c10::Allocator {
   c10::DataPtr allocate(size_t n) const override { return count(n); }
 #endif
 
+  // Code that allocates raw memory (raw_allocate/raw_deallocate) frees it
+  // through this.
+  c10::DeleterFnPtr raw_deleter() const override { return &CountingCpuAllocator::release; }
+
   void reset() { peak_ = live_.load(); }
   int64_t live() const { return live_.load(); }
   int64_t peak() const { return peak_.load(); }
@@ -50,6 +54,10 @@ class CountingCpuAllocator : public c10::Allocator {
     {
       std::lock_guard<std::mutex> lock(self_->mutex_);
       auto it = self_->held_.find(data);
+      if (it == self_->held_.end()) {  // raw memory from the base allocator, freed while this one is installed
+        self_->base_->raw_deleter()(data);
+        return;
+      }
       h = std::move(it->second);
       self_->held_.erase(it);
     }
