@@ -141,7 +141,7 @@ MicrobatchTotals run_encoder_side(Trainer& t, int iter) {
       const auto per_lane = split_rows_per_lane(f.output.detach(), merged);
       for (size_t i = 0; i < lanes.size(); ++i)
         for (int dst : t.routes.lane_receivers(lanes[i]))
-          t.bridge->send_embeddings(dst, mb, rows_per_image[i], per_lane[i]);
+          totals.bridge_bytes += t.bridge->send_embeddings(dst, mb, rows_per_image[i], per_lane[i]);
     }
     // A frozen encoder (vision and projector) gets no gradients back: nothing waits.
     if (!t.recipe.train.encoder_trains()) continue;
@@ -163,7 +163,7 @@ MicrobatchTotals run_llm_pipeline(Trainer& t, int iter, double global_loss_token
   const auto& g = *t.comms.llm;
   const int lane = g.dp.rank, stage = g.pp.rank, stages = g.pp.size();
   const bool first = stage == 0, last = stage == stages - 1;
-  const bool sends_grads = g.tp.rank == 0;
+  const bool sends_grads = g.tp.rank == 0;  // and receives the image rows from the bridge
   const RankGrid grid = t.topo.llm.grid();
   const int tp = grid.coord(t.comms.rank, "tp"), cp = grid.coord(t.comms.rank, "cp");
   const int prev = first ? -1 : grid.rank_at({tp, cp, lane, stage - 1});
@@ -198,15 +198,25 @@ MicrobatchTotals run_llm_pipeline(Trainer& t, int iter, double global_loss_token
     if (first && t.topo.hetero()) {
       auto r = t.timeline.region(R::kLlmEncoderStall, iter, mb);
       const auto t0 = std::chrono::steady_clock::now();
+      // tp rank 0 receives each source's rows once and shares them with its
+      // tp group; the others know from their data how many rows to expect.
       std::vector<at::Tensor> parts;
       for (int src : sources) {
         const auto expected = rows_of(replica_share(t.topo, src, lane_images));
-        parts.push_back(t.bridge->recv_embeddings(t.routes.encoder_sender(src), mb, expected, hidden, fopts));
+        if (sends_grads) {
+          parts.push_back(t.bridge->recv_embeddings(t.routes.encoder_sender(src), mb, expected, hidden, fopts));
+        } else {
+          int64_t rows = 0;
+          for (int e : expected) rows += e;
+          parts.push_back(at::empty({rows, hidden}, fopts));
+        }
         f.part_rows.push_back(parts.back().size(0));
       }
+      at::Tensor image_rows = at::cat(parts);
+      if (g.tp.size() > 1 && image_rows.size(0) > 0) broadcast(g.tp, image_rows, 0);
       totals.encoder_stall_ms += ms_since(t0);
       // Gradients go back only to an encoder that trains.
-      f.image_rows = at::cat(parts).set_requires_grad(t.recipe.train.encoder_trains());
+      f.image_rows = image_rows.set_requires_grad(t.recipe.train.encoder_trains());
     } else if (!first) {
       auto r = t.timeline.region(R::kPpWait, iter, mb);
       f.input = at::empty({batch.tokens.size(0), t.llm->stage_sequence_length(batch.tokens.size(1)), hidden}, fopts);

@@ -291,7 +291,7 @@ Trainer::Trainer(const Recipe& r, const JobTopology& t, JobComms& c, TrainerOpti
     if (!llm_trainable.empty())
       llm_optim = make_optimizer(llm_trainable, r.train, comms.llm->dp, options.distributed_optimizer);
   }
-  if (t.hetero()) bridge = std::make_unique<BridgeEndpoint>(p2p, routes);
+  if (t.hetero()) bridge = std::make_unique<BridgeEndpoint>(p2p);
 }
 
 int train(Trainer& t) {
@@ -375,8 +375,8 @@ int train(Trainer& t) {
                 << ": the gradient norm is not finite (" << step.grad_norm << ")" << std::endl;
     }
 
-    // Logging: the loss over the global batch, the stalls over all ranks
-    // (with them, whether any rank was asked to stop).
+    // Logging: the loss over the global batch, the stalls and bridge
+    // traffic over all ranks (with them, whether any rank was asked to stop).
     at::Tensor loss = at::tensor({mb.loss_sum, static_cast<double>(mb.images)}, at::kDouble).to(t.comms.device);
     if (t.llm) all_reduce_sum(t.comms.llm->dp, loss);
     // MoE load-balancing loss: every stage's layers, every lane's sequences.
@@ -388,7 +388,8 @@ int train(Trainer& t) {
     all_reduce_sum(t.comms.world, balance);
     balance = balance.cpu();
     loss = loss.cpu();
-    at::Tensor stalls = at::tensor({mb.encoder_stall_ms, mb.bridge_wait_ms, stop_requested() ? 1.0 : 0.0},
+    at::Tensor stalls = at::tensor({mb.encoder_stall_ms, mb.bridge_wait_ms, stop_requested() ? 1.0 : 0.0,
+                                    static_cast<double>(mb.bridge_bytes)},
                                    at::kDouble).to(t.comms.device);
     all_reduce_max(t.comms.world, stalls);
     stalls = stalls.cpu();
@@ -414,6 +415,7 @@ int train(Trainer& t) {
       if (m.data_skipped > 0)
         std::cout << "data: " << m.data_skipped << " bad samples and images skipped so far (data.skip_bad_samples)"
                   << std::endl;
+      m.bridge_bytes = static_cast<std::int64_t>(stalls[3].item<double>());  // the busiest encoder rank
       metrics->write(m);
       if (tensorboard) add_iteration_scalars(*tensorboard, m, t.topo.global_batch_size, t.recipe.llm.num_experts > 0);
       std::cout << format_iteration_line(m, t.options.iters, t.topo.global_batch_size) << std::endl;

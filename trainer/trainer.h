@@ -46,6 +46,7 @@ struct MicrobatchTotals {
   std::int64_t images = 0;       // images whose embeddings entered the LLM
   double encoder_stall_ms = 0;   // LLM first stage waiting for embeddings
   double bridge_wait_ms = 0;     // encoder waiting for gradients
+  std::int64_t bridge_bytes = 0;  // image embeddings (with their metadata) this rank sent over the bridge
 };
 
 struct Trainer {

@@ -78,6 +78,7 @@ std::string metrics_to_json(const IterationMetrics& m) {
   j["bridge_wait_ms"] = m.bridge_wait_ms;
   j["images"] = m.images;
   j["data_skipped"] = m.data_skipped;
+  j["bridge_bytes"] = m.bridge_bytes;
   return j.dump();
 }
 
@@ -120,6 +121,7 @@ std::vector<IterationMetrics> read_metrics(const std::string& path) {
       m.bridge_wait_ms = number(j, "bridge_wait_ms", 0.0);
       m.images = j.value("images", std::int64_t{0});
       m.data_skipped = j.value("data_skipped", std::int64_t{0});
+      m.bridge_bytes = j.value("bridge_bytes", std::int64_t{0});
       out.push_back(m);
     } catch (const std::exception& e) {
       throw std::runtime_error(path + ":" + std::to_string(line_no) + ": not a metrics record: " + e.what());

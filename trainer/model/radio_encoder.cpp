@@ -4,13 +4,18 @@
 #include <string>
 
 #include "hetero/split_rules.h"
+#include "model/device_copy.h"
 #include "model/radio_ops.h"
 
 namespace hetero {
 
 RadioEncoder::RadioEncoder(const EncoderArch& arch, int llm_hidden, std::uint64_t seed, const Group& tp,
                            at::Device device, at::ScalarType compute)
-    : arch_(arch), device_(device), compute_(compute), params_(seed, tp.rank, tp.size(), device) {
+    : arch_(arch),
+      device_(device),
+      compute_(compute),
+      attention_kernel_(default_attention_kernel(device)),
+      params_(seed, tp.rank, tp.size(), device) {
   require_divisibility(encoder_divisibility(arch, tp.size(), "encoder"));
   const int patch_dim = arch.channels * arch.patch_size * arch.patch_size;
   const int side = arch.position_table_side, hidden = arch.hidden_size;
@@ -39,7 +44,7 @@ RadioEncoder::RadioEncoder(const EncoderArch& arch, int llm_hidden, std::uint64_
 
 at::Tensor RadioEncoder::features(const ImageBatch& images) const {
   const int64_t summary = arch_.num_cls_tokens + arch_.num_registers;
-  auto index = [&](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).to(device_); };
+  auto index = [&](const std::vector<int64_t>& v) { return copy_to_device(at::tensor(v, at::kLong), device_); };
   auto c = [&](const at::Tensor& t) { return t.to(compute_); };
   const bool square_crop = arch_.position_interpolation == "square_crop";
 
@@ -59,26 +64,21 @@ at::Tensor RadioEncoder::features(const ImageBatch& images) const {
   const at::Tensor patches = at::matmul(c(pixels), c(patch_embed_).t()).to(at::kFloat) + at::cat(positions, 0);
 
   // The packed sequence: per image, its summary tokens then its patches.
-  // `source` picks rows of [summary tokens; patches]; `image_of` builds the
-  // block-diagonal mask that keeps attention inside each image.
-  std::vector<int64_t> source, image_of, patch_slot;
+  // `source` picks rows of [summary tokens; patches]; `offsets` delimit the
+  // images, within which attention stays.
+  std::vector<int64_t> source, patch_slot, offsets{0};
   for (int i = 0; i < images.num_images(); ++i) {
-    for (int64_t k = 0; k < summary; ++k) {
-      source.push_back(k);
-      image_of.push_back(i);
-    }
+    for (int64_t k = 0; k < summary; ++k) source.push_back(k);
     for (int64_t p = images.cu_seqlens[i]; p < images.cu_seqlens[i + 1]; ++p) {
       patch_slot.push_back(static_cast<int64_t>(source.size()));
       source.push_back(summary + p);
-      image_of.push_back(i);
     }
+    offsets.push_back(static_cast<int64_t>(source.size()));
   }
   const at::Tensor rows = summary > 0 ? at::cat({summary_tokens_, patches}, 0) : patches;
-  at::Tensor x = rows.index_select(0, index(source)).unsqueeze(0);
-  const at::Tensor img = index(image_of);
-  const at::Tensor allowed = img.unsqueeze(0).eq(img.unsqueeze(1)).unsqueeze(0);  // [1, T, T]
-  for (const auto& block : blocks_) x = block.forward(x, allowed);
-  x = x.squeeze(0);
+  at::Tensor x = rows.index_select(0, index(source));  // [tokens, hidden]
+  const PackedImages packed(offsets, device_);
+  for (const auto& block : blocks_) x = block.forward(x, packed, attention_kernel_);
   if (final_norm_.weight.defined()) x = final_norm_(x);  // the final norm runs over every token
   return x.index_select(0, index(patch_slot));  // summary tokens dropped
 }

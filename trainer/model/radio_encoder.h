@@ -3,7 +3,8 @@
 // linear patch embedding, the learned position grid interpolated to each
 // image's grid, class and register tokens prepended per image, transformer
 // blocks over all images of a forward packed into one sequence (each image
-// attends only to itself), a final norm (when the recipe has one), summary
+// attends only to itself: no tensor grows with the square of the packed
+// length), a final norm (when the recipe has one), summary
 // tokens dropped, 2x2 pixel shuffle, and an MLP projector to the LLM width.
 //
 // With the recipes' C-RADIO settings this is transformers' RadioModel: its
@@ -20,6 +21,7 @@
 #include "data/image_batch.h"
 #include "dist/comm.h"
 #include "hetero/recipe.h"
+#include "model/image_attention.h"
 #include "model/params.h"
 #include "model/transformer_block.h"
 
@@ -40,6 +42,11 @@ class RadioEncoder {
   // even sides for the 2x2 pixel shuffle).
   at::Tensor features(const ImageBatch& images) const;
 
+  // How attention within each image runs: the build's default for the
+  // device (image_attention.h), or the reference path on request (tests and
+  // the benchmark compare the two).
+  void set_attention_kernel(AttentionKernel kernel) { attention_kernel_ = kernel; }
+
   ParamSet& params() { return params_; }
   const EncoderArch& arch() const { return arch_; }
 
@@ -47,6 +54,7 @@ class RadioEncoder {
   EncoderArch arch_;
   at::Device device_;
   at::ScalarType compute_;
+  AttentionKernel attention_kernel_;
   ParamSet params_;
   at::Tensor patch_embed_, pos_embed_, summary_tokens_;
   at::Tensor pixel_mean_, pixel_std_;  // [patch_dim] each, undefined without an input conditioner

@@ -1,18 +1,66 @@
 #include "model/transformer_block.h"
 
 #include <cmath>
-#include <limits>
 #include <stdexcept>
+
+#include <torch/csrc/autograd/custom_function.h>
 
 #include "model/tp_ops.h"
 
 namespace hetero {
 namespace {
 
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
 // x @ w^T (+ b) in the compute dtype.
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::ScalarType compute) {
   return b.defined() ? at::linear(x, w.to(compute), b.to(compute)) : at::matmul(x, w.to(compute).t());
 }
+
+enum Activation : int64_t { kGelu, kGeluTanh, kSquaredRelu };
+
+Activation activation_code(const std::string& name) {
+  if (name == "gelu") return kGelu;
+  if (name == "gelu_tanh") return kGeluTanh;
+  if (name == "squared_relu") return kSquaredRelu;
+  throw std::invalid_argument("encoder mlp_activation '" + name + "' is not squared_relu, gelu or gelu_tanh");
+}
+
+at::Tensor activate(const at::Tensor& u, int64_t a) {
+  if (a == kGelu) return at::gelu(u);
+  if (a == kGeluTanh) return at::gelu(u, "tanh");
+  return at::relu(u).pow(2);  // squared ReLU, as Nemotron-H
+}
+
+// activation(u) @ w^T, keeping only u for the backward: the activation is
+// recomputed there instead of holding [tokens, ffn] twice (the MLP's largest
+// saved tensors). The gradients are the ones autograd takes through the two
+// ops.
+struct ActivateThenProject : public torch::autograd::Function<ActivateThenProject> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& u, const at::Tensor& w, int64_t activation) {
+    ctx->save_for_backward({u, w});
+    ctx->saved_data["activation"] = activation;
+    return at::matmul(activate(u, activation), w.t());
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list s = ctx->get_saved_variables();
+    const at::Tensor &u = s[0], &w = s[1], &g = grads[0];
+    const int64_t a = ctx->saved_data["activation"].toInt();
+    const at::Tensor h = activate(u, a);
+    const at::Tensor dh = at::matmul(g, w);
+    at::Tensor du;
+    if (a == kGelu)
+      du = at::gelu_backward(dh, u);
+    else if (a == kGeluTanh)
+      du = at::gelu_backward(dh, u, "tanh");
+    else
+      du = dh * (2 * at::relu(u));
+    const at::Tensor dw = at::matmul(g.reshape({-1, g.size(-1)}).t(), h.reshape({-1, h.size(-1)}));
+    return {du, dw, at::Tensor()};
+  }
+};
 
 }  // namespace
 
@@ -51,8 +99,7 @@ TransformerBlock::TransformerBlock(ParamSet& params, const std::string& prefix, 
       head_dim_(arch.hidden_size / arch.num_attention_heads),
       activation_(arch.mlp_activation) {
   const int hidden = arch.hidden_size, ffn = arch.ffn_hidden_size;
-  if (activation_ != "squared_relu" && activation_ != "gelu" && activation_ != "gelu_tanh")
-    throw std::invalid_argument("encoder mlp_activation '" + activation_ + "' is not squared_relu, gelu or gelu_tanh");
+  activation_code(activation_);  // validates
   const double out_std = 0.02 / std::sqrt(2.0);
   norm1_ = add_norm(params, prefix + ".attn_norm", hidden, arch);
   wq_ = params.add(prefix + ".attn.q_proj.weight", {hidden, hidden}, 0, Init::Normal);
@@ -78,18 +125,14 @@ TransformerBlock::TransformerBlock(ParamSet& params, const std::string& prefix, 
   }
 }
 
-at::Tensor TransformerBlock::attention(const at::Tensor& x, const at::Tensor& allowed) const {
-  const auto b = x.size(0), t = x.size(1);
+at::Tensor TransformerBlock::attention(const at::Tensor& x, const PackedImages& images, AttentionKernel kernel) const {
+  const auto t = x.size(0);
   const at::Tensor xi = enter_tp_region(x.to(compute_), tp_);
   auto heads = [&](const at::Tensor& w, const at::Tensor& bias) {
-    return linear(xi, w, bias, compute_).view({b, t, local_heads_, head_dim_}).transpose(1, 2);
+    return linear(xi, w, bias, compute_).view({t, local_heads_, head_dim_});
   };
   const at::Tensor q = heads(wq_, bq_), k = heads(wk_, at::Tensor()), v = heads(wv_, bv_);
-  // Scores and softmax in fp32.
-  at::Tensor scores = at::matmul(q, k.transpose(-2, -1)).to(at::kFloat) / std::sqrt(static_cast<double>(head_dim_));
-  scores = scores.masked_fill(allowed.logical_not().unsqueeze(1), -std::numeric_limits<float>::infinity());
-  const at::Tensor probs = at::softmax(scores, -1).to(compute_);
-  const at::Tensor ctx = at::matmul(probs, v).transpose(1, 2).reshape({b, t, -1});
+  const at::Tensor ctx = image_attention(q, k, v, images, kernel).reshape({t, -1});
   const at::Tensor out = leave_tp_region(at::matmul(ctx, wo_.to(compute_).t()), tp_).to(at::kFloat);
   return bo_.defined() ? out + bo_ : out;
 }
@@ -97,19 +140,14 @@ at::Tensor TransformerBlock::attention(const at::Tensor& x, const at::Tensor& al
 at::Tensor TransformerBlock::mlp(const at::Tensor& x) const {
   const at::Tensor xi = enter_tp_region(x.to(compute_), tp_);
   const at::Tensor u = linear(xi, fc1_, b1_, compute_);
-  at::Tensor h;
-  if (activation_ == "gelu")
-    h = at::gelu(u);
-  else if (activation_ == "gelu_tanh")
-    h = at::gelu(u, "tanh");
-  else
-    h = at::relu(u).pow(2);  // squared ReLU, as Nemotron-H
-  const at::Tensor out = leave_tp_region(at::matmul(h, fc2_.to(compute_).t()), tp_).to(at::kFloat);
+  const at::Tensor out =
+      leave_tp_region(ActivateThenProject::apply(u, fc2_.to(compute_), activation_code(activation_)), tp_)
+          .to(at::kFloat);
   return b2_.defined() ? out + b2_ : out;
 }
 
-at::Tensor TransformerBlock::forward(const at::Tensor& x, const at::Tensor& allowed) const {
-  const at::Tensor h = x + attention(norm1_(x), allowed);
+at::Tensor TransformerBlock::forward(const at::Tensor& x, const PackedImages& images, AttentionKernel kernel) const {
+  const at::Tensor h = x + attention(norm1_(x), images, kernel);
   return h + mlp(norm2_(h));
 }
 

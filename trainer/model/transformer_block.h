@@ -12,6 +12,7 @@
 
 #include "dist/comm.h"
 #include "hetero/recipe.h"
+#include "model/image_attention.h"
 #include "model/params.h"
 
 namespace hetero {
@@ -44,12 +45,12 @@ class TransformerBlock {
   TransformerBlock(ParamSet& params, const std::string& prefix, const EncoderArch& arch, const Group& tp,
                    at::ScalarType compute);
 
-  // x: [B, T, hidden]; allowed: bool [B or 1, T, T], true where query t may
-  // attend to key u.
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& allowed) const;
+  // x: [tokens, hidden], the packed images; each token attends to the
+  // tokens of its own image only.
+  at::Tensor forward(const at::Tensor& x, const PackedImages& images, AttentionKernel kernel) const;
 
  private:
-  at::Tensor attention(const at::Tensor& x, const at::Tensor& allowed) const;
+  at::Tensor attention(const at::Tensor& x, const PackedImages& images, AttentionKernel kernel) const;
   at::Tensor mlp(const at::Tensor& x) const;
 
   const Group& tp_;

@@ -23,6 +23,7 @@ const Command kCommands[] = {
     {"llm-logits", hf_llm_logits, "our LLM's logits for given tokens, from a checkpoint"},
     {"radio-features", hf_radio_features, "our RADIO encoder's per-token features for given images"},
     {"radio-export", hf_radio_export, "write an encoder weight snapshot as a Hugging Face RADIO checkpoint"},
+    {"radio-bench", hf_radio_bench, "our RADIO encoder's forward + backward speed and peak memory on given images"},
 };
 
 int usage(std::ostream& out, int status) {

@@ -27,6 +27,7 @@
 #include "hetero/safetensors.h"
 #include "model/radio_encoder.h"
 #include "tools/hf_commands.h"
+#include "tools/radio_images.h"
 #include "tools/single_process.h"
 
 namespace po = boost::program_options;
@@ -80,32 +81,9 @@ int hf_radio_features(int argc, char** argv) {
   RadioEncoder encoder(a, r.llm.hidden_size, r.seed, tp, device, compute);
   load_hf_radio(encoder, hf, a);
 
-  // The images, cut into channel-major patch vectors, packed in name order.
-  const SafeTensorFile file = read_safetensors(images_path);
-  if (file.tensors.empty()) throw ConfigError("--images " + images_path + " holds no tensors");
-  const int p = a.patch_size;
-  ImageBatch batch;
-  std::vector<at::Tensor> pixels;
-  std::vector<std::string> names;
-  for (const auto& [name, st] : file.tensors) {
-    at::Tensor img = to_tensor(st);
-    if (img.dim() == 4 && img.size(0) == 1) img = img.squeeze(0);
-    if (img.dim() != 3 || img.size(0) != a.channels || img.size(1) % p || img.size(2) % p || img.size(1) == 0 ||
-        img.size(2) == 0) {
-      std::string shape;
-      for (int64_t d : st.shape) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
-      throw ConfigError("--images " + images_path + ": image '" + name + "' has shape [" + shape + "]; expected [" +
-                        std::to_string(a.channels) + ", H, W] with H and W positive multiples of patch_size=" +
-                        std::to_string(p));
-    }
-    const int64_t rows = img.size(1) / p, cols = img.size(2) / p;
-    // [C, rows, p, cols, p] -> [rows, cols, C, p, p]: RADIO's patch vector.
-    pixels.push_back(img.reshape({a.channels, rows, p, cols, p}).permute({1, 3, 0, 2, 4}).reshape({rows * cols, -1}));
-    batch.grids.push_back({static_cast<int>(rows), static_cast<int>(cols)});
-    batch.cu_seqlens.push_back(batch.cu_seqlens.back() + rows * cols);
-    names.push_back(name);
-  }
-  batch.pixels = at::cat(pixels, 0).contiguous().to(device);
+  const RadioImages images = read_radio_images(images_path, a, device);
+  const ImageBatch& batch = images.batch;
+  const std::vector<std::string>& names = images.names;
 
   at::NoGradGuard no_grad;
   const at::Tensor features = encoder.features(batch).to(at::kCPU);

@@ -68,6 +68,7 @@ struct IterationMetrics {
   double bridge_wait_ms = 0;
   std::int64_t images = 0;  // images in the global batch
   std::int64_t data_skipped = 0;  // bad samples and images skipped so far (data.skip_bad_samples)
+  std::int64_t bridge_bytes = 0;  // image embeddings sent over the bridge this iteration, by the busiest encoder rank
 };
 
 std::string metrics_to_json(const IterationMetrics& m);
