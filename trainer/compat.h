@@ -18,6 +18,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
 #ifdef HETERO_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -68,6 +69,37 @@ inline void shutdown_comm(const Comm& comm) {
 #else
 inline void shutdown_comm(const Comm&) {}
 #endif
+
+// at::_grouped_mm (one GEMM over groups of rows, each with its own matrix)
+// exists from LibTorch 2.8 and has CUTLASS kernels for bf16 on SM90 and
+// later; 1.13 has none, so there the MoE runs its per-expert loop.
+#if defined(HETERO_WITH_CUDA) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 8))
+#define HETERO_HAVE_GROUPED_MM 1
+#endif
+
+// Whether grouped_mm() runs a fused kernel for these operands: bf16 on a
+// CUDA device of compute capability >= 9.0, rows of 16-byte multiples.
+inline bool grouped_mm_fits(const at::Tensor& x, int64_t k, int64_t n) {
+#ifdef HETERO_HAVE_GROUPED_MM
+  return x.is_cuda() && x.scalar_type() == at::kBFloat16 && k % 8 == 0 && n % 8 == 0 &&
+         at::cuda::getDeviceProperties(x.device().index())->major >= 9;
+#else
+  (void)x, (void)k, (void)n;
+  return false;
+#endif
+}
+
+// x [rows, k] grouped by rows (group g: rows [ends[g-1], ends[g])), w
+// [groups, k, n]: [rows, n], row r times the matrix of its group. `ends`:
+// int32 [groups], cumulative (at::_grouped_mm's `offs`). Differentiable.
+inline at::Tensor grouped_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& ends) {
+#ifdef HETERO_HAVE_GROUPED_MM
+  return at::_grouped_mm(x, w, ends);
+#else
+  (void)x, (void)w, (void)ends;
+  throw std::logic_error("grouped_mm: this LibTorch has no at::_grouped_mm (check grouped_mm_fits first)");
+#endif
+}
 
 inline StorePtr make_tcp_store(const std::string& host, int port, bool is_server, int world,
                                std::chrono::milliseconds timeout) {
