@@ -77,12 +77,14 @@ inline void shutdown_comm(const Comm&) {}
 #define HETERO_HAVE_GROUPED_MM 1
 #endif
 
-// Whether grouped_mm() runs a fused kernel for these operands: bf16 on a
-// CUDA device of compute capability >= 9.0, rows of 16-byte multiples.
+// Whether grouped_mm() runs its fused kernel (no host sync) for these
+// operands: bf16 on an SM90 or SM100 device (where _grouped_mm_cuda takes its
+// fast path), row strides of 16-byte multiples (k, n multiples of 8).
 inline bool grouped_mm_fits(const at::Tensor& x, int64_t k, int64_t n) {
 #ifdef HETERO_HAVE_GROUPED_MM
-  return x.is_cuda() && x.scalar_type() == at::kBFloat16 && k % 8 == 0 && n % 8 == 0 &&
-         at::cuda::getDeviceProperties(x.device().index())->major >= 9;
+  if (!x.is_cuda() || x.scalar_type() != at::kBFloat16 || k % 8 != 0 || n % 8 != 0) return false;
+  const int major = at::cuda::getDeviceProperties(x.device().index())->major;
+  return major == 9 || major == 10;
 #else
   (void)x, (void)k, (void)n;
   return false;
