@@ -18,6 +18,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
 #ifdef HETERO_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -68,6 +69,39 @@ inline void shutdown_comm(const Comm& comm) {
 #else
 inline void shutdown_comm(const Comm&) {}
 #endif
+
+// at::_grouped_mm (one GEMM over groups of rows, each with its own matrix)
+// exists from LibTorch 2.8 and has CUTLASS kernels for bf16 on SM90 and
+// later; 1.13 has none, so there the MoE runs its per-expert loop.
+#if defined(HETERO_WITH_CUDA) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 8))
+#define HETERO_HAVE_GROUPED_MM 1
+#endif
+
+// Whether grouped_mm() runs its fused kernel (no host sync) for these
+// operands: bf16 on an SM90 or SM100 device (where _grouped_mm_cuda takes its
+// fast path), row strides of 16-byte multiples (k, n multiples of 8).
+inline bool grouped_mm_fits(const at::Tensor& x, int64_t k, int64_t n) {
+#ifdef HETERO_HAVE_GROUPED_MM
+  if (!x.is_cuda() || x.scalar_type() != at::kBFloat16 || k % 8 != 0 || n % 8 != 0) return false;
+  const int major = at::cuda::getDeviceProperties(x.device().index())->major;
+  return major == 9 || major == 10;
+#else
+  (void)x, (void)k, (void)n;
+  return false;
+#endif
+}
+
+// x [rows, k] grouped by rows (group g: rows [ends[g-1], ends[g])), w
+// [groups, k, n]: [rows, n], row r times the matrix of its group. `ends`:
+// int32 [groups], cumulative (at::_grouped_mm's `offs`). Differentiable.
+inline at::Tensor grouped_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& ends) {
+#ifdef HETERO_HAVE_GROUPED_MM
+  return at::_grouped_mm(x, w, ends);
+#else
+  (void)x, (void)w, (void)ends;
+  throw std::logic_error("grouped_mm: this LibTorch has no at::_grouped_mm (check grouped_mm_fits first)");
+#endif
+}
 
 // wait_workers: the server's constructor waits for `world` clients (false:
 // the caller counts arrivals itself, to name the ranks that never came).

@@ -237,7 +237,9 @@ MicrobatchTotals run_llm_pipeline(Trainer& t, int iter, double global_loss_token
       f.output = last ? t.llm->loss_sum(batch, x) : x;
     }
     if (last) {
-      totals.loss_sum += f.output.item<double>();
+      // Summed on the device: the host reads it once per iteration.
+      const at::Tensor loss = f.output.detach().to(at::kDouble);
+      totals.loss_sum = totals.loss_sum.defined() ? totals.loss_sum + loss : loss;
       totals.images += static_cast<std::int64_t>(lane_images.size());
     } else {
       auto r = t.timeline.region(R::kPpSend, iter, mb);

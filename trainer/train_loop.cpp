@@ -17,6 +17,7 @@
 #include "hetero/tensorboard.h"
 #include "hetero/train_schedule.h"
 #include "data/rank_loader.h"
+#include "model/llm_flops.h"
 #include "optim/grads.h"
 #include "optim/nonfinite_guard.h"
 #include "stop_signal.h"
@@ -84,11 +85,6 @@ std::string run_config(const Trainer& t) {
   return std::string(e.c_str()) + "\n";
 }
 
-// Rough LLM FLOPs of an iteration: 6 x parameters x tokens (attention and
-// the encoder left out), the usual first-order estimate.
-double llm_flops(const Trainer& t, std::int64_t tokens) {
-  return t.llm ? 6.0 * t.llm->params().full_numel() * tokens : 0.0;
-}
 
 // Who this rank is, for the trace's metadata (the profiler groups by it).
 TraceRankInfo trace_rank_info(const JobTopology& t, const JobComms& c) {
@@ -226,26 +222,25 @@ struct StepResult {
   double lr = 0;
   std::int64_t num_zeros = 0;
   bool skipped = false;  // non-finite gradients: no update on any rank
+  at::Tensor log_sums;   // the caller's logging sums, summed over the world (CPU, fp64)
 };
 
 // The global gradient norm over both modules (each distinct element counted
 // once in the whole job), clipping by it, and one AdamW step per module.
+// `log_sums` (fp64, any length) ride in the same all-reduce over the world:
+// one reduction and one host read for every summed scalar of the iteration.
 StepResult clip_and_step(Trainer& t, std::vector<Param>& enc_params, std::vector<Param>& llm_params, double lr,
-                         double weight_decay) {
-  GradStats stats;
-  auto add_stats = [&](const std::vector<Param>& params, const ModuleGroups& g) {
-    const GradStats s = local_grad_stats(params, g.tp, g.dp);
-    stats.sum_sq += s.sum_sq;
-    stats.zeros += s.zeros;
-  };
-  if (t.encoder) add_stats(enc_params, *t.comms.encoder);
-  if (t.llm) add_stats(llm_params, *t.comms.llm);
-  at::Tensor global = at::tensor({stats.sum_sq, static_cast<double>(stats.zeros)}, at::kDouble).to(t.comms.device);
+                         double weight_decay, const at::Tensor& log_sums) {
+  at::Tensor stats = at::zeros({2}, at::TensorOptions().dtype(at::kDouble).device(t.comms.device));
+  if (t.encoder) stats = stats + local_grad_stats(enc_params, t.comms.encoder->tp, t.comms.encoder->dp, t.comms.device);
+  if (t.llm) stats = stats + local_grad_stats(llm_params, t.comms.llm->tp, t.comms.llm->dp, t.comms.device);
+  at::Tensor global = at::cat({stats, log_sums.to(t.comms.device, at::kDouble)});
   all_reduce_sum(t.comms.world, global);
   global = global.cpu();
   StepResult out;
   out.grad_norm = std::sqrt(global[0].item<double>());
   out.num_zeros = static_cast<std::int64_t>(global[1].item<double>());
+  out.log_sums = global.narrow(0, 2, log_sums.numel());
   out.lr = lr;
   if (!std::isfinite(out.grad_norm)) {
     out.skipped = true;
@@ -360,13 +355,27 @@ int train(Trainer& t) {
       if (t.llm) reduce_grads_over_dp(llm_params, t.comms.llm->dp);
     }
 
+    // Logging sums, reduced with the gradient norm: the loss and images over
+    // the lanes (counted where the logging rank's dp group is: tp and cp 0
+    // of the last stage), the MoE load-balancing loss over every stage and lane.
+    const at::Tensor log_sums = [&] {
+      const auto opts = at::TensorOptions().dtype(at::kDouble).device(t.comms.device);
+      const RankGrid grid = t.topo.llm.grid();
+      const bool counts_loss = t.llm && t.llm->last_stage() && grid.coord(t.comms.rank, "tp") == 0 &&
+                               grid.coord(t.comms.rank, "cp") == 0;
+      const at::Tensor loss = counts_loss && mb.loss_sum.defined() ? mb.loss_sum.reshape({1}) : at::zeros({1}, opts);
+      const at::Tensor images = at::full({1}, counts_loss ? static_cast<double>(mb.images) : 0.0, opts);
+      const at::Tensor balance = t.llm ? t.llm->take_load_balancing_sum() : at::zeros({1}, opts);
+      return at::cat({loss, images, balance.to(opts)});
+    }();
+
     // 5. Global gradient norm across both modules, clipping, one step each.
     const StepResult step = [&] {
       auto r = t.timeline.region(regions::kOptimStep, iter);
       // Skipped iterations do not advance the schedule.
       const std::int64_t at = schedule_position(t.recipe.train, iter - skipped);
       checkpoints.order_before_updates();  // a pending save's copy comes first
-      return clip_and_step(t, enc_params, llm_params, schedule.lr(at), schedule.weight_decay(at));
+      return clip_and_step(t, enc_params, llm_params, schedule.lr(at), schedule.weight_decay(at), log_sums);
     }();
     snapshot_weights(t, iter);
     if (step.skipped) {
@@ -375,19 +384,14 @@ int train(Trainer& t) {
                 << ": the gradient norm is not finite (" << step.grad_norm << ")" << std::endl;
     }
 
-    // Logging: the loss over the global batch, the stalls and bridge
-    // traffic over all ranks (with them, whether any rank was asked to stop).
-    at::Tensor loss = at::tensor({mb.loss_sum, static_cast<double>(mb.images)}, at::kDouble).to(t.comms.device);
-    if (t.llm) all_reduce_sum(t.comms.llm->dp, loss);
-    // MoE load-balancing loss: every stage's layers, every lane's sequences.
-    // With it, the bad data skipped so far (data_skipped_counts says who counts what).
+    // Logging: the sums came with the gradient norm; the stalls over all
+    // ranks (with them, whether any rank was asked to stop).
+    const at::Tensor& sums = step.log_sums;  // {loss, images, load balancing}
+    // The bad data skipped so far (data_skipped_counts says who counts what).
     const auto [bad_samples, bad_images] = data_skipped_counts(t, iter);
-    at::Tensor balance =
-        at::tensor({t.llm ? t.llm->take_load_balancing_sum() : 0.0, bad_samples, bad_images}, at::kDouble)
-            .to(t.comms.device);
+    at::Tensor balance = at::tensor({bad_samples, bad_images}, at::kDouble).to(t.comms.device);
     all_reduce_sum(t.comms.world, balance);
     balance = balance.cpu();
-    loss = loss.cpu();
     at::Tensor stalls = at::tensor({mb.encoder_stall_ms, mb.bridge_wait_ms, stop_requested() ? 1.0 : 0.0,
                                     static_cast<double>(mb.bridge_bytes)},
                                    at::kDouble).to(t.comms.device);
@@ -397,21 +401,23 @@ int train(Trainer& t) {
       IterationMetrics m;
       m.iter = iter;
       m.consumed_samples = static_cast<std::int64_t>(iter) * t.topo.global_batch_size;
-      m.lm_loss = loss[0].item<double>() / loss_tokens;
+      m.lm_loss = sums[0].item<double>() / loss_tokens;
       if (const int moe_layers = t.recipe.llm.count_layers('E'); moe_layers > 0)
-        m.load_balancing_loss = balance[0].item<double>() / (double(t.topo.global_batch_size) * moe_layers);
-      m.images = static_cast<std::int64_t>(loss[1].item<double>());
+        m.load_balancing_loss = sums[2].item<double>() / (double(t.topo.global_batch_size) * moe_layers);
+      m.images = static_cast<std::int64_t>(sums[1].item<double>());
       m.grad_norm = step.grad_norm;
       m.lr = step.lr;
       m.num_zeros = step.num_zeros;
       m.skipped = skipped;
       m.iter_time_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
       m.tokens = static_cast<std::int64_t>(t.topo.global_batch_size) * t.recipe.llm.seq_length;
-      m.tflops_per_gpu = llm_flops(t, m.tokens) / (m.iter_time_ms / 1e3) / t.topo.world_size / 1e12;
+      // Model FLOPs of the LLM (model/llm_flops.h) per GPU that runs it.
+      m.tflops_per_gpu = llm_model_flops(t.recipe.llm, t.recipe.llm.seq_length, t.topo.global_batch_size) /
+                         (m.iter_time_ms / 1e3) / t.topo.llm.dims.size / 1e12;
       m.encoder_stall_ms = stalls[0].item<double>();
       m.bridge_wait_ms = stalls[1].item<double>();
-      skipped_samples += static_cast<std::int64_t>(balance[1].item<double>());
-      m.data_skipped = skipped_samples + static_cast<std::int64_t>(balance[2].item<double>());
+      skipped_samples += static_cast<std::int64_t>(balance[0].item<double>());
+      m.data_skipped = skipped_samples + static_cast<std::int64_t>(balance[1].item<double>());
       if (m.data_skipped > 0)
         std::cout << "data: " << m.data_skipped << " bad samples and images skipped so far (data.skip_bad_samples)"
                   << std::endl;

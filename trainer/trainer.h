@@ -42,7 +42,7 @@ struct TrainerOptions {
 
 // What one rank's microbatches produced in an iteration.
 struct MicrobatchTotals {
-  double loss_sum = 0;           // summed cross-entropy (LLM ranks that compute the loss)
+  at::Tensor loss_sum;            // summed cross-entropy, fp64 on the device (ranks that compute the loss)
   std::int64_t images = 0;       // images whose embeddings entered the LLM
   double encoder_stall_ms = 0;   // LLM first stage waiting for embeddings
   double bridge_wait_ms = 0;     // encoder waiting for gradients

@@ -70,5 +70,52 @@ TEST(SsdScan, StateDecaysWithoutInput) {
     EXPECT_NEAR(y[0][t][0][0].item<double>(), 0.5 * 2.0 * std::exp(-0.5 * t), 1e-6) << "t=" << t;
 }
 
+// The grouped scan (B, C per group of heads, state passing as one matmul)
+// against today's scan on B, C expanded to heads, on odd shapes: lengths
+// that do and do not fill chunks, one chunk and many, one group and several.
+struct GroupedShape {
+  int64_t b, l, g, hg, p, n, chunk;
+};
+
+Inputs grouped_inputs(const GroupedShape& s, uint64_t seed) {
+  torch::manual_seed(seed);
+  const int64_t h = s.g * s.hg;
+  Inputs in;
+  in.x = torch::randn({s.b, s.l, h, s.p}).set_requires_grad(true);
+  in.dt = torch::nn::functional::softplus(torch::randn({s.b, s.l, h})).detach().set_requires_grad(true);
+  in.A = (-torch::rand({h}) * 2 - 0.1).set_requires_grad(true);
+  in.B = torch::randn({s.b, s.l, s.g, s.n}).set_requires_grad(true);
+  in.C = torch::randn({s.b, s.l, s.g, s.n}).set_requires_grad(true);
+  return in;
+}
+
+TEST(SsdScan, GroupedEqualsTheExpandedScanInValuesAndGradients) {
+  const std::vector<GroupedShape> shapes = {
+      {2, 21, 2, 3, 5, 3, 4}, {1, 7, 1, 1, 2, 4, 16}, {3, 33, 3, 2, 3, 2, 8}, {1, 16, 2, 2, 4, 5, 4}, {2, 5, 1, 3, 3, 3, 1}};
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const GroupedShape& s = shapes[i];
+    Inputs in = grouped_inputs(s, 40 + i);
+    const at::Tensor w = torch::randn({s.b, s.l, s.g * s.hg, s.p});  // a fixed random loss direction
+    auto run = [&](bool grouped) {
+      for (auto* t : {&in.x, &in.dt, &in.A, &in.B, &in.C})
+        if (t->grad().defined()) t->mutable_grad().zero_();
+      const at::Tensor y =
+          grouped ? ssd_chunked_scan_grouped(in.x, in.dt, in.A, in.B, in.C, s.chunk)
+                  : ssd_chunked_scan(in.x, in.dt, in.A, in.B.repeat_interleave(s.hg, 2), in.C.repeat_interleave(s.hg, 2),
+                                     s.chunk);
+      (y * w).sum().backward();
+      return std::vector<at::Tensor>{y.detach(), in.x.grad().clone(), in.dt.grad().clone(), in.A.grad().clone(),
+                                     in.B.grad().clone(), in.C.grad().clone()};
+    };
+    const auto grouped = run(true), reference = run(false);
+    const char* names[] = {"y", "dx", "ddt", "dA", "dB", "dC"};
+    for (size_t k = 0; k < grouped.size(); ++k) {
+      SCOPED_TRACE("shape " + std::to_string(i));
+      ASSERT_EQ(grouped[k].sizes(), reference[k].sizes()) << names[k];
+      expect_close(grouped[k], reference[k], 1e-5, names[k]);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace hetero

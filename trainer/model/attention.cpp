@@ -26,7 +26,7 @@ at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::
 
 Attention::Attention(ParamSet& params, const std::string& prefix, const AttentionConfig& cfg, const Group& tp,
                      at::ScalarType compute)
-    : tp_(tp), compute_(compute), cfg_(cfg) {
+    : tp_(tp), compute_(compute), weights_(compute), cfg_(cfg) {
   if (cfg.heads % cfg.kv_heads != 0)
     throw std::invalid_argument("attention: num_key_value_heads=" + std::to_string(cfg.kv_heads) +
                                 " does not divide num_attention_heads=" + std::to_string(cfg.heads));
@@ -50,7 +50,7 @@ at::Tensor Attention::forward_partial(const at::Tensor& xi, const std::vector<in
   const int64_t tokens = xi.size(0), d = cfg_.head_dim;
   // [T, heads * d] -> [S, heads, L, d]
   auto heads = [&](const at::Tensor& w, int64_t n) {
-    const at::Tensor projected = at::matmul(xi, w.to(compute_).t()).view({tokens, n, d});
+    const at::Tensor projected = at::matmul(xi, weights_(w).t()).view({tokens, n, d});
     return pad_packed(projected, cu_seqlens).permute({0, 2, 1, 3});
   };
   const at::Tensor q = heads(wq_, local_heads_);
@@ -60,7 +60,7 @@ at::Tensor Attention::forward_partial(const at::Tensor& xi, const std::vector<in
   const at::Tensor v = heads(wv_, local_kv_heads_).repeat_interleave(group, 1);
   const at::Tensor ctx = causal_attention(q, k, v).permute({0, 2, 1, 3});  // [S, L, heads, d]
   const at::Tensor packed = unpad_packed(ctx, cu_seqlens).reshape({tokens, local_heads_ * d});
-  return at::matmul(packed, wo_.to(compute_).t());
+  return at::matmul(packed, weights_(wo_).t());
 }
 
 }  // namespace hetero

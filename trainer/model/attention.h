@@ -41,6 +41,7 @@ class Attention {
  private:
   const Group& tp_;
   at::ScalarType compute_;
+  ComputeWeights weights_;  // bf16 copies of the weights, once per optimizer step
   AttentionConfig cfg_;
   int64_t local_heads_, local_kv_heads_;
   at::Tensor wq_, wk_, wv_, wo_;

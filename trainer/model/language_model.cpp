@@ -39,6 +39,8 @@ LanguageModel::LanguageModel(const LlmArch& arch, std::uint64_t seed, const Modu
       stage_(stage),
       num_stages_(num_stages),
       compute_(compute),
+      weights_(compute),
+      device_(device),
       sp_(sequence_parallel && groups.tp.size() > 1),
       params_(seed, groups.tp.rank, groups.tp.size(), device) {
   require_divisibility(llm_divisibility(arch, {groups.tp.size(), num_stages, groups.ep.size(), groups.etp.size()}, "llm"));
@@ -88,7 +90,10 @@ at::Tensor LanguageModel::layers(const at::Tensor& hidden, double sequence_weigh
     at::Tensor load_balancing;
     x = layer.forward(x, &load_balancing);
     if (!load_balancing.defined()) continue;
-    if (tp_.rank == 0) load_balancing_sum_ += load_balancing.item<double>() * sequences;
+    if (tp_.rank == 0) {
+      const at::Tensor term = load_balancing.detach().to(at::kDouble).reshape({1}) * sequences;
+      load_balancing_sum_ = load_balancing_sum_.defined() ? load_balancing_sum_ + term : term;
+    }
     // The layer's loss is the mean over this microbatch's sequences.
     const double weight = arch_.moe_aux_loss_coeff * sequences * sequence_weight;
     if (weight > 0 && x.requires_grad()) x = AttachAuxLoss::apply(x, load_balancing, weight);
@@ -106,22 +111,31 @@ std::vector<std::pair<std::string, at::Tensor*>> LanguageModel::buffers() {
   return out;
 }
 
-double LanguageModel::take_load_balancing_sum() {
-  const double sum = load_balancing_sum_;
-  load_balancing_sum_ = 0;
+at::Tensor LanguageModel::take_load_balancing_sum() {
+  at::Tensor sum = load_balancing_sum_.defined()
+                       ? load_balancing_sum_
+                       : at::zeros({1}, at::TensorOptions().dtype(at::kDouble).device(device_));
+  load_balancing_sum_ = at::Tensor();
   return sum;
 }
 
-at::Tensor LanguageModel::loss_sum(const TextBatch& batch, const at::Tensor& hidden) const {
-  const at::Tensor nll = vocab_parallel_cross_entropy(logits(hidden), batch.labels, tp_);
-  return (nll * batch.loss_mask).sum();
-}
-
-at::Tensor LanguageModel::logits(const at::Tensor& hidden) const {
+at::Tensor LanguageModel::output_input(const at::Tensor& hidden) const {
   // Column-parallel output layer: each tp rank computes its vocabulary
   // shard, over whole sequences (under sp gathered from the slices).
   const at::Tensor normed = rms_norm(hidden, replicated_weight(final_norm_, tp_, sp_)).to(compute_);
-  return at::matmul(enter_tp_region(normed, tp_, sp_), output_.to(compute_).t());
+  return enter_tp_region(normed, tp_, sp_);
+}
+
+at::Tensor LanguageModel::loss_sum(const TextBatch& batch, const at::Tensor& hidden) const {
+  // The output layer and cross-entropy in chunks of tokens: the full
+  // [tokens, V/tp] logits are never held (vocab_parallel.h).
+  const at::Tensor in = output_input(hidden);
+  return vocab_parallel_cross_entropy_sum(in.reshape({-1, in.size(-1)}), output_, batch.labels, batch.loss_mask, tp_,
+                                          /*chunk_tokens=*/0, weights_.copy(output_));
+}
+
+at::Tensor LanguageModel::logits(const at::Tensor& hidden) const {
+  return at::matmul(output_input(hidden), weights_(output_).t());
 }
 
 }  // namespace hetero

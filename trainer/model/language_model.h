@@ -62,8 +62,9 @@ class LanguageModel {
 
   // For logging: the sum, over this stage's MoE layers and the sequences
   // run since the last call, of their load-balancing loss, counted on tp
-  // rank 0 only (0 elsewhere); resets it.
-  double take_load_balancing_sum();
+  // rank 0 only (0 elsewhere); resets it. A [1] fp64 tensor on the device,
+  // accumulated there (no host sync per layer).
+  at::Tensor take_load_balancing_sum();
   int num_moe_layers() const { return arch_.count_layers('E'); }
 
   // Every parameter of this stage; MoE experts carry their expert_dp group.
@@ -77,11 +78,16 @@ class LanguageModel {
   const Group& tp_;
   int stage_, num_stages_;
   at::ScalarType compute_;
+  ComputeWeights weights_;  // bf16 copies of the weights, once per optimizer step
+  at::Device device_;
   bool sp_;  // sequence parallelism, with tp > 1
+  // The output layer's input: final norm, in the compute dtype, in the tp region.
+  at::Tensor output_input(const at::Tensor& hidden) const;
+
   ParamSet params_;
   at::Tensor embedding_, final_norm_, output_;
   std::vector<HybridLayer> layers_;
-  double load_balancing_sum_ = 0;
+  at::Tensor load_balancing_sum_;  // fp64 [1] on the device; undefined: 0
 };
 
 }  // namespace hetero

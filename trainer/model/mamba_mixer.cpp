@@ -41,7 +41,7 @@ std::vector<int64_t> mamba_conv_channels_in_hf(const MambaConfig& c) {
 
 MambaMixer::MambaMixer(ParamSet& params, const std::string& prefix, const MambaConfig& cfg, const Group& tp,
                        at::ScalarType compute)
-    : tp_(tp), compute_(compute), cfg_(cfg) {
+    : tp_(tp), compute_(compute), weights_(compute), cfg_(cfg) {
   if (cfg.heads % cfg.groups != 0)
     throw std::invalid_argument("mamba: n_groups=" + std::to_string(cfg.groups) +
                                 " does not divide mamba_num_heads=" + std::to_string(cfg.heads));
@@ -85,7 +85,7 @@ at::Tensor MambaMixer::forward_partial(const at::Tensor& xi, const std::vector<i
   const int64_t tokens = xi.size(0), p = cfg_.head_dim, n = cfg_.state, gl = local_groups_, hl = local_heads_;
   const int64_t per_group = cfg_.heads / cfg_.groups, hgp = per_group * p;
   // [T, local groups, z_g | x_g B_g C_g | dt_g]
-  const at::Tensor proj = at::matmul(xi, in_proj_.to(compute_).t()).view({tokens, gl, -1});
+  const at::Tensor proj = at::matmul(xi, weights_(in_proj_).t()).view({tokens, gl, -1});
   const at::Tensor z = proj.narrow(2, 0, hgp).reshape({tokens, hl * p});
   const at::Tensor xbc = proj.narrow(2, hgp, hgp + 2 * n).reshape({tokens, -1});
   const at::Tensor dt_raw = proj.narrow(2, 2 * hgp + 2 * n, per_group).reshape({tokens, hl});
@@ -93,24 +93,24 @@ at::Tensor MambaMixer::forward_partial(const at::Tensor& xi, const std::vector<i
   // Causal depthwise conv per sample: left zero padding K-1, keep the first L outputs.
   const at::Tensor padded = pad_packed(xbc, cu_seqlens).transpose(1, 2);  // [S, channels, L]
   const int64_t samples = padded.size(0), len = padded.size(2);
-  const at::Tensor conv = at::conv1d(padded, conv_w_.to(compute_), conv_b_.to(compute_), {1}, {cfg_.conv_kernel - 1},
+  const at::Tensor conv = at::conv1d(padded, weights_(conv_w_), weights_(conv_b_), {1}, {cfg_.conv_kernel - 1},
                                      {1}, padded.size(1));
   const at::Tensor xbc_act = at::silu(conv.narrow(2, 0, len)).transpose(1, 2).reshape({samples, len, gl, -1});
   const at::Tensor xs = xbc_act.narrow(3, 0, hgp).reshape({samples, len, hl, p});
-  const at::Tensor B = xbc_act.narrow(3, hgp, n).repeat_interleave(per_group, 2);  // groups -> heads
-  const at::Tensor C = xbc_act.narrow(3, hgp + n, n).repeat_interleave(per_group, 2);
+  const at::Tensor B = xbc_act.narrow(3, hgp, n);  // [S, L, groups, n]: the scan reads them per group
+  const at::Tensor C = xbc_act.narrow(3, hgp + n, n);
 
   at::Tensor dt = at::softplus(pad_packed(dt_raw, cu_seqlens).to(at::kFloat) + dt_bias_);  // [S, L, hl]
   if (cfg_.dt_clamp_min > 0) dt = dt.clamp_min(cfg_.dt_clamp_min);
   const at::Tensor A = -at::exp(A_log_.to(at::kFloat));
-  const at::Tensor y = ssd_chunked_scan(xs, dt, A, B, C, cfg_.chunk) + xs.to(at::kFloat) * D_.view({1, 1, hl, 1});
+  const at::Tensor y = ssd_chunked_scan_grouped(xs, dt, A, B, C, cfg_.chunk) + xs.to(at::kFloat) * D_.view({1, 1, hl, 1});
 
   // Gated RMSNorm per group, in fp32: norm(y * silu(z)) * weight.
   const at::Tensor gated = unpad_packed(y, cu_seqlens).reshape({tokens, gl, hgp}) *
                            at::silu(z.to(at::kFloat)).view({tokens, gl, hgp});
   const at::Tensor normed =
       (gated * at::rsqrt(gated.pow(2).mean(-1, /*keepdim=*/true) + cfg_.norm_eps)).reshape({tokens, hl * p}) * norm_w_;
-  return at::matmul(normed.to(compute_), out_proj_.to(compute_).t());
+  return at::matmul(normed.to(compute_), weights_(out_proj_).t());
 }
 
 }  // namespace hetero

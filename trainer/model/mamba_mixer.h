@@ -67,6 +67,7 @@ class MambaMixer {
  private:
   const Group& tp_;
   at::ScalarType compute_;
+  ComputeWeights weights_;  // bf16 copies of the weights, once per optimizer step
   MambaConfig cfg_;
   int64_t local_heads_, local_groups_;
   at::Tensor in_proj_, conv_w_, conv_b_, dt_bias_, A_log_, D_, norm_w_, out_proj_;

@@ -9,7 +9,7 @@ namespace hetero {
 
 SquaredReluMlp::SquaredReluMlp(ParamSet& params, const std::string& prefix, int64_t hidden, int64_t ffn,
                                const Group& tp, at::ScalarType compute)
-    : tp_(tp), compute_(compute) {
+    : tp_(tp), compute_(compute), weights_(compute) {
   if (ffn % tp.size() != 0)
     throw std::invalid_argument("mlp: tp=" + std::to_string(tp.size()) + " does not divide ffn_hidden_size=" +
                                 std::to_string(ffn));
@@ -22,8 +22,8 @@ at::Tensor SquaredReluMlp::forward(const at::Tensor& x) const {
 }
 
 at::Tensor SquaredReluMlp::forward_partial(const at::Tensor& x) const {
-  const at::Tensor h = at::relu(at::matmul(x, up_.to(compute_).t())).pow(2);
-  return at::matmul(h, down_.to(compute_).t());
+  const at::Tensor h = at::relu(at::matmul(x, weights_(up_).t())).pow(2);
+  return at::matmul(h, weights_(down_).t());
 }
 
 }  // namespace hetero

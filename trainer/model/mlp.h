@@ -31,6 +31,7 @@ class SquaredReluMlp {
  private:
   const Group& tp_;
   at::ScalarType compute_;
+  ComputeWeights weights_;  // bf16 copies of the weights, once per optimizer step
   at::Tensor up_, down_;
 };
 

@@ -4,6 +4,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "compat.h"
 #include "model/all_to_all.h"
 #include "model/tp_ops.h"
 
@@ -19,6 +20,14 @@ int64_t sum_range(const std::vector<int64_t>& v, int64_t begin, int64_t count) {
   return std::accumulate(v.begin() + begin, v.begin() + begin + count, int64_t{0});
 }
 
+// A host vector on `device`: through pinned memory without blocking the
+// host where the device is a GPU (a pageable copy would wait for the stream).
+template <typename T>
+at::Tensor host_to_device(const std::vector<T>& v, at::ScalarType dtype, at::Device device) {
+  at::Tensor t = at::tensor(v, dtype);
+  return device.is_cuda() ? t.pin_memory().to(device, /*non_blocking=*/true) : t;
+}
+
 // p such that p.index_select(0, inverse(p)) == identity.
 at::Tensor inverse_permutation(const at::Tensor& p) {
   return at::empty_like(p).index_put_({p}, at::arange(p.numel(), p.options()));
@@ -32,7 +41,7 @@ at::Tensor squared_relu_mlp(const at::Tensor& x, const at::Tensor& up, const at:
 
 MoeLayer::MoeLayer(ParamSet& dense, ParamSet& experts, const std::string& prefix, const MoeConfig& cfg,
                    const Group& ep, const Group& etp, at::ScalarType compute, const Group* token_split)
-    : cfg_(cfg), ep_(ep), etp_(etp), compute_(compute), split_(token_split) {
+    : cfg_(cfg), ep_(ep), etp_(etp), compute_(compute), weights_(compute), split_(token_split) {
   if (cfg.num_experts % ep.size() != 0)
     throw std::invalid_argument("moe: ep=" + std::to_string(ep.size()) + " does not divide num_experts=" +
                                 std::to_string(cfg.num_experts));
@@ -58,6 +67,11 @@ at::Tensor MoeLayer::replicated(const at::Tensor& w) const {
   return split_ ? enter_tp_region(w, *split_) : w;
 }
 
+at::Tensor MoeLayer::shared(const at::Tensor& w) const {
+  // The gradient is summed over the split group in fp32, then cast.
+  return split_ && split_->size() > 1 ? replicated(w).to(compute_) : weights_(w);
+}
+
 MoeLayer::Routing MoeLayer::route(const at::Tensor& x) const {
   Routing r;
   const at::Tensor logits = at::matmul(x.to(at::kFloat), replicated(gate_).t());  // router in fp32
@@ -69,7 +83,35 @@ MoeLayer::Routing MoeLayer::route(const at::Tensor& x) const {
   return r;
 }
 
+bool MoeLayer::grouped(const at::Tensor& rows) const {
+  return grouped_mm_fits(rows, cfg_.hidden, up_.empty() ? 0 : up_.front().size(0));
+}
+
+at::Tensor MoeLayer::experts_grouped_mm(const at::Tensor& rows, const at::Tensor& ends) const {
+  // [E_local, ffn, H] and [E_local, H, ffn] as [groups, k, n] operands (transposed views).
+  const at::Tensor up = weights_.stacked(up_).transpose(1, 2);
+  const at::Tensor down = weights_.stacked(down_).transpose(1, 2);
+  return grouped_mm(at::relu(grouped_mm(rows, up, ends)).pow(2), down, ends);
+}
+
 at::Tensor MoeLayer::local_experts(const at::Tensor& rows, const std::vector<int64_t>& expert_of_row) const {
+  if (grouped(rows)) {
+    // Rows sorted by expert on the host (a counting sort), one copy of the
+    // order to the device, one grouped GEMM per projection.
+    std::vector<int64_t> counts(local_experts_, 0);
+    for (int64_t e : expert_of_row) ++counts[e];
+    std::vector<int64_t> next(local_experts_, 0), order(expert_of_row.size());
+    std::vector<int32_t> ends(local_experts_);
+    for (int64_t l = 0, sum = 0; l < local_experts_; ++l) next[l] = sum, sum += counts[l], ends[l] = int32_t(sum);
+    for (int64_t i = 0; i < static_cast<int64_t>(expert_of_row.size()); ++i) order[next[expert_of_row[i]]++] = i;
+    const at::Tensor perm = host_to_device(order, at::kLong, rows.device());
+    const at::Tensor out = experts_grouped_mm(rows.index_select(0, perm), host_to_device(ends, at::kInt, rows.device()));
+    return out.index_select(0, inverse_permutation(perm));
+  }
+  return experts_for_loop(rows, expert_of_row);
+}
+
+at::Tensor MoeLayer::experts_for_loop(const at::Tensor& rows, const std::vector<int64_t>& expert_of_row) const {
   std::vector<std::vector<int64_t>> rows_of(local_experts_);
   for (int64_t i = 0; i < static_cast<int64_t>(expert_of_row.size()); ++i) rows_of[expert_of_row[i]].push_back(i);
   std::vector<at::Tensor> outs, where;
@@ -77,7 +119,7 @@ at::Tensor MoeLayer::local_experts(const at::Tensor& rows, const std::vector<int
   for (int64_t l = 0; l < local_experts_; ++l) {
     // Every expert runs, even on no rows, so that its gradients exist.
     const at::Tensor idx = at::tensor(rows_of[l], at::kLong).to(idx_opts.device());
-    outs.push_back(squared_relu_mlp(rows.index_select(0, idx), up_[l].to(compute_), down_[l].to(compute_)));
+    outs.push_back(squared_relu_mlp(rows.index_select(0, idx), weights_(up_[l]), weights_(down_[l])));
     where.push_back(idx);
   }
   return at::cat(outs).index_select(0, inverse_permutation(at::cat(where)));
@@ -90,6 +132,11 @@ at::Tensor MoeLayer::run_experts(const at::Tensor& x, const at::Tensor& chosen) 
   const at::Tensor slots = chosen.flatten();
   const at::Tensor order = std::get<1>(at::sort(slots, /*stable=*/true, 0, /*descending=*/false));
   const at::Tensor by_expert = x.index_select(0, at::div(order, k, "floor"));
+  if (ep == 1 && etp == 1 && grouped(x)) {
+    // All experts here and sorted: group ends from the counts on the device, no host sync.
+    const at::Tensor ends = at::bincount(slots, {}, num_e).cumsum(0).to(at::kInt);
+    return experts_grouped_mm(by_expert, ends).index_select(0, inverse_permutation(order)).view({n, k, cfg_.hidden});
+  }
   const std::vector<int64_t> counts = to_vector(at::bincount(slots, {}, num_e));
 
   // EP dispatch. Every rank needs every rank's counts to size what it receives.
@@ -134,8 +181,8 @@ at::Tensor MoeLayer::load_balancing_loss(const at::Tensor& scores, const std::ve
     for (int64_t t = cu_seqlens[s]; t < cu_seqlens[s + 1]; ++t) seq_of_token[t] = s;
     lengths[s] = static_cast<float>(cu_seqlens[s + 1] - cu_seqlens[s]);
   }
-  const at::Tensor seq = at::tensor(seq_of_token, at::kLong).to(p.device());
-  const at::Tensor len = at::tensor(lengths, at::kFloat).to(p.device()).unsqueeze(1);
+  const at::Tensor seq = host_to_device(seq_of_token, at::kLong, p.device());
+  const at::Tensor len = host_to_device(lengths, at::kFloat, p.device()).unsqueeze(1);
   at::Tensor picked_sum = at::zeros({seqs, num_e}, p.options()).index_add(0, seq, picked);
   at::Tensor p_sum = at::zeros({seqs, num_e}, p.options()).index_add(0, seq, p);
   at::Tensor len_sum = len.clone();
@@ -157,7 +204,7 @@ MoeOutput MoeLayer::forward(const at::Tensor& x, const std::vector<int64_t>& cu_
   MoeOutput out;
   out.y = (slots * r.weights.unsqueeze(-1)).sum(1);
   if (shared_up_.defined())
-    out.y = out.y + squared_relu_mlp(xc, replicated(shared_up_).to(compute_), replicated(shared_down_).to(compute_))
+    out.y = out.y + squared_relu_mlp(xc, shared(shared_up_), shared(shared_down_))
                         .to(at::kFloat);
   out.load_balancing_loss = load_balancing_loss(r.scores, cu_seqlens);
   out.tokens_per_expert = at::bincount(r.chosen.flatten(), {}, cfg_.num_experts);

@@ -97,16 +97,29 @@ class MoeLayer {
   Routing route(const at::Tensor& x) const;
   // Output of each (token, k) slot's expert: [n, K, hidden] in compute dtype.
   at::Tensor run_experts(const at::Tensor& x, const at::Tensor& chosen) const;
-  // Local experts on rows grouped by expert: rows_per_expert[l] rows for local expert l.
+  // Local experts on rows in any order, row i through local expert
+  // expert_of_row[i]: one grouped GEMM per projection where grouped(),
+  // else experts_for_loop.
   at::Tensor local_experts(const at::Tensor& rows, const std::vector<int64_t>& expert_of_row) const;
+  // The reference: one matmul pair per expert (every expert runs, even on
+  // no rows, so that its gradients exist). The only path on the CPU.
+  at::Tensor experts_for_loop(const at::Tensor& rows, const std::vector<int64_t>& expert_of_row) const;
+  // Rows sorted by local expert, `ends` int32 [E_local] their cumulative
+  // counts: the experts' stacked weights in at::_grouped_mm (compat.h).
+  at::Tensor experts_grouped_mm(const at::Tensor& rows, const at::Tensor& ends) const;
+  // Whether the grouped GEMM runs for rows like these (CUDA, bf16, SM90+).
+  bool grouped(const at::Tensor& rows) const;
   at::Tensor load_balancing_loss(const at::Tensor& scores, const std::vector<int64_t>& cu_seqlens) const;
   // A replicated weight as used here: its gradient summed over token_split.
   at::Tensor replicated(const at::Tensor& w) const;
+  // A shared-expert weight in the compute dtype, as replicated().
+  at::Tensor shared(const at::Tensor& w) const;
 
   MoeConfig cfg_;
   const Group& ep_;
   const Group& etp_;
   at::ScalarType compute_;
+  ComputeWeights weights_;  // bf16 copies of the weights, once per optimizer step
   const Group* split_;  // null: this rank's tokens are whole sequences
   int64_t local_experts_;
   at::Tensor gate_, score_bias_, shared_up_, shared_down_;

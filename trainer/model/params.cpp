@@ -1,6 +1,11 @@
 #include "model/params.h"
 
+#include <algorithm>
 #include <stdexcept>
+#include <thread>
+
+#include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include "hetero/rng.h"
 
@@ -14,32 +19,141 @@ std::string model_part(const std::string& name) {
   throw std::logic_error("parameter '" + name + "' belongs to no model part (encoder., projector., llm.)");
 }
 
+at::Tensor normal_shard(std::uint64_t key, const std::vector<int64_t>& shape, int shard_dim, int shards, int shard,
+                        double std) {
+  // The global tensor as [outer, D, inner] around the shard dim: the shard
+  // is, for each outer index, one contiguous run of D / shards * inner
+  // elements of the global order.
+  int64_t outer = 1, dim = 1, inner = 1;
+  for (int i = 0; i < static_cast<int>(shape.size()); ++i) {
+    if (shard_dim < 0 || i < shard_dim)
+      outer *= shape[i];
+    else if (i == shard_dim)
+      dim = shape[i];
+    else
+      inner *= shape[i];
+  }
+  if (shard_dim < 0) shards = 1, shard = 0;
+  std::vector<int64_t> local_shape = shape;
+  if (shard_dim >= 0) local_shape[shard_dim] /= shards;
+  at::Tensor local = at::empty(local_shape, at::kFloat);
+  const int64_t run = dim / shards * inner, skip = dim * inner, first = shard * run;
+  float* out = local.data_ptr<float>();
+  const CounterRng rng(key);
+  auto fill = [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const auto global = static_cast<std::uint64_t>(i / run * skip + first + i % run);
+      out[i] = static_cast<float>(std * rng.normal(global));
+    }
+  };
+  // Element values are a pure function of their global index: any split
+  // over threads gives the same tensor. Large tensors use every core (the
+  // trainer's intra-op pool may be one thread); small ones stay on this one.
+  const int64_t total = outer * run;
+  const int64_t threads =
+      std::min<int64_t>(std::max(1u, std::thread::hardware_concurrency()), std::max<int64_t>(1, total >> 20));
+  if (threads == 1) {
+    fill(0, total);
+    return local;
+  }
+  std::vector<std::thread> pool;
+  for (int64_t t = 0; t < threads; ++t) pool.emplace_back(fill, total * t / threads, total * (t + 1) / threads);
+  for (auto& th : pool) th.join();
+  return local;
+}
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Forward: the precomputed copy (the masters' values in the compute dtype,
+// stacked or not); backward: the gradient cast back to each master's dtype
+// (unstacked).
+struct CachedCopy : torch::autograd::Function<CachedCopy> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& copy, at::TensorList masters, bool stack) {
+    ctx->saved_data["stack"] = stack;
+    ctx->saved_data["dtype"] = masters.front().scalar_type();
+    return copy;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto dtype = ctx->saved_data["dtype"].toScalarType();
+    variable_list out{at::Tensor()};  // the copy: no gradient
+    if (ctx->saved_data["stack"].toBool()) {
+      for (const at::Tensor& g : grads[0].unbind(0)) out.push_back(g.to(dtype));
+    } else {
+      out.push_back(grads[0].to(dtype));
+    }
+    out.push_back(at::Tensor());  // stack
+    return out;
+  }
+};
+
+}  // namespace
+
+at::Tensor ComputeWeights::cached(const std::vector<at::Tensor>& masters, bool stack) const {
+  std::vector<int64_t> versions;
+  for (const at::Tensor& m : masters) versions.push_back(m._version());
+  Entry& e = (stack ? stacks_ : single_)[masters.front().unsafeGetTensorImpl()];
+  if (!e.copy.defined() || e.versions != versions) {
+    at::NoGradGuard no_grad;
+    if (stack) {
+      std::vector<at::Tensor> parts;
+      for (const at::Tensor& m : masters) parts.push_back(m.detach().to(dtype_));
+      e.copy = at::stack(parts);
+    } else {
+      e.copy = masters.front().detach().to(dtype_);
+    }
+    e.versions = versions;
+  }
+  return e.copy;
+}
+
+at::Tensor ComputeWeights::operator()(const at::Tensor& master) const {
+  if (master.scalar_type() == dtype_) return master;
+  const at::Tensor c = cached({master}, false);
+  return master.requires_grad() && at::GradMode::is_enabled() ? CachedCopy::apply(c, at::TensorList(master), false) : c;
+}
+
+at::Tensor ComputeWeights::stacked(const std::vector<at::Tensor>& masters) const {
+  if (masters.front().scalar_type() == dtype_) return at::stack(masters);
+  const at::Tensor c = cached(masters, true);
+  const bool grad = at::GradMode::is_enabled() && masters.front().requires_grad();
+  return grad ? CachedCopy::apply(c, at::TensorList(masters), true) : c;
+}
+
+at::Tensor ComputeWeights::copy(const at::Tensor& master) const {
+  if (master.scalar_type() == dtype_) return master.detach();
+  return cached({master}, false);
+}
+
 at::Tensor ParamSet::add(const std::string& name, std::vector<int64_t> shape, int tp_shard_dim, Init init,
                          double std) {
-  at::Tensor full = at::empty(shape, at::kFloat);
-  const int64_t n = full.numel();
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
   full_numel_ += n;
+  const bool sharded = tp_shard_dim >= 0 && tp_size_ > 1;
+  if (sharded && shape[tp_shard_dim] % tp_size_ != 0)
+    throw std::invalid_argument("parameter " + name + ": dim " + std::to_string(tp_shard_dim) + " of size " +
+                                std::to_string(shape[tp_shard_dim]) + " cannot be split over tp=" +
+                                std::to_string(tp_size_));
+  // Only this rank's shard is drawn: the same values as drawing the whole
+  // tensor and slicing it (design §4), at 1/tp of the work.
+  at::Tensor local;
   if (init == Init::Ones) {
-    full.fill_(1.0);
+    std::vector<int64_t> local_shape = shape;
+    if (sharded) local_shape[tp_shard_dim] /= tp_size_;
+    local = at::ones(local_shape, at::TensorOptions().dtype(at::kFloat).device(device_));
   } else {
-    const CounterRng rng(mix(seed_, hash_name(name)));
-    float* p = full.data_ptr<float>();
-    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(std * rng.normal(static_cast<std::uint64_t>(i)));
+    local = normal_shard(mix(seed_, hash_name(name)), shape, sharded ? tp_shard_dim : -1, tp_size_, tp_rank_, std)
+                .to(device_);
   }
-  at::Tensor local = full;
-  if (tp_shard_dim >= 0 && tp_size_ > 1) {
-    if (shape[tp_shard_dim] % tp_size_ != 0)
-      throw std::invalid_argument("parameter " + name + ": dim " + std::to_string(tp_shard_dim) + " of size " +
-                                  std::to_string(shape[tp_shard_dim]) + " cannot be split over tp=" +
-                                  std::to_string(tp_size_));
-    local = full.chunk(tp_size_, tp_shard_dim)[tp_rank_];
-  }
-  local = local.contiguous().to(device_).set_requires_grad(true);
+  local.set_requires_grad(true);
   Param p;
   p.name = name;
   p.value = local;
   p.decay = init != Init::Ones;
-  if (tp_shard_dim >= 0 && tp_size_ > 1) {
+  if (sharded) {
     p.tp_shard_dim = tp_shard_dim;
     p.shards = tp_size_;
     p.shard = tp_rank_;

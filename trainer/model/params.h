@@ -1,10 +1,11 @@
 // Named parameters with topology-independent initialisation (design §4):
-// each is drawn in full from (seed, name, global shape), then this rank keeps
-// its tensor-parallel shard.
+// element i of a parameter's full tensor is a pure function of (seed, name,
+// i), and each rank draws only the elements of its tensor-parallel shard.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -30,9 +31,48 @@ struct Param {
 
 enum class Init { Normal, Ones };
 
+// The shard `shard` of `shards` equal chunks along `shard_dim` (-1: the whole
+// tensor) of the tensor of global shape `shape` whose element i (row-major
+// global index) is std * CounterRng(key).normal(i); fp32, on the CPU (host
+// threads over large tensors; the same values whatever the split). Drawn on
+// the host, not by a GPU kernel, so that the values stay bit-identical:
+// CUDA's log and cos may differ from the C library's by an ulp.
+at::Tensor normal_shard(std::uint64_t key, const std::vector<int64_t>& shape, int shard_dim, int shards, int shard,
+                        double std);
+
 // The part of the VLM a parameter belongs to, as train.freeze names them
 // (kFreezableParts): "vision" (encoder.*), "projector" (projector.*) or "llm".
 std::string model_part(const std::string& param_name);
+
+// Compute-dtype (bf16) copies of fp32 master weights, made once per change
+// of the master instead of a cast at every use: a copy is remade when the
+// master's version counter moved (the optimizer's in-place step, a
+// checkpoint load), i.e. once per optimizer step. Gradients reach the
+// master in fp32, as through a cast. Where the master already has the
+// compute dtype (fp32 on the CPU) it is used as is.
+class ComputeWeights {
+ public:
+  explicit ComputeWeights(at::ScalarType dtype) : dtype_(dtype) {}
+  at::ScalarType dtype() const { return dtype_; }
+  // `master` in the compute dtype; differentiable.
+  at::Tensor operator()(const at::Tensor& master) const;
+  // Masters of one shape stacked along a new dim 0 (MoE experts), in the
+  // compute dtype; differentiable.
+  at::Tensor stacked(const std::vector<at::Tensor>& masters) const;
+  // The cached copy alone, outside autograd, for code that computes the
+  // master's gradient itself.
+  at::Tensor copy(const at::Tensor& master) const;
+
+ private:
+  struct Entry {
+    std::vector<int64_t> versions;
+    at::Tensor copy;
+  };
+  at::Tensor cached(const std::vector<at::Tensor>& masters, bool stack) const;
+  at::ScalarType dtype_;
+  // By the (first) master's TensorImpl: single copies and stacks apart.
+  mutable std::unordered_map<const void*, Entry> single_, stacks_;
+};
 
 class ParamSet {
  public:

@@ -1,5 +1,8 @@
 #include "model/ssd_scan.h"
 
+#include <limits>
+#include <vector>
+
 namespace hetero {
 
 at::Tensor ssd_chunked_scan(const at::Tensor& x_in, const at::Tensor& dt_in, const at::Tensor& A_in,
@@ -47,6 +50,70 @@ at::Tensor ssd_chunked_scan(const at::Tensor& x_in, const at::Tensor& dt_in, con
   const at::Tensor y_inter = at::matmul(Cc, start.transpose(-1, -2)) * at::exp(a_cum).unsqueeze(-1);  // [b,c,h,q,p]
 
   const at::Tensor y = (y_intra + y_inter).permute({0, 1, 3, 2, 4}).reshape({b, c * q, h, p});
+  return y.narrow(1, 0, l);
+}
+
+namespace {
+
+// t [b, l, ...] zero-padded at the end of dim 1 to `len`.
+at::Tensor pad_time(const at::Tensor& t, int64_t len) {
+  if (t.size(1) == len) return t;
+  std::vector<int64_t> pads(2 * (t.dim() - 2), 0);  // pairs run from the last dim back to dim 1
+  pads.push_back(0);
+  pads.push_back(len - t.size(1));
+  return at::constant_pad_nd(t, pads);
+}
+
+// exp(m) where `keep` holds, 0 elsewhere, without overflow in the dropped entries.
+at::Tensor masked_exp(const at::Tensor& m, const at::Tensor& keep) {
+  return at::exp(m.masked_fill(keep.logical_not(), -std::numeric_limits<float>::infinity()));
+}
+
+}  // namespace
+
+at::Tensor ssd_chunked_scan_grouped(const at::Tensor& x_in, const at::Tensor& dt_in, const at::Tensor& A_in,
+                                    const at::Tensor& B_in, const at::Tensor& C_in, int64_t chunk) {
+  const at::ScalarType mm = x_in.scalar_type();  // matmul operands
+  const int64_t b = x_in.size(0), l = x_in.size(1), h = x_in.size(2), p = x_in.size(3);
+  const int64_t g = B_in.size(2), n = B_in.size(3), hg = h / g;
+  const int64_t q = chunk, c = (l + q - 1) / q, len = c * q;
+  // Zero padding at the end is inert: dt = 0 keeps the state and adds nothing.
+  // [b, c, g, q, hg, p]: a group's heads side by side within a chunk.
+  const at::Tensor x = pad_time(x_in, len).reshape({b, c, q, g, hg, p}).permute({0, 1, 3, 2, 4, 5});
+  const at::Tensor B = pad_time(B_in.to(mm), len).reshape({b, c, q, g, n}).permute({0, 1, 3, 2, 4});  // [b,c,g,q,n]
+  const at::Tensor C = pad_time(C_in.to(mm), len).reshape({b, c, q, g, n}).permute({0, 1, 3, 2, 4});
+  const at::Tensor dt = pad_time(dt_in.to(at::kFloat), len).reshape({b, c, q, g, hg}).permute({0, 1, 3, 4, 2});  // [b,c,g,hg,q]
+  const at::Tensor a_cum = (dt * A_in.to(at::kFloat).view({1, 1, g, hg, 1})).cumsum(-1);  // log-decay, [b,c,g,hg,q]
+
+  // Intra-chunk: y_t = sum_{s<=t} (C_t . B_s) exp(a_cum_t - a_cum_s) dt_s x_s; C B^T once per group.
+  const at::Tensor CB = at::matmul(C, B.transpose(-1, -2)).to(at::kFloat).unsqueeze(3);  // [b,c,g,1,q,q]
+  const at::Tensor causal = at::ones({q, q}, dt.options().dtype(at::kBool)).tril();
+  const at::Tensor decay = masked_exp(a_cum.unsqueeze(-1) - a_cum.unsqueeze(-2), causal);  // [b,c,g,hg,t,s]
+  const at::Tensor scores = (CB * decay * dt.unsqueeze(-2)).to(mm);
+  const at::Tensor x_heads = x.permute({0, 1, 2, 4, 3, 5});                        // [b,c,g,hg,q,p]
+  const at::Tensor y_intra = at::matmul(scores, x_heads).permute({0, 1, 2, 4, 3, 5});  // [b,c,g,q,hg,p]
+
+  // Each chunk's own contribution to the state at its end, [b,c,g,hg,p,n].
+  const at::Tensor to_end = (at::exp(a_cum.narrow(-1, q - 1, 1) - a_cum) * dt).permute({0, 1, 2, 4, 3});  // [b,c,g,q,hg]
+  const at::Tensor weighted = (x * to_end.unsqueeze(-1)).to(mm).reshape({b, c, g, q, hg * p});
+  const at::Tensor own = at::matmul(weighted.transpose(-1, -2), B).to(at::kFloat).view({b, c, g, hg, p, n});
+
+  // Entering states: S_k = sum_{j<k} exp(G_{k-1} - G_j) own_j, G the
+  // cumulative chunk log-decays; one [c, c] matmul per (b, g, head).
+  const at::Tensor chunk_log = a_cum.select(-1, q - 1).permute({0, 2, 3, 1});  // [b,g,hg,c]
+  const at::Tensor G = chunk_log.cumsum(-1);
+  const at::Tensor earlier = at::ones({c, c}, dt.options().dtype(at::kBool)).tril(-1);  // j < k
+  const at::Tensor carry = masked_exp((G - chunk_log).unsqueeze(-1) - G.unsqueeze(-2), earlier);  // [b,g,hg,k,j]
+  const at::Tensor entering = at::matmul(carry, own.permute({0, 2, 3, 1, 4, 5}).reshape({b, g, hg, c, p * n}))
+                                  .view({b, g, hg, c, p, n})
+                                  .permute({0, 3, 1, 2, 4, 5});  // [b,c,g,hg,p,n]
+
+  // Inter-chunk: y_t += exp(a_cum_t) C_t S_entering, a group's heads in one matmul.
+  const at::Tensor states = entering.to(mm).reshape({b, c, g, hg * p, n}).transpose(-1, -2);  // [b,c,g,n,hg*p]
+  const at::Tensor y_inter = at::matmul(C, states).to(at::kFloat).view({b, c, g, q, hg, p}) *
+                             at::exp(a_cum).permute({0, 1, 2, 4, 3}).unsqueeze(-1);
+
+  const at::Tensor y = (y_intra.to(at::kFloat) + y_inter).permute({0, 1, 3, 2, 4, 5}).reshape({b, len, h, p});
   return y.narrow(1, 0, l);
 }
 

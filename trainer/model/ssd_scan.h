@@ -19,6 +19,22 @@ namespace hetero {
 at::Tensor ssd_chunked_scan(const at::Tensor& x, const at::Tensor& dt, const at::Tensor& A, const at::Tensor& B,
                             const at::Tensor& C, int64_t chunk);
 
+// The same scan with B and C per group of heads (B, C [b, l, g, n]; head i
+// reads group i / (h / g), as the expansion above), for the mixer:
+//   - B and C are never expanded to heads: C B^T is one product per group,
+//     and the chunk states and the output from them are one matmul per group
+//     with the group's heads side by side;
+//   - the state passing across chunks is one masked matmul over chunks
+//     (entering state of chunk k = sum_{j<k} exp(sum_{j<i<k} log-decay_i) own_j),
+//     no host-side loop;
+//   - matmul operands take x's dtype (bf16 on the GPU; products accumulate
+//     in fp32 inside the GEMMs), decays, cumulative sums and the carried
+//     states are fp32.
+// Returns y [b, l, h, p] in fp32. Differentiable. Equal to ssd_chunked_scan
+// on expanded B, C (fp32: to rounding).
+at::Tensor ssd_chunked_scan_grouped(const at::Tensor& x, const at::Tensor& dt, const at::Tensor& A,
+                                    const at::Tensor& B, const at::Tensor& C, int64_t chunk);
+
 // The recurrence above, one step at a time: the reference for tests.
 at::Tensor ssd_recurrence(const at::Tensor& x, const at::Tensor& dt, const at::Tensor& A, const at::Tensor& B,
                           const at::Tensor& C);

@@ -1,6 +1,7 @@
 #include "model/vocab_parallel.h"
 
 #include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include "model/tp_ops.h"
 
@@ -13,7 +14,72 @@ std::pair<at::Tensor, at::Tensor> local_ids(const at::Tensor& ids, int64_t shard
   const at::Tensor local = (ids - start).clamp(0, shard_rows - 1);
   return {local, mine};
 }
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Forward of the chunked output layer + cross-entropy, and where asked
+// d(loss)/d(hidden), d(loss)/d(weight) for an incoming gradient of 1.
+struct ChunkedCrossEntropy : torch::autograd::Function<ChunkedCrossEntropy> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& hidden, const at::Tensor& weight,
+                            const at::Tensor& labels, const at::Tensor& mask, const at::Tensor& weight_in_compute,
+                            const Group* tp, int64_t chunk, bool grad_hidden, bool grad_weight) {
+    const bool grads = grad_hidden || grad_weight;
+    const at::Tensor& w = weight_in_compute;
+    const int64_t tokens = hidden.size(0), rows = weight.size(0);
+    at::Tensor loss = at::zeros({}, hidden.options().dtype(at::kFloat));
+    at::Tensor d_hidden, d_weight;
+    if (grad_hidden) d_hidden = at::empty_like(hidden);
+    if (grad_weight) d_weight = at::zeros_like(weight, at::kFloat);
+    for (int64_t begin = 0; begin < tokens; begin += chunk) {
+      const int64_t n = std::min(chunk, tokens - begin);
+      const at::Tensor h = hidden.narrow(0, begin, n);
+      const at::Tensor logits = at::matmul(h, w.t()).to(at::kFloat);  // [n, V/tp]
+      at::Tensor max = std::get<0>(logits.max(-1));
+      all_reduce_max(*tp, max);
+      const at::Tensor e = at::exp(logits - max.unsqueeze(-1));
+      const auto [local, mine] = local_ids(labels.narrow(0, begin, n), rows, *tp);
+      at::Tensor sums = at::stack({e.sum(-1), logits.gather(-1, local.unsqueeze(-1)).squeeze(-1) * mine});
+      all_reduce_sum(*tp, sums);  // {sum of exp, target logit}
+      const at::Tensor m = mask.narrow(0, begin, n).to(at::kFloat);
+      loss = loss + ((at::log(sums[0]) + max - sums[1]) * m).sum();
+      if (!grads) continue;
+      // d/dlogits of sum_t m_t CE_t: m_t (softmax - one-hot of the label).
+      at::Tensor d_logits = e / sums[0].unsqueeze(-1);
+      d_logits.scatter_add_(-1, local.unsqueeze(-1), -mine.to(at::kFloat).unsqueeze(-1));
+      d_logits = (d_logits * m.unsqueeze(-1)).to(hidden.scalar_type());
+      if (grad_hidden) d_hidden.narrow(0, begin, n).copy_(at::matmul(d_logits, w));
+      if (grad_weight) d_weight.add_(at::matmul(d_logits.t(), h));
+    }
+    if (grad_hidden) ctx->saved_data["d_hidden"] = d_hidden;
+    if (grad_weight) ctx->saved_data["d_weight"] = d_weight;
+    return loss;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const at::Tensor g = grads[0];
+    auto saved = [&](const char* key) {
+      const auto it = ctx->saved_data.find(key);
+      return it == ctx->saved_data.end() ? at::Tensor() : it->second.toTensor();
+    };
+    const at::Tensor d_hidden = saved("d_hidden"), d_weight = saved("d_weight");
+    return {d_hidden.defined() ? d_hidden * g.to(d_hidden.scalar_type()) : at::Tensor(),
+            d_weight.defined() ? d_weight * g : at::Tensor(),
+            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
 }  // namespace
+
+at::Tensor vocab_parallel_cross_entropy_sum(const at::Tensor& hidden, const at::Tensor& weight,
+                                            const at::Tensor& labels, const at::Tensor& mask, const Group& tp,
+                                            int64_t chunk_tokens, const at::Tensor& weight_in_compute) {
+  if (chunk_tokens <= 0) chunk_tokens = std::max<int64_t>(1, (int64_t{1} << 27) / weight.size(0));
+  const bool grad_mode = at::GradMode::is_enabled();
+  const at::Tensor w = weight_in_compute.defined() ? weight_in_compute.detach()
+                                                  : weight.detach().to(hidden.scalar_type());
+  return ChunkedCrossEntropy::apply(hidden, weight, labels.reshape({-1}), mask.reshape({-1}), w, &tp, chunk_tokens,
+                                    grad_mode && hidden.requires_grad(), grad_mode && weight.requires_grad());
+}
 
 at::Tensor vocab_parallel_embedding(const at::Tensor& tokens, const at::Tensor& weight, const Group& tp) {
   const auto [local, mine] = local_ids(tokens, weight.size(0), tp);

@@ -19,4 +19,21 @@ at::Tensor vocab_parallel_embedding(const at::Tensor& tokens, const at::Tensor& 
 // rank's own shard.
 at::Tensor vocab_parallel_cross_entropy(const at::Tensor& logits_shard, const at::Tensor& labels, const Group& tp);
 
+// The output layer and the summed, masked cross-entropy in one, over chunks
+// of tokens, so the [tokens, V/tp] fp32 logits never exist at once:
+//   sum_t mask_t * CE(hidden_t W^T, label_t)
+// hidden [T, H] in the compute dtype (inside the tp region: replicated over
+// tp), weight [V/tp, H] this rank's fp32 shard (cast to hidden's dtype for
+// the matmuls), labels [T] global ids, mask [T] float. The gradients of
+// hidden and weight are computed chunk by chunk during the forward (when
+// either needs one) and scaled by the incoming gradient in backward: the
+// same three matmuls as the unfused path, no recomputation. Equal to
+// vocab_parallel_cross_entropy over the full logits, masked and summed.
+// `chunk_tokens` <= 0: sized so one chunk's logits take about 512 MB.
+// `weight_in_compute`: weight already in hidden's dtype (a ComputeWeights
+// copy), else it is cast here.
+at::Tensor vocab_parallel_cross_entropy_sum(const at::Tensor& hidden, const at::Tensor& weight,
+                                            const at::Tensor& labels, const at::Tensor& mask, const Group& tp,
+                                            int64_t chunk_tokens = 0, const at::Tensor& weight_in_compute = {});
+
 }  // namespace hetero

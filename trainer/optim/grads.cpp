@@ -42,18 +42,19 @@ void reduce_grads_over_dp(std::vector<Param>& params, const Group& dp) {
   if (!experts.empty()) sum_grads(experts, *experts.front()->expert_dp);
 }
 
-GradStats local_grad_stats(const std::vector<Param>& params, const Group& tp, const Group& dp) {
-  GradStats s;
+at::Tensor local_grad_stats(const std::vector<Param>& params, const Group& tp, const Group& dp, at::Device device) {
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> terms;  // per counted parameter: {sum of squares, zero count}
   for (const auto& p : params) {
     // An expert element lives on one rank of each expert-data-parallel
     // replica; other parameters on one dp replica, tp-replicated ones on
     // every tp rank.
     if (p.expert_dp ? p.expert_dp->rank != 0 : (dp.rank != 0 || (p.tp_shard_dim < 0 && tp.rank != 0))) continue;
     const at::Tensor g = p.value.grad().to(at::kDouble);
-    s.sum_sq += g.pow(2).sum().item<double>();
-    s.zeros += g.eq(0).sum().item<int64_t>();
+    terms.push_back(at::stack({g.pow(2).sum(), g.eq(0).sum().to(at::kDouble)}));
   }
-  return s;
+  if (terms.empty()) return at::zeros({2}, at::TensorOptions().dtype(at::kDouble).device(device));
+  return at::stack(terms).sum(0).to(device);
 }
 
 void scale_grads(std::vector<Param>& params, double factor) {

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+
+#include <ATen/ATen.h>
 #include <vector>
 
 #include "dist/comm.h"
@@ -24,11 +26,11 @@ void reduce_grads_over_dp(std::vector<Param>& params, const Group& dp);
 // distinct gradient element is counted on exactly one rank of the job (tp
 // shards everywhere, tp-replicated tensors on tp rank 0, only dp rank 0;
 // MoE experts on expert-dp rank 0).
-struct GradStats {
-  double sum_sq = 0;
-  std::int64_t zeros = 0;
-};
-GradStats local_grad_stats(const std::vector<Param>& params, const Group& tp, const Group& dp);
+// Returned as a [2] fp64 tensor {sum_sq, zeros} on the gradients' device
+// (zeros on `device` when no gradient counts here), with no host sync: the
+// per-parameter terms are stacked and summed on the device, so the caller
+// can reduce it with other scalars and read it once.
+at::Tensor local_grad_stats(const std::vector<Param>& params, const Group& tp, const Group& dp, at::Device device);
 
 void scale_grads(std::vector<Param>& params, double factor);
 
