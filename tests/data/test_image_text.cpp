@@ -199,6 +199,28 @@ TEST(ImageTextShards, PackingKeepsSamplesWholeAndReadsEachOncePerEpoch) {
   EXPECT_EQ(d.sample(rows).tokens, ImageTextDataset(config(dir, seq, true)).sample(rows).tokens);
 }
 
+// A sample longer than a row fails (packed or not) with its key, never loops.
+TEST(ImageTextShards, ASampleLongerThanARowNamesItsKey) {
+  const std::string dir = test::fresh_data_dir("long");
+  test::write_shard_folder(dir, {{ShardSampleSpec{"short", {5, 6}, {}, {}, ""},
+                                  ShardSampleSpec{"long", std::vector<std::int64_t>(30, 7), {}, {}, ""}}});
+  for (bool packing : {false, true}) {
+    const std::string m = data_error([&] {
+      const ImageTextDataset d(config(dir, 16, packing));
+      for (std::uint64_t k = 0; k < 4; ++k) d.sample(k);
+    });
+    EXPECT_NE(m.find("sample 'long' (byte "), std::string::npos) << m;
+    EXPECT_NE(m.find("30 tokens with its image rows, more than seq_length + 1 = 17"), std::string::npos) << m;
+  }
+  // Skipped, the packed rows hold the rest.
+  ImageTextSourceConfig c = config(dir, 16, true);
+  c.skip_bad_samples = true;
+  const ImageTextDataset d(c);
+  EXPECT_EQ(d.epoch_size(), 1u);
+  EXPECT_EQ(d.sample(0).tokens[0], 5);
+  EXPECT_EQ(d.left_out(), 1u);
+}
+
 TEST(ImageTextShards, BadShardsNameTheFileTheKeyAndTheFix) {
   namespace fs = std::filesystem;
   const auto png = encode_png(test::random_image(8, 8, 4));
