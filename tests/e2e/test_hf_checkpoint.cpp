@@ -223,6 +223,31 @@ TEST(HfCheckpoint, ExportImportExportGivesIdenticalFiles) {
   EXPECT_EQ(r.metadata().at("format"), "pt");
 }
 
+// A trained model leaves in Hugging Face format from its training
+// checkpoint too: saved by an ep=2 x etp=2 job (experts in pieces on four
+// ranks), the export equals the one from the weight snapshot of the same
+// iteration, byte for byte; so does the encoder's RADIO export.
+TEST(HfCheckpoint, ExportsFromATrainingCheckpointEqualTheSnapshotExports) {
+  std::vector<std::string> sets = kEp2Etp2;
+  sets.push_back("train.save_interval=2");
+  const std::string run = train("nemotron_54l", "54l-ckpt-export", sets, kIter, {"--save-weights-at", "2"});
+  const std::string ckpt = RunPaths{run}.checkpoint_dir(kIter);
+  const std::string from_snapshot = export_hf("nemotron_54l", run, kIter);
+  const std::string from_ckpt = fresh_dir("hf-export-ckpt") + "/checkpoint";
+  const ProcessResult r = hf_tool("llm-export", "nemotron_54l", {"--checkpoint", ckpt, "--out", from_ckpt});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(slurp(from_ckpt + "/model.safetensors"), slurp(from_snapshot + "/model.safetensors"));
+  EXPECT_EQ(slurp(from_ckpt + "/config.json"), slurp(from_snapshot + "/config.json"));
+
+  const std::string radio_dir = fresh_dir("radio-export");
+  const ProcessResult a = hf_tool("radio-export", "nemotron_54l", {"--checkpoint", ckpt, "--out", radio_dir + "/a"});
+  ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
+  const std::string snapshot = RunPaths{run}.weights_file(kIter, "encoder", 0);
+  const ProcessResult b = hf_tool("radio-export", "nemotron_54l", {"--weights", snapshot, "--out", radio_dir + "/b"});
+  ASSERT_EQ(b.exit_code, 0) << b.out << b.err;
+  EXPECT_EQ(slurp(radio_dir + "/a/model.safetensors"), slurp(radio_dir + "/b/model.safetensors"));
+}
+
 // llm-logits on the export equals llm-logits on the snapshot it came from,
 // exactly: the same weights in the same forward.
 void expect_same_logits(const std::string& recipe_name) {
