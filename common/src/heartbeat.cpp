@@ -88,7 +88,9 @@ std::optional<std::string> HangWatch::poll(std::chrono::steady_clock::time_point
     const auto h = parse_heartbeat(text);
     Seen& s = seen_[r];
     if (h && h->beat != s.beat) {
-      s.live = s.beat >= 0;  // a change seen by this watcher: the rank beats in this run
+      // Every rank of this run rewrote its file before the rendezvous that
+      // precedes any watch, so what is there is this run's.
+      s.live = true;
       s.beat = h->beat;
       s.changed = now;
       s.last = *h;

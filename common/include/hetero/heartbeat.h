@@ -61,7 +61,8 @@ std::string hang_report_path(const RunPaths& paths);
 
 // Judges heartbeat files: poll() reads ranks [0, world) and returns the
 // report of the first one unchanged for `timeout` since this watcher saw it
-// change (ranks that finished, or that it never saw beat, are not judged).
+// change (ranks that finished are not judged; a rank's file is this run's
+// once the rendezvous that precedes every watch has passed).
 class HangWatch {
  public:
   HangWatch(RunPaths paths, int world_size, int self_rank, std::chrono::milliseconds timeout);
@@ -71,7 +72,7 @@ class HangWatch {
   struct Seen {
     long long beat = -1;
     std::chrono::steady_clock::time_point changed;
-    bool live = false;  // seen changing at least once
+    bool live = false;  // read at least once
     Heartbeat last;
   };
   RunPaths paths_;
