@@ -102,6 +102,16 @@ uint64_t checked_numel(const std::vector<int64_t>& shape, const std::string& pat
   return n;
 }
 
+// A header holding only the metadata (absent when there is none).
+nlohmann::ordered_json header_with_metadata(const std::map<std::string, std::string>& metadata) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (metadata.empty()) return header;
+  nlohmann::ordered_json meta = nlohmann::ordered_json::object();
+  for (const auto& [k, v] : metadata) meta[k] = v;
+  header["__metadata__"] = meta;
+  return header;
+}
+
 // One header for both writers: entries in the order given, data 8-byte aligned.
 std::string header_text(const nlohmann::ordered_json& header) {
   std::string text = header.dump();
@@ -135,12 +145,7 @@ int64_t SafeTensorInfo::numel() const {
 
 void write_safetensors(const std::string& path, const std::map<std::string, SafeTensor>& tensors,
                        const std::map<std::string, std::string>& metadata) {
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata.empty()) {
-    nlohmann::ordered_json meta = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : metadata) meta[k] = v;
-    header["__metadata__"] = meta;
-  }
+  nlohmann::ordered_json header = header_with_metadata(metadata);
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
     if (name == "__metadata__") fail(path, name, "'__metadata__' is reserved and cannot name a tensor");
@@ -202,12 +207,7 @@ void write_safetensors(const std::string& path, const std::map<std::string, Safe
 
 void write_safetensors_raw(const std::string& path, const std::vector<RawTensor>& tensors,
                            const std::map<std::string, std::string>& metadata, bool durable) {
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata.empty()) {
-    nlohmann::ordered_json meta = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : metadata) meta[k] = v;
-    header["__metadata__"] = meta;
-  }
+  nlohmann::ordered_json header = header_with_metadata(metadata);
   uint64_t offset = 0;
   for (const RawTensor& t : tensors) {
     if (t.name == "__metadata__") fail(path, t.name, "'__metadata__' is reserved and cannot name a tensor");

@@ -153,10 +153,11 @@ TEST(NonFiniteGuard, SkippedStepsInARowEndTheJobNamingTheGradient) {
 // ---- Run directories ---------------------------------------------------------
 
 TEST(RunDirectory, AFinishedRunIsNotOverwrittenSilently) {
+  // Without checkpoints (save_interval=0) a second start cannot resume the run.
   const std::string out = fresh_dir("rerun");
-  ASSERT_EQ(run(tiny_job(out, 1)).exit_code, 0);
+  ASSERT_EQ(run(tiny_job(out, 1, {"train.save_interval=0"})).exit_code, 0);
   const std::string config = slurp(RunPaths{out}.config());
-  ProcessResult r = run(tiny_job(out, 1, {"train.lr=1.0e-3"}));
+  ProcessResult r = run(tiny_job(out, 1, {"train.save_interval=0", "train.lr=1.0e-3"}));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("already holds a run (config.yaml, metrics.jsonl, trace/, logs/rank-*.log)"),
             std::string::npos)
@@ -164,7 +165,7 @@ TEST(RunDirectory, AFinishedRunIsNotOverwrittenSilently) {
   EXPECT_NE(r.err.find("pass --overwrite"), std::string::npos) << r.err;
   EXPECT_EQ(slurp(RunPaths{out}.config()), config);  // untouched
   // --overwrite says so explicitly.
-  auto argv = tiny_job(out, 1, {"train.lr=1.0e-3"});
+  auto argv = tiny_job(out, 1, {"train.save_interval=0", "train.lr=1.0e-3"});
   argv.push_back("--overwrite");
   r = run(argv);
   EXPECT_EQ(r.exit_code, 0) << r.err;
