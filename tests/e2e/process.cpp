@@ -13,14 +13,12 @@
 namespace fs = std::filesystem;
 
 namespace hetero::test {
-namespace {
 std::string slurp(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
-}  // namespace
 
 std::string bin(const std::string& name) { return std::string(HETERO_BIN_DIR) + "/" + name; }
 std::string recipe(const std::string& name) { return std::string(HETERO_SOURCE_DIR) + "/recipes/" + name; }

@@ -19,6 +19,9 @@ std::string recipe(const std::string& name);
 // A fresh, empty directory under the system temp dir.
 std::string fresh_dir(const std::string& tag);
 
+// The whole content of a file ("" when it cannot be read).
+std::string slurp(const std::string& path);
+
 // Runs argv (no shell), capturing stdout and stderr.
 ProcessResult run(const std::vector<std::string>& argv);
 

@@ -33,11 +33,6 @@ ProcessResult launch(const std::string& out, int iters, const std::vector<std::s
 
 const std::vector<std::string> kEvery2 = {"train.save_interval=2", "train.keep_last=3"};
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 bool has(const ProcessResult& r, const std::string& text) {
   return r.err.find(text) != std::string::npos || r.out.find(text) != std::string::npos;
 }

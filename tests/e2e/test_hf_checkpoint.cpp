@@ -28,13 +28,6 @@ using Tensors = std::map<std::string, SafeTensor>;
 
 const std::vector<std::string> kSingle{"mode=colocated", "llm.ranks=1", "gpus_per_node=1"};
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // hetero-launch local, tiny scale with `sets` under scales.tiny, then
 // hetero-train's own flags.
 std::string train(const std::string& recipe_name, const std::string& tag, const std::vector<std::string>& sets,

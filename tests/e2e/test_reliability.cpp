@@ -28,13 +28,6 @@ namespace fs = std::filesystem;
 namespace hetero::test {
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::vector<std::string> tiny_job(const std::string& out, int iters, const std::vector<std::string>& sets = {}) {
   std::vector<std::string> argv{bin("hetero-launch"), "local", "--recipe", recipe("nemotron_20l"), "--scale", "tiny",
                                 "--out", out, "--iters", std::to_string(iters)};
