@@ -149,13 +149,14 @@ std::vector<ModuleState> module_states(Trainer& t) {
   return out;
 }
 
-CheckpointProgress progress_after(const Trainer& t, int iter, int skipped) {
+CheckpointProgress progress_after(const Trainer& t, int iter, int skipped, std::int64_t data_skipped) {
   CheckpointProgress p;
   p.iteration = iter;
   p.consumed_samples = static_cast<std::int64_t>(iter) * t.topo.global_batch_size;
   p.skipped_iterations = skipped;
   p.schedule_position = schedule_position(t.recipe.train, iter - skipped);
   p.next_sample_index = p.consumed_samples;  // sample s of iteration i is (i-1)*GBS + j
+  p.data_skipped = data_skipped;
   if (t.encoder_optim) p.optimizer_steps["encoder"] = t.encoder_optim->steps();
   if (t.llm_optim) p.optimizer_steps["llm"] = t.llm_optim->steps();
   return p;
@@ -302,6 +303,7 @@ int train(Trainer& t) {
     checkpoints.remove_stale_partials();
   }
   const int save_interval = t.recipe.train.save_interval;  // 0: no checkpoints
+  if (save_interval > 0) checkpoints.reserve(pieces_to_save(modules));
   if (start.iteration >= t.options.iters) {
     if (logs)
       std::cout << "hetero-train: the checkpoint is at iteration " << start.iteration << ", --iters is "
@@ -321,7 +323,10 @@ int train(Trainer& t) {
   auto& llm_params = t.llm_trainable;
   int skipped = start.skipped_iterations;
   SkippedStepGuard skip_guard(t.recipe.train.max_skipped_in_a_row);
-  std::int64_t skipped_samples = 0;  // bad samples skipped by the iterations so far (data.skip_bad_samples)
+  // Bad data skipped (data.skip_bad_samples): samples by this start's
+  // iterations, on top of what the checkpoint's run had skipped.
+  std::int64_t skipped_samples = start.data_skipped;
+  std::int64_t data_skipped = start.data_skipped;
   if (logs) std::cout << describe_freeze(t.recipe.train) << std::endl;
   if (start.iteration == 0) snapshot_weights(t, 0);
 
@@ -397,6 +402,9 @@ int train(Trainer& t) {
                                    at::kDouble).to(t.comms.device);
     all_reduce_max(t.comms.world, stalls);
     stalls = stalls.cpu();
+    // The image count is this process's total so far; every rank has the sums.
+    skipped_samples += static_cast<std::int64_t>(balance[0].item<double>());
+    data_skipped = skipped_samples + static_cast<std::int64_t>(balance[1].item<double>());
     if (logs) {
       IterationMetrics m;
       m.iter = iter;
@@ -416,8 +424,7 @@ int train(Trainer& t) {
                          (m.iter_time_ms / 1e3) / t.topo.llm.dims.size / 1e12;
       m.encoder_stall_ms = stalls[0].item<double>();
       m.bridge_wait_ms = stalls[1].item<double>();
-      skipped_samples += static_cast<std::int64_t>(balance[0].item<double>());
-      m.data_skipped = skipped_samples + static_cast<std::int64_t>(balance[1].item<double>());
+      m.data_skipped = data_skipped;
       if (m.data_skipped > 0)
         std::cout << "data: " << m.data_skipped << " bad samples and images skipped so far (data.skip_bad_samples)"
                   << std::endl;
@@ -433,7 +440,8 @@ int train(Trainer& t) {
       auto r = t.timeline.region(regions::kCkptSave, iter);
       checkpoints.poll(t.comms.world, /*wait=*/false);
       if (iter % save_interval == 0 || stop || (iter == t.options.iters && t.recipe.train.save_at_end))
-        checkpoints.begin(t.comms.world, pieces_to_save(modules), progress_after(t, iter, skipped), config);
+        checkpoints.begin(t.comms.world, pieces_to_save(modules), progress_after(t, iter, skipped, data_skipped),
+                          config);
     }
     t.timeline.end_iteration();
     skip_guard.after_step(step.skipped, iter,

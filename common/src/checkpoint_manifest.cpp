@@ -159,7 +159,7 @@ void write_manifest(const std::string& dir, const CheckpointManifest& m) {
   j["consumed_samples"] = p.consumed_samples;
   j["skipped_iterations"] = p.skipped_iterations;
   j["schedule_position"] = p.schedule_position;
-  j["data"] = {{"next_sample_index", p.next_sample_index}};
+  j["data"] = {{"next_sample_index", p.next_sample_index}, {"skipped", p.data_skipped}};
   j["optimizer_steps"] = p.optimizer_steps;
   j["world_size"] = m.world_size;
   j["config"] = m.config_yaml;
@@ -185,6 +185,7 @@ CheckpointManifest read_manifest(const std::string& dir) {
     p.skipped_iterations = j.at("skipped_iterations").get<int>();
     p.schedule_position = j.at("schedule_position").get<std::int64_t>();
     p.next_sample_index = j.at("data").at("next_sample_index").get<std::int64_t>();
+    p.data_skipped = j.at("data").at("skipped").get<std::int64_t>();
     p.optimizer_steps = j.at("optimizer_steps").get<std::map<std::string, int>>();
     m.world_size = j.at("world_size").get<int>();
     m.config_yaml = j.at("config").get<std::string>();

@@ -120,14 +120,16 @@ TEST(RealData, BadSamplesStopTheRunOrAreSkippedAndCounted) {
     shards[0].push_back(s);
   }
   write_shard_folder(dir + "/vlm", shards);
+  auto launch_into = [&](const std::string& out, bool skip, int iters) {
+    return run({bin("hetero-launch"), "local", "--recipe", recipe("nemotron_20l"), "--scale", "tiny", "--out", out,
+                "--iters", std::to_string(iters), "--set", "scales.tiny.mode=colocated", "--set",
+                "scales.tiny.llm.ranks=1", "--set", "scales.tiny.gpus_per_node=1", "--set",
+                "data.blend=[{path: " + dir + "/vlm, weight: 1}]", "--set", "data.image_token_id=62", "--set",
+                std::string("data.skip_bad_samples=") + (skip ? "true" : "false")});
+  };
   auto launch = [&](const std::string& name, bool skip) {
     const std::string out = fresh_dir(name);
-    const ProcessResult r =
-        run({bin("hetero-launch"), "local", "--recipe", recipe("nemotron_20l"), "--scale", "tiny", "--out", out,
-             "--iters", "2", "--set", "scales.tiny.mode=colocated", "--set", "scales.tiny.llm.ranks=1", "--set",
-             "scales.tiny.gpus_per_node=1", "--set", "data.blend=[{path: " + dir + "/vlm, weight: 1}]", "--set",
-             "data.image_token_id=62", "--set", std::string("data.skip_bad_samples=") + (skip ? "true" : "false")});
-    return std::make_pair(r, out);
+    return std::make_pair(launch_into(out, skip, 2), out);
   };
   const auto [strict, strict_out] = launch("bad-strict", false);
   EXPECT_NE(strict.exit_code, 0);
@@ -143,6 +145,13 @@ TEST(RealData, BadSamplesStopTheRunOrAreSkippedAndCounted) {
   EXPECT_EQ(m[0].data_skipped, 1);
   EXPECT_EQ(m[1].data_skipped, 2);
   EXPECT_NE((lenient.out + lenient.err).find("skipped a bad sample"), std::string::npos);
+  // The count lives in the end-of-run checkpoint: a start that resumes it
+  // goes on counting instead of starting again from 0.
+  const ProcessResult resumed = launch_into(out, true, 3);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  const auto m3 = read_metrics(RunPaths{out}.metrics());
+  ASSERT_EQ(m3.size(), 3u);
+  EXPECT_EQ(m3[2].data_skipped, 3);
 }
 
 TEST(RealData, AMissingSourceNamesThePath) {

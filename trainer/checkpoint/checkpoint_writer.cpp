@@ -55,6 +55,14 @@ void CheckpointWriter::remove_stale_partials() const {
   }
 }
 
+void CheckpointWriter::reserve(const std::vector<SavedTensor>& pieces) {
+  std::vector<at::Tensor> like;
+  for (const SavedTensor& s : pieces) like.push_back(s.values);
+  std::function<void(const std::string&)> report;
+  if (rank_ == 0) report = [](const std::string& line) { std::cout << "hetero-train: rank 0 " << line << std::endl; };
+  copy_.reserve(like, report);
+}
+
 void CheckpointWriter::begin(const Group& world, std::vector<SavedTensor> pieces, const CheckpointProgress& progress,
                              const std::string& config_yaml) {
   if (pending_) poll(world, /*wait=*/true);  // one save at a time

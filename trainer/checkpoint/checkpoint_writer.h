@@ -30,6 +30,9 @@ class CheckpointWriter {
   // Rank 0, before training: removes iter-N.partial folders a killed job left.
   void remove_stale_partials() const;
 
+  // Before training: prepares the host buffers that saves of pieces shaped
+  // like `pieces` copy into (HostCopy::reserve), in the background.
+  void reserve(const std::vector<SavedTensor>& pieces);
   // Starts saving `pieces` as iteration `progress.iteration`. A save still
   // pending completes first (collective over `world`, like poll).
   // `config_yaml` is what rank 0 records in the manifest.

@@ -47,6 +47,7 @@ struct CheckpointProgress {
   int skipped_iterations = 0;        // non-finite steps so far (they do not advance the schedule)
   std::int64_t schedule_position = 0;  // where the LR/WD schedule stands (iterations or samples)
   std::int64_t next_sample_index = 0;  // global index of the first sample the next iteration reads
+  std::int64_t data_skipped = 0;       // bad samples and images skipped so far (metrics' data_skipped)
   std::map<std::string, int> optimizer_steps;  // per module that trains: AdamW's step count
 };
 
