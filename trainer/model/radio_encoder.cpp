@@ -14,6 +14,7 @@ RadioEncoder::RadioEncoder(const EncoderArch& arch, int llm_hidden, std::uint64_
     : arch_(arch),
       device_(device),
       compute_(compute),
+      weights_(compute),
       attention_kernel_(default_attention_kernel(device)),
       params_(seed, tp.rank, tp.size(), device) {
   require_divisibility(encoder_divisibility(arch, tp.size(), "encoder"));
@@ -45,7 +46,6 @@ RadioEncoder::RadioEncoder(const EncoderArch& arch, int llm_hidden, std::uint64_
 at::Tensor RadioEncoder::features(const ImageBatch& images) const {
   const int64_t summary = arch_.num_cls_tokens + arch_.num_registers;
   auto index = [&](const std::vector<int64_t>& v) { return copy_to_device(at::tensor(v, at::kLong), device_); };
-  auto c = [&](const at::Tensor& t) { return t.to(compute_); };
   const bool square_crop = arch_.position_interpolation == "square_crop";
 
   // Patches with their interpolated positions, image after image.
@@ -61,7 +61,8 @@ at::Tensor RadioEncoder::features(const ImageBatch& images) const {
   // The input conditioner, in fp32 as RADIO's.
   const at::Tensor pixels = pixel_mean_.defined() ? (images.pixels.to(at::kFloat) - pixel_mean_) / pixel_std_
                                                   : images.pixels;
-  const at::Tensor patches = at::matmul(c(pixels), c(patch_embed_).t()).to(at::kFloat) + at::cat(positions, 0);
+  const at::Tensor patches =
+      at::matmul(pixels.to(compute_), weights_(patch_embed_).t()).to(at::kFloat) + at::cat(positions, 0);
 
   // The packed sequence: per image, its summary tokens then its patches.
   // `source` picks rows of [summary tokens; patches]; `offsets` delimit the
@@ -76,9 +77,11 @@ at::Tensor RadioEncoder::features(const ImageBatch& images) const {
     offsets.push_back(static_cast<int64_t>(source.size()));
   }
   const at::Tensor rows = summary > 0 ? at::cat({summary_tokens_, patches}, 0) : patches;
-  at::Tensor x = rows.index_select(0, index(source));  // [tokens, hidden]
+  // The blocks run in the compute dtype, the final norm in fp32.
+  at::Tensor x = rows.index_select(0, index(source)).to(compute_);  // [tokens, hidden]
   const PackedImages packed(offsets, device_);
   for (const auto& block : blocks_) x = block.forward(x, packed, attention_kernel_);
+  x = x.to(at::kFloat);
   if (final_norm_.weight.defined()) x = final_norm_(x);  // the final norm runs over every token
   return x.index_select(0, index(patch_slot));  // summary tokens dropped
 }
@@ -94,10 +97,9 @@ at::Tensor RadioEncoder::forward(const ImageBatch& images) const {
     const PatchGrid& g = images.grids[i];
     shuffled.push_back(pixel_shuffle_2x2(x.narrow(0, images.cu_seqlens[i], g.patches()), g.rows, g.cols));
   }
-  auto c = [&](const at::Tensor& t) { return t.to(compute_); };
   const at::Tensor y = rms_norm(at::cat(shuffled, 0), proj_norm_);
-  const at::Tensor h = at::gelu(at::matmul(c(y), c(proj_fc1_).t()));
-  return at::matmul(h, c(proj_fc2_).t()).to(at::kFloat);
+  const at::Tensor h = at::gelu(at::matmul(y.to(compute_), weights_(proj_fc1_).t()));
+  return at::matmul(h, weights_(proj_fc2_).t()).to(at::kFloat);
 }
 
 }  // namespace hetero

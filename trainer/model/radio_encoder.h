@@ -54,6 +54,7 @@ class RadioEncoder {
   EncoderArch arch_;
   at::Device device_;
   at::ScalarType compute_;
+  ComputeWeights weights_;  // bf16 copies of the weights, once per optimizer step
   AttentionKernel attention_kernel_;
   ParamSet params_;
   at::Tensor patch_embed_, pos_embed_, summary_tokens_;

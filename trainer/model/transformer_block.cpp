@@ -13,9 +13,9 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// x @ w^T (+ b) in the compute dtype.
-at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::ScalarType compute) {
-  return b.defined() ? at::linear(x, w.to(compute), b.to(compute)) : at::matmul(x, w.to(compute).t());
+// x @ w^T (+ b), the weights through their compute-dtype copies.
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const ComputeWeights& c) {
+  return b.defined() ? at::linear(x, c(w), c(b)) : at::matmul(x, c(w).t());
 }
 
 enum Activation : int64_t { kGelu, kGeluTanh, kSquaredRelu };
@@ -73,6 +73,14 @@ at::Tensor Norm::operator()(const at::Tensor& x) const {
   return rms_norm(x, weight, eps);
 }
 
+at::Tensor Norm::operator()(const at::Tensor& x, const ComputeWeights& w) const {
+  if (x.scalar_type() == at::kFloat) return (*this)(x);
+  // LayerNorm's kernel accumulates in fp32 whatever its input; RMSNorm here
+  // is plain ops, so it runs on an fp32 copy.
+  if (layer_norm) return at::layer_norm(x, {weight.size(0)}, w(weight), w(bias), eps);
+  return rms_norm(x.to(at::kFloat), weight, eps).to(x.scalar_type());
+}
+
 Norm add_norm(ParamSet& params, const std::string& prefix, int64_t width, const EncoderArch& arch) {
   Norm n;
   n.layer_norm = arch.norm == "layernorm";
@@ -95,6 +103,7 @@ TransformerBlock::TransformerBlock(ParamSet& params, const std::string& prefix, 
                                    const Group& tp, at::ScalarType compute)
     : tp_(tp),
       compute_(compute),
+      weights_(compute),
       local_heads_(arch.num_attention_heads / tp.size()),
       head_dim_(arch.hidden_size / arch.num_attention_heads),
       activation_(arch.mlp_activation) {
@@ -127,28 +136,27 @@ TransformerBlock::TransformerBlock(ParamSet& params, const std::string& prefix, 
 
 at::Tensor TransformerBlock::attention(const at::Tensor& x, const PackedImages& images, AttentionKernel kernel) const {
   const auto t = x.size(0);
-  const at::Tensor xi = enter_tp_region(x.to(compute_), tp_);
+  const at::Tensor xi = enter_tp_region(x, tp_);
   auto heads = [&](const at::Tensor& w, const at::Tensor& bias) {
-    return linear(xi, w, bias, compute_).view({t, local_heads_, head_dim_});
+    return linear(xi, w, bias, weights_).view({t, local_heads_, head_dim_});
   };
   const at::Tensor q = heads(wq_, bq_), k = heads(wk_, at::Tensor()), v = heads(wv_, bv_);
   const at::Tensor ctx = image_attention(q, k, v, images, kernel).reshape({t, -1});
-  const at::Tensor out = leave_tp_region(at::matmul(ctx, wo_.to(compute_).t()), tp_).to(at::kFloat);
-  return bo_.defined() ? out + bo_ : out;
+  const at::Tensor out = leave_tp_region(at::matmul(ctx, weights_(wo_).t()), tp_);
+  return bo_.defined() ? out + weights_(bo_) : out;
 }
 
 at::Tensor TransformerBlock::mlp(const at::Tensor& x) const {
-  const at::Tensor xi = enter_tp_region(x.to(compute_), tp_);
-  const at::Tensor u = linear(xi, fc1_, b1_, compute_);
+  const at::Tensor xi = enter_tp_region(x, tp_);
+  const at::Tensor u = linear(xi, fc1_, b1_, weights_);
   const at::Tensor out =
-      leave_tp_region(ActivateThenProject::apply(u, fc2_.to(compute_), activation_code(activation_)), tp_)
-          .to(at::kFloat);
-  return b2_.defined() ? out + b2_ : out;
+      leave_tp_region(ActivateThenProject::apply(u, weights_(fc2_), activation_code(activation_)), tp_);
+  return b2_.defined() ? out + weights_(b2_) : out;
 }
 
 at::Tensor TransformerBlock::forward(const at::Tensor& x, const PackedImages& images, AttentionKernel kernel) const {
-  const at::Tensor h = x + attention(norm1_(x), images, kernel);
-  return h + mlp(norm2_(h));
+  const at::Tensor h = x + attention(norm1_(x, weights_), images, kernel);
+  return h + mlp(norm2_(h, weights_));
 }
 
 }  // namespace hetero

@@ -25,6 +25,9 @@ struct Norm {
   bool layer_norm = false;
   double eps = 1e-5;
   at::Tensor operator()(const at::Tensor& x) const;
+  // The same on `x` in a compute dtype (bf16), the weights through `w`: the
+  // statistics are taken in fp32 and the result has x's dtype.
+  at::Tensor operator()(const at::Tensor& x, const ComputeWeights& w) const;
 };
 
 // `prefix`.weight (ones) and, for arch.norm == layernorm, `prefix`.bias (zeros).
@@ -37,16 +40,18 @@ at::Tensor add_zero_bias(ParamSet& params, const std::string& name, int64_t widt
 
 class TransformerBlock {
  public:
-  // `compute`: the dtype of matmuls and TP traffic (bf16 on GPUs); weights
-  // stay fp32 (the optimizer's main copy) and the residual stream too.
-  // Widths and the variant come from `arch` (hidden_size,
+  // `compute`: the dtype of the block's activations, its residual stream,
+  // matmuls and TP traffic (bf16 on GPUs, as Megatron's ViT runs without
+  // fp32 residuals); norms take their statistics in fp32, and the weights
+  // stay fp32 (the optimizer's main copy), used through bf16 copies made
+  // once per optimizer step. Widths and the variant come from `arch` (hidden_size,
   // num_attention_heads, ffn_hidden_size, norm, norm_eps, bias,
   // mlp_activation).
   TransformerBlock(ParamSet& params, const std::string& prefix, const EncoderArch& arch, const Group& tp,
                    at::ScalarType compute);
 
-  // x: [tokens, hidden], the packed images; each token attends to the
-  // tokens of its own image only.
+  // x: [tokens, hidden] in the compute dtype, the packed images; each token
+  // attends to the tokens of its own image only.
   at::Tensor forward(const at::Tensor& x, const PackedImages& images, AttentionKernel kernel) const;
 
  private:
@@ -55,6 +60,7 @@ class TransformerBlock {
 
   const Group& tp_;
   at::ScalarType compute_;
+  ComputeWeights weights_;  // bf16 copies of the weights, once per optimizer step
   int local_heads_, head_dim_;
   std::string activation_;
   Norm norm1_, norm2_;
