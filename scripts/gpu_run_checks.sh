@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Several GPU checks in one device call: configures and builds every target
+# they need once into build-cuda (the scripts below then find it built),
+# then runs the named checks in order, each under its own time limit, so a
+# slow one cannot take the others' output with it.
+# Checks: ckpt (scripts/gpu_checkpoint_check.sh), data (gpu_data_check.sh),
+# encoder (bench_encoder_gpu.sh), tests (the GPU tests of the fast paths),
+# shared (gpu_shared_hetero.sh with a reduced-width C-RADIO), llm
+# (bench_llm_gpu.sh, without its tests).
+# Usage: scripts/gpu_run_checks.sh OUT_DIR CHECK [CHECK ...]   (needs .bundle)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${1:?out dir}
+shift
+mkdir -p "$out"
+t0=$(date +%s)
+prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
+  -DHETERO_BUNDLE="$PWD/.bundle" > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
+targets=(hetero-train hetero-launch hetero-profile)
+for c in "$@"; do
+  case $c in
+    data) targets+=(hetero-data hetero-data-bench) ;;
+    encoder) targets+=(hetero-hf) ;;
+    tests) targets+=(trainer_tests) ;;
+    shared) targets+=(hetero-parity) ;;
+  esac
+done
+cmake --build build-cuda -j"$(nproc)" --target "${targets[@]}" > "$out/build.log" 2>&1 ||
+  { grep -E "error|FAILED" -A5 "$out/build.log" | head -60; exit 1; }
+echo "== build of ${targets[*]} took $(( $(date +%s) - t0 )) s"
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+# A reduced-width C-RADIO (the recipe's architecture) for the multi-rank jobs.
+radio=(--set model.encoder.num_layers=4 --set model.encoder.hidden_size=256 --set model.encoder.num_attention_heads=4
+       --set model.encoder.ffn_hidden_size=1024 --set model.encoder.patch_size=16
+       --set model.encoder.position_table_side=32 --set model.encoder.min_patches=16
+       --set model.encoder.max_patches=256 --set data.image_min_px=64 --set data.image_max_px=512)
+for c in "$@"; do
+  t=$(date +%s)
+  echo "== check $c (at $(( t - t0 )) s)"
+  case $c in
+    ckpt) timeout "${CKPT_S:-330}" scripts/gpu_checkpoint_check.sh build-cuda "$out/ckpt" ;;
+    data) timeout "${DATA_S:-200}" scripts/gpu_data_check.sh "$out/data" 20 ;;
+    encoder) timeout "${ENCODER_S:-300}" scripts/bench_encoder_gpu.sh "$out/encoder" 2>&1 | grep -v "^== build" ;;
+    tests) timeout "${TESTS_S:-150}" build-cuda/bin/trainer_tests --gtest_brief=1 \
+             --gtest_filter='Gpu*:ImageAttention*:ComputeWeights*:SsdScan*:VocabParallel*:Moe*' 2>&1 | tail -20 ;;
+    shared) timeout "${SHARED_S:-280}" scripts/gpu_shared_hetero.sh build-cuda "$out/shared" "${SHARED_ITERS:-20}" \
+              "${radio[@]}" ;;
+    llm) TESTS=0 timeout "${LLM_S:-400}" scripts/bench_llm_gpu.sh "$out/llm" 2>&1 | grep -v "^== build" ;;
+    *) echo "unknown check '$c' (ckpt, data, encoder, tests, shared, llm)"; exit 2 ;;
+  esac
+  echo "== check $c: exit status $? after $(( $(date +%s) - t )) s"
+done
+echo "== total $(( $(date +%s) - t0 )) s"
