@@ -90,7 +90,7 @@ void CheckpointWriter::begin(const Group& world, std::vector<SavedTensor> pieces
 void CheckpointWriter::write_files(int iter) {
   try {
     const auto t0 = std::chrono::steady_clock::now();
-    copy_.wait_on_host();
+    copy_.copy_to_host();
     const std::string dir = paths_.checkpoint_partial_dir(iter);
     std::vector<RawTensor> raw;
     const auto& host = copy_.host();

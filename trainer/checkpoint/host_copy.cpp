@@ -1,6 +1,9 @@
 #include "checkpoint/host_copy.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <sstream>
 #include <stdexcept>
 
@@ -16,7 +19,7 @@ namespace hetero {
 #ifdef HETERO_WITH_CUDA
 struct HostCopy::DeviceSync {
   c10::cuda::CUDAStream stream;
-  at::cuda::CUDAEvent done;
+  at::cuda::CUDAEvent ready, done;  // the copy's start (compute stream) and end (side stream)
   explicit DeviceSync(c10::cuda::CUDAStream s) : stream(s) {}
 };
 #else
@@ -41,25 +44,74 @@ bool reusable(const std::vector<at::Tensor>& host, const std::vector<at::Tensor>
 }
 
 #ifdef HETERO_WITH_CUDA
-// Exactly `like`'s bytes of pinned memory. LibTorch's pinned allocator
-// rounds every block up to a power of two, which for a model's state costs
-// up to twice the memory; cudaHostAlloc takes the exact size.
-at::Tensor pinned_like(const at::Tensor& like) {
-  const size_t bytes = static_cast<size_t>(like.numel()) * like.element_size();
-  void* p = nullptr;
-  if (bytes > 0) {
-    const cudaError_t e = cudaHostAlloc(&p, bytes, cudaHostAllocDefault);
-    if (e != cudaSuccess) {
-      cudaGetLastError();  // clears the error for later calls
-      std::ostringstream msg;
-      msg << "cannot pin " << bytes / 1e9 << " GB of host memory for a checkpoint copy (" << cudaGetErrorString(e)
-          << "): the host must hold every rank's checkpoint pieces in pinned memory; give the job more host "
-             "memory per GPU or fewer ranks per node";
-      throw std::runtime_error(msg.str());
+// Pinned host tensors of exactly `like`'s shapes. Pinning is what takes the
+// time (tens of seconds for a model's state) and cudaHostAlloc does it
+// under the driver's lock, one thread, while the training's kernel
+// launches wait. Here the pages are first faulted in by several threads
+// without any CUDA call, and only then registered with the driver, tensor
+// by tensor. (LibTorch's pinned allocator also rounds each block up to a
+// power of two, up to twice the memory.) `timing` gets the two phases.
+std::vector<at::Tensor> pinned_like(const std::vector<at::Tensor>& like, std::string* timing) {
+  constexpr size_t kPage = 4096;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<void*> blocks(like.size(), nullptr);
+  std::vector<size_t> sizes(like.size(), 0);
+  double total = 0;
+  for (size_t i = 0; i < like.size(); ++i) {
+    sizes[i] = static_cast<size_t>(like[i].numel()) * like[i].element_size();
+    total += static_cast<double>(sizes[i]);
+    if (sizes[i] == 0) continue;
+    blocks[i] = std::aligned_alloc(kPage, (sizes[i] + kPage - 1) / kPage * kPage);
+    if (!blocks[i]) {
+      for (void* b : blocks) std::free(b);
+      throw std::runtime_error("cannot allocate " + std::to_string(total / 1e9) +
+                               " GB of host memory for checkpoint copies: the host must hold every rank's "
+                               "checkpoint pieces; give the job more host memory per GPU or fewer ranks per node");
     }
   }
-  return at::from_blob(p, like.sizes(), [](void* q) { if (q) cudaFreeHost(q); },
-                       at::TensorOptions().dtype(like.scalar_type()));
+  {
+    const unsigned n = std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
+    std::vector<std::thread> touch;
+    for (unsigned w = 0; w < n; ++w)
+      touch.emplace_back([&, w] {
+        for (size_t i = w; i < blocks.size(); i += n)
+          if (blocks[i]) std::memset(blocks[i], 0, sizes[i]);
+      });
+    for (std::thread& t : touch) t.join();
+  }
+  const auto t1 = std::chrono::steady_clock::now();
+  std::vector<at::Tensor> out;
+  for (size_t i = 0; i < like.size(); ++i) {
+    void* p = blocks[i];
+    if (p) {
+      const cudaError_t e = cudaHostRegister(p, sizes[i], cudaHostRegisterDefault);
+      if (e != cudaSuccess) {
+        cudaGetLastError();  // clears the error for later calls
+        for (size_t j = i; j < blocks.size(); ++j) std::free(blocks[j]);
+        std::ostringstream msg;
+        msg << "cannot pin " << total / 1e9 << " GB of host memory for checkpoint copies (" << cudaGetErrorString(e)
+            << "): the host must hold every rank's checkpoint pieces in pinned memory; give the job more host "
+               "memory per GPU or fewer ranks per node";
+        throw std::runtime_error(msg.str());
+      }
+    }
+    out.push_back(at::from_blob(
+        p, like[i].sizes(),
+        [](void* q) {
+          if (!q) return;
+          cudaHostUnregister(q);
+          std::free(q);
+        },
+        at::TensorOptions().dtype(like[i].scalar_type())));
+  }
+  if (timing) {
+    const auto t2 = std::chrono::steady_clock::now();
+    std::ostringstream line;
+    line << total / 1e9 << " GB: pages faulted in " << std::chrono::duration<double>(t1 - t0).count()
+         << " s, registered in " << std::chrono::duration<double>(t2 - t1).count() << " s";
+    *timing = line.str();
+  }
+  return out;
 }
 #endif
 
@@ -77,21 +129,9 @@ void HostCopy::reserve(const std::vector<at::Tensor>& like, std::function<void(c
       // On the rank's own device: a thread starts on device 0, and a CUDA
       // call there would open a context on another rank's GPU.
       c10::cuda::CUDAGuard guard(device);
-      const auto t0 = std::chrono::steady_clock::now();
-      std::vector<at::Tensor> host;
-      double bytes = 0;
-      for (const at::Tensor& s : shapes) {
-        host.push_back(pinned_like(s));
-        bytes += static_cast<double>(s.numel()) * s.element_size();
-      }
-      host_ = std::move(host);
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (report) {
-        std::ostringstream line;
-        line << "pinned " << bytes / 1e9 << " GB of host memory for checkpoint copies in " << secs
-             << " s, in the background";
-        report(line.str());
-      }
+      std::string timing;
+      host_ = pinned_like(shapes, &timing);
+      if (report) report("pinned host memory for checkpoint copies in the background, " + timing);
     } catch (const std::exception& e) {
       reserve_error_ = e.what();
     }
@@ -121,33 +161,52 @@ void HostCopy::start(const std::vector<at::Tensor>& src) {
 #ifdef HETERO_WITH_CUDA
   if (!reusable(host_, src)) {
     host_.clear();
-    for (const at::Tensor& t : src) host_.push_back(pinned_like(t));
+    host_ = pinned_like(src, nullptr);
   }
-  const c10::cuda::CUDAStream compute = c10::cuda::getCurrentCUDAStream();
+  src_ = src;
   if (!sync_) sync_ = std::make_unique<DeviceSync>(c10::cuda::getStreamFromPool());
-  // The copy starts once the work queued so far (the optimizer step) is done.
-  at::cuda::CUDAEvent ready;
-  ready.record(compute);
-  ready.block(sync_->stream);
-  {
-    c10::cuda::CUDAStreamGuard guard(sync_->stream);
-    for (size_t i = 0; i < src.size(); ++i) host_[i].copy_(src[i], /*non_blocking=*/true);
-  }
-  sync_->done.record(sync_->stream);
+  sync_->ready.record(c10::cuda::getCurrentCUDAStream());  // after the optimizer step
+  std::lock_guard<std::mutex> lock(mutex_);
+  queued_ = false;
 #else
   (void)reusable;
 #endif
 }
 
-void HostCopy::wait_on_host() {
+void HostCopy::copy_to_host() {
 #ifdef HETERO_WITH_CUDA
-  if (sync_) sync_->done.synchronize();
+  if (src_.empty()) return;  // CPU: start() copied
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (queued_) return;
+  }
+  struct MarkQueued {  // also when queuing throws: the training thread must not wait forever
+    HostCopy* copy;
+    ~MarkQueued() {
+      std::lock_guard<std::mutex> lock(copy->mutex_);
+      copy->queued_ = true;
+      copy->queued_cv_.notify_all();
+    }
+  };
+  {
+    MarkQueued mark{this};
+    c10::cuda::CUDAGuard device(src_.front().device());
+    c10::cuda::CUDAStreamGuard stream(sync_->stream);
+    sync_->ready.block(sync_->stream);
+    for (size_t i = 0; i < src_.size(); ++i) host_[i].copy_(src_[i], /*non_blocking=*/true);
+    sync_->done.record(sync_->stream);
+  }
+  sync_->done.synchronize();
+  src_.clear();
 #endif
 }
 
 void HostCopy::order_before_updates() {
 #ifdef HETERO_WITH_CUDA
-  if (sync_) sync_->done.block(c10::cuda::getCurrentCUDAStream());
+  if (!sync_) return;
+  std::unique_lock<std::mutex> lock(mutex_);
+  queued_cv_.wait(lock, [this] { return queued_; });
+  sync_->done.block(c10::cuda::getCurrentCUDAStream());
 #endif
 }
 

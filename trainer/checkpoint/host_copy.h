@@ -1,11 +1,15 @@
-// The device-to-host copy of a checkpoint. On CUDA it runs on a side
-// stream into pinned buffers kept from one save to the next, so the next
-// iteration's forward and backward overlap it; only the next optimizer
-// step has to wait for it (on the device, not the host). On CPU it is a
-// plain copy.
+// The device-to-host copy of a checkpoint. On CUDA the training thread only
+// marks where the copy may begin (after the optimizer step); the writer
+// thread queues it on a side stream into pinned buffers kept from one save
+// to the next and waits for it there, so the next iteration's forward and
+// backward overlap it and the training thread never waits on the host for
+// the bytes to move. Only the next optimizer step waits for the copy (on
+// the device). On CPU it is a plain copy.
 #pragma once
 
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <thread>
@@ -24,23 +28,28 @@ class HostCopy {
   // seconds, which the first save would otherwise stall on. start() waits
   // for it. `report` (may be empty) receives one line once it is done.
   void reserve(const std::vector<at::Tensor>& like, std::function<void(const std::string&)> report);
-  // Starts copying `src`; the host tensors are valid after wait_on_host().
+  // Training thread: the copy of `src` begins after the work queued so far
+  // (on CPU: copies now).
   void start(const std::vector<at::Tensor>& src);
+  // Writer thread: queues the copy and blocks until the host tensors hold it.
+  void copy_to_host();
   const std::vector<at::Tensor>& host() const { return host_; }
-  // Blocks the calling thread until the copy is complete (the writer thread).
-  void wait_on_host();
-  // Makes the current device stream wait for the copy, so an update of the
-  // copied tensors cannot overtake it (the training thread, before a step).
+  // Training thread, before a step: makes the current device stream wait for
+  // the copy, so an update of the copied tensors cannot overtake it.
   void order_before_updates();
 
  private:
   void finish_reserve();  // joins the reserving thread; rethrows its error
 
-  std::vector<at::Tensor> host_;
+  std::vector<at::Tensor> src_, host_;
   std::thread reserving_;
   std::string reserve_error_;  // set by the reserving thread
   struct DeviceSync;
-  std::unique_ptr<DeviceSync> sync_;  // CUDA builds: the copy's stream and event
+  std::unique_ptr<DeviceSync> sync_;  // CUDA builds: the copy's stream and events
+  // Whether copy_to_host() has queued the copy start() set up.
+  std::mutex mutex_;
+  std::condition_variable queued_cv_;
+  bool queued_ = true;
 };
 
 }  // namespace hetero

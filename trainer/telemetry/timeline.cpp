@@ -6,6 +6,7 @@
 #ifdef HETERO_WITH_CUDA
 #include <ATen/cuda/CUDAEvent.h>
 #include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAStream.h>
 #include <nvtx3/nvToolsExt.h>
 #endif
 
@@ -103,9 +104,11 @@ void Timeline::begin_iteration() {
   marks_.clear();
 #ifdef HETERO_WITH_CUDA
   if (device_.is_cuda() && writer_) {
-    // Anchor GPU time to wall time once per iteration: drain the device,
-    // then an event recorded now completes now.
-    c10::cuda::device_synchronize();
+    // Anchor GPU time to wall time once per iteration: drain the compute
+    // stream (the regions' events are on it), then an event recorded now
+    // completes now. Not the whole device: a checkpoint's copy on its side
+    // stream goes on through the next iteration.
+    c10::cuda::getCurrentCUDAStream().synchronize();
     anchor_->event = std::make_shared<at::cuda::CUDAEvent>(cudaEventDefault);
     anchor_->event->record();
     anchor_->event->synchronize();
