@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <sstream>
 #include <stdexcept>
 
@@ -193,7 +194,25 @@ void HostCopy::copy_to_host() {
     c10::cuda::CUDAGuard device(src_.front().device());
     c10::cuda::CUDAStreamGuard stream(sync_->stream);
     sync_->ready.block(sync_->stream);
-    for (size_t i = 0; i < src_.size(); ++i) host_[i].copy_(src_[i], /*non_blocking=*/true);
+    // In slices of at most 256 MB with at most two in flight: tens of GB
+    // queued at once fill the driver's queue, and then other threads' CUDA
+    // calls (the training's kernel launches) wait until it drains.
+    constexpr int64_t kSliceBytes = int64_t{256} << 20;
+    std::deque<at::cuda::CUDAEvent> in_flight;
+    for (size_t i = 0; i < src_.size(); ++i) {
+      const at::Tensor from = src_[i].reshape({-1}), to = host_[i].view({-1});
+      const int64_t step = std::max<int64_t>(1, kSliceBytes / std::max<int64_t>(1, from.element_size()));
+      for (int64_t at = 0; at < from.numel(); at += step) {
+        const int64_t n = std::min(step, from.numel() - at);
+        to.narrow(0, at, n).copy_(from.narrow(0, at, n), /*non_blocking=*/true);
+        in_flight.emplace_back();
+        in_flight.back().record(sync_->stream);
+        if (in_flight.size() > 2) {
+          in_flight.front().synchronize();
+          in_flight.pop_front();
+        }
+      }
+    }
     sync_->done.record(sync_->stream);
   }
   sync_->done.synchronize();
