@@ -10,15 +10,9 @@ cd "$(dirname "$0")/.."
 out=${1:-/tmp/bench-encoder}
 shift || true
 mkdir -p "$out"
-prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-bundle=()
-[ -d .bundle ] && bundle=(-DHETERO_BUNDLE="$PWD/.bundle")
 t0=$(date +%s)
-cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" "${bundle[@]}" \
-  > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
-cmake --build build-cuda -j"$(nproc)" --target hetero-hf > "$out/build.log" 2>&1 ||
-  { grep -E "error|FAILED" -A5 "$out/build.log" | head -60; exit 1; }
-echo "== build took $(( $(date +%s) - t0 )) s"
+source scripts/cuda_build.sh
+cuda_build "$out" hetero-hf || exit 1
 python3 scripts/bench_radio_hf.py --hetero-hf build-cuda/bin/hetero-hf --out "$out" "$@" 2>&1 | tee "$out/bench.log"
 status=${PIPESTATUS[0]}
 echo "== total $(( $(date +%s) - t0 )) s, exit status $status"

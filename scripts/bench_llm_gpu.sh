@@ -23,14 +23,10 @@ iters=${ITERS:-6}
 shapes=${SHAPES:-20l mamba8 mlp8 mlp1 meme}
 mkdir -p "$out"
 t_start=$(date +%s)
-prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
-  -DHETERO_BUNDLE="$PWD/.bundle" > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
 targets=(hetero-train)
 [ "${TESTS:-1}" = 1 ] && targets+=(trainer_tests)
-cmake --build build-cuda -j"$(nproc)" --target "${targets[@]}" > "$out/build.log" 2>&1 ||
-  { grep -E "error|FAILED" -A5 "$out/build.log" | head -80; exit 1; }
-echo "== build took $(( $(date +%s) - t_start )) s"
+source scripts/cuda_build.sh
+cuda_build "$out" "${targets[@]}" || exit 1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 
 if [ "${TESTS:-1}" = 1 ]; then

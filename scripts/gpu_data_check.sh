@@ -11,13 +11,8 @@ out=${1:-/tmp/gpu-data-check}
 iters=${2:-20}
 mkdir -p "$out"
 if [ ! -x build-cuda/bin/hetero-train ] || [ ! -x build-cuda/bin/hetero-data ]; then
-  prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-  bundle=()
-  [ -d .bundle ] && bundle=(-DHETERO_BUNDLE="$PWD/.bundle")
-  cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" "${bundle[@]}" \
-    -DHETERO_BUILD_TESTS=OFF > "$out/configure.log" 2>&1 || { tail -20 "$out/configure.log"; exit 1; }
-  cmake --build build-cuda -j"$(nproc)" --target hetero-train hetero-launch hetero-profile hetero-data \
-    hetero-data-bench > "$out/build.log" 2>&1 || { grep -E "error" -A5 "$out/build.log" | head -40; exit 1; }
+  source scripts/cuda_build.sh
+  cuda_build "$out" hetero-train hetero-launch hetero-profile hetero-data hetero-data-bench || exit 1
 fi
 bin=build-cuda/bin
 data="$out/data"

@@ -9,7 +9,7 @@
 #      hetero-hf llm-logits --hf: ours vs transformers' logits.
 # Each prints max |ours - HF| / max |HF logits| and PASS or FAIL at 1e-4
 # (scripts/hf_llm_check.py). Needs python3 with torch and transformers 5;
-# builds build-cuda like scripts/gpu_smoke.sh (with .bundle when present).
+# builds build-cuda with scripts/cuda_build.sh (with .bundle when present).
 # Usage: scripts/gpu_hf_llm_check.sh OUT_DIR
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -17,15 +17,9 @@ out=${1:-/tmp/gpu-hf-llm-check}
 mkdir -p "$out"
 python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)' \
   || { echo "needs python3 with torch and transformers"; exit 1; }
-prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-bundle=()
-[ -d .bundle ] && bundle=(-DHETERO_BUNDLE="$PWD/.bundle")
 t0=$(date +%s)
-cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" "${bundle[@]}" \
-  > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
-cmake --build build-cuda -j"$(nproc)" --target hetero-train hetero-launch hetero-hf > "$out/build.log" 2>&1 \
-  || { grep -E "error|FAILED" -A5 "$out/build.log" | head -60; exit 1; }
-echo "== build took $(( $(date +%s) - t0 )) s"
+source scripts/cuda_build.sh
+cuda_build "$out" hetero-train hetero-launch hetero-hf || exit 1
 nvidia-smi -L
 
 bin=build-cuda/bin

@@ -14,9 +14,6 @@ out=${1:?out dir}
 shift
 mkdir -p "$out"
 t0=$(date +%s)
-prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
-  -DHETERO_BUNDLE="$PWD/.bundle" > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
 targets=(hetero-train hetero-launch hetero-profile)
 for c in "$@"; do
   case $c in
@@ -26,9 +23,8 @@ for c in "$@"; do
     shared) targets+=(hetero-parity) ;;
   esac
 done
-cmake --build build-cuda -j"$(nproc)" --target "${targets[@]}" > "$out/build.log" 2>&1 ||
-  { grep -E "error|FAILED" -A5 "$out/build.log" | head -60; exit 1; }
-echo "== build of ${targets[*]} took $(( $(date +%s) - t0 )) s"
+source scripts/cuda_build.sh
+cuda_build "$out" "${targets[@]}" || exit 1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 # A reduced-width C-RADIO (the recipe's architecture) for the multi-rank jobs.
 radio=(--set model.encoder.num_layers=4 --set model.encoder.hidden_size=256 --set model.encoder.num_attention_heads=4

@@ -9,13 +9,9 @@ cd "$(dirname "$0")/.."
 out=${1:-/tmp/gpu-session}
 iters=${2:-30}
 mkdir -p "$out"
-prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 t0=$(date +%s)
-cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
-  -DHETERO_BUNDLE="$PWD/.bundle" > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
-cmake --build build-cuda -j"$(nproc)" --target hetero-train hetero-launch hetero-profile hetero-parity hetero-hf \
-  trainer_tests > "$out/build.log" 2>&1 || { grep -E "error|FAILED" -A5 "$out/build.log" | head -60; exit 1; }
-echo "== build took $(( $(date +%s) - t0 )) s"
+source scripts/cuda_build.sh
+cuda_build "$out" hetero-train hetero-launch hetero-profile hetero-parity hetero-hf trainer_tests || exit 1
 echo "== layer tests"
 timeout 120 build-cuda/bin/trainer_tests --gtest_brief=1 2>&1 | tail -8
 

@@ -10,13 +10,8 @@ cd "$(dirname "$0")/.."
 out=${1:-/tmp/gpu-smoke}
 iters=${2:-20}
 mkdir -p "$out"
-prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-bundle=()
-[ -d .bundle ] && bundle=(-DHETERO_BUNDLE="$PWD/.bundle")
-cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DHETERO_BUILD_TESTS=OFF \
-  -DCMAKE_PREFIX_PATH="$prefix" "${bundle[@]}" 2>&1 | grep -E "hetero-train|Error|error" | head -20
-cmake --build build-cuda -j"$(nproc)" 2>&1 | grep -E "error|FAILED" | head -40
-[ -x build-cuda/bin/hetero-train ] || { echo "CUDA build failed"; exit 1; }
+source scripts/cuda_build.sh
+cuda_build "$out" hetero-train hetero-launch hetero-profile hetero-parity || exit 1
 nvidia-smi -L
 gpus=$(nvidia-smi -L | wc -l)
 run() {  # name dtype, then --set overrides

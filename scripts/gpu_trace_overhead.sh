@@ -10,11 +10,8 @@ out=${1:-/tmp/gpu-trace-overhead}
 iters=${2:-25}
 mkdir -p "$out"
 if [ ! -x build-cuda/bin/hetero-train ]; then
-  prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-  cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
-    -DHETERO_BUNDLE="$PWD/.bundle" -DHETERO_BUILD_TESTS=OFF > "$out/configure.log" 2>&1 || { tail -20 "$out/configure.log"; exit 1; }
-  cmake --build build-cuda -j"$(nproc)" --target hetero-train hetero-launch > "$out/build.log" 2>&1 ||
-    { grep -E "error" -A5 "$out/build.log" | head -40; exit 1; }
+  source scripts/cuda_build.sh
+  cuda_build "$out" hetero-train hetero-launch || exit 1
 fi
 wide=(--set scales.tiny.mode=colocated --set scales.tiny.llm.ranks=1 --set scales.tiny.gpus_per_node=1
       --set model.llm.num_layers=8 --set 'model.llm.hybrid_override_pattern="M-M*M-M*"' --set model.llm.hidden_size=1024
