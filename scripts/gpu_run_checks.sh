@@ -40,8 +40,9 @@ for c in "$@"; do
     encoder) timeout "${ENCODER_S:-300}" scripts/bench_encoder_gpu.sh "$out/encoder" 2>&1 | grep -v "^== build" ;;
     tests) timeout "${TESTS_S:-150}" build-cuda/bin/trainer_tests --gtest_brief=1 \
              --gtest_filter='Gpu*:ImageAttention*:ComputeWeights*:SsdScan*:VocabParallel*:Moe*' 2>&1 | tail -20 ;;
+    # SHARED_SETS: more --set overrides, e.g. "--set scales.tiny.train.lr=1e-4" (the recipes' production lr).
     shared) timeout "${SHARED_S:-280}" scripts/gpu_shared_hetero.sh build-cuda "$out/shared" "${SHARED_ITERS:-20}" \
-              "${radio[@]}" ;;
+              "${radio[@]}" ${SHARED_SETS:-} ;;
     llm) TESTS=0 timeout "${LLM_S:-400}" scripts/bench_llm_gpu.sh "$out/llm" 2>&1 | grep -v "^== build" ;;
     *) echo "unknown check '$c' (ckpt, data, encoder, tests, shared, llm)"; exit 2 ;;
   esac
