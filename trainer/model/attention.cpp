@@ -26,7 +26,7 @@ at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::
 
 Attention::Attention(ParamSet& params, const std::string& prefix, const AttentionConfig& cfg, const Group& tp,
                      at::ScalarType compute)
-    : tp_(tp), compute_(compute), weights_(compute), cfg_(cfg) {
+    : SequenceMixer(tp, compute), cfg_(cfg) {
   if (cfg.heads % cfg.kv_heads != 0)
     throw std::invalid_argument("attention: num_key_value_heads=" + std::to_string(cfg.kv_heads) +
                                 " does not divide num_attention_heads=" + std::to_string(cfg.heads));
@@ -40,10 +40,6 @@ Attention::Attention(ParamSet& params, const std::string& prefix, const Attentio
   wk_ = params.add(prefix + ".k_proj.weight", {cfg.kv_heads * cfg.head_dim, cfg.hidden}, 0, Init::Normal);
   wv_ = params.add(prefix + ".v_proj.weight", {cfg.kv_heads * cfg.head_dim, cfg.hidden}, 0, Init::Normal);
   wo_ = params.add(prefix + ".o_proj.weight", {cfg.hidden, cfg.heads * cfg.head_dim}, 1, Init::Normal, out_std);
-}
-
-at::Tensor Attention::forward(const at::Tensor& x, const std::vector<int64_t>& cu_seqlens) const {
-  return leave_tp_region(forward_partial(enter_tp_region(x.to(compute_), tp_), cu_seqlens), tp_).to(at::kFloat);
 }
 
 at::Tensor Attention::forward_partial(const at::Tensor& xi, const std::vector<int64_t>& cu_seqlens) const {

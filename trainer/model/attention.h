@@ -13,6 +13,7 @@
 
 #include "dist/comm.h"
 #include "model/params.h"
+#include "model/sequence_mixer.h"
 
 namespace hetero {
 
@@ -23,25 +24,16 @@ struct AttentionConfig {
   int64_t head_dim = 0;  // head_dim
 };
 
-class Attention {
+class Attention : public SequenceMixer {
  public:
   // Parameters (HF names): <prefix>.{q,k,v,o}_proj.weight. tp must divide
   // kv_heads. `compute`: dtype of matmuls and TP traffic; softmax in fp32.
   Attention(ParamSet& params, const std::string& prefix, const AttentionConfig& cfg, const Group& tp,
             at::ScalarType compute);
 
-  // x [T, hidden] (packed samples), cu_seqlens as in packing.h. Returns
-  // [T, hidden] fp32.
-  at::Tensor forward(const at::Tensor& x, const std::vector<int64_t>& cu_seqlens) const;
-  // Inside a tp region whose boundaries the caller owns (sequence
-  // parallelism): x already entered it (compute dtype); returns this rank's
-  // partial sum of the output, in compute dtype.
-  at::Tensor forward_partial(const at::Tensor& x, const std::vector<int64_t>& cu_seqlens) const;
+  at::Tensor forward_partial(const at::Tensor& x, const std::vector<int64_t>& cu_seqlens) const override;
 
  private:
-  const Group& tp_;
-  at::ScalarType compute_;
-  ComputeWeights weights_;  // bf16 copies of the weights, once per optimizer step
   AttentionConfig cfg_;
   int64_t local_heads_, local_kv_heads_;
   at::Tensor wq_, wk_, wv_, wo_;

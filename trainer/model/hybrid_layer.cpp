@@ -60,8 +60,10 @@ HybridLayer::HybridLayer(ParamSet& params, ParamSet& experts, const std::string&
   params.params().back().decay = false;
   const std::string mixer = prefix + ".mixer";
   switch (kind) {
-    case 'M': mamba_ = std::make_unique<MambaMixer>(params, mixer, mamba_config(arch), g.tp, compute); break;
-    case '*': attention_ = std::make_unique<Attention>(params, mixer, attention_config(arch), g.tp, compute); break;
+    case 'M': sequence_mixer_ = std::make_unique<MambaMixer>(params, mixer, mamba_config(arch), g.tp, compute); break;
+    case '*':
+      sequence_mixer_ = std::make_unique<Attention>(params, mixer, attention_config(arch), g.tp, compute);
+      break;
     case '-':
       mlp_ = std::make_unique<SquaredReluMlp>(params, mixer, arch.hidden_size, arch.ffn_hidden_size, g.tp, compute);
       break;
@@ -98,7 +100,7 @@ at::Tensor HybridLayer::mix(const at::Tensor& h, at::Tensor* load_balancing) con
   } else {
     const at::Tensor packed = in.reshape({b * s, hidden});
     const auto cu = per_sample_cu_seqlens(b, s);
-    partial = (mamba_ ? mamba_->forward_partial(packed, cu) : attention_->forward_partial(packed, cu)).view({b, s, hidden});
+    partial = sequence_mixer_->forward_partial(packed, cu).view({b, s, hidden});
   }
   return leave_tp_region(partial, tp_, sp_).to(at::kFloat);
 }

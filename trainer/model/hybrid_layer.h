@@ -51,8 +51,7 @@ class HybridLayer {
   bool sp_;
   at::ScalarType compute_;
   at::Tensor norm_;
-  std::unique_ptr<MambaMixer> mamba_;
-  std::unique_ptr<Attention> attention_;
+  std::unique_ptr<SequenceMixer> sequence_mixer_;  // kinds M and *
   std::unique_ptr<SquaredReluMlp> mlp_;
   std::unique_ptr<MoeLayer> moe_;
 };

@@ -41,7 +41,7 @@ std::vector<int64_t> mamba_conv_channels_in_hf(const MambaConfig& c) {
 
 MambaMixer::MambaMixer(ParamSet& params, const std::string& prefix, const MambaConfig& cfg, const Group& tp,
                        at::ScalarType compute)
-    : tp_(tp), compute_(compute), weights_(compute), cfg_(cfg) {
+    : SequenceMixer(tp, compute), cfg_(cfg) {
   if (cfg.heads % cfg.groups != 0)
     throw std::invalid_argument("mamba: n_groups=" + std::to_string(cfg.groups) +
                                 " does not divide mamba_num_heads=" + std::to_string(cfg.heads));
@@ -74,10 +74,6 @@ MambaMixer::MambaMixer(ParamSet& params, const std::string& prefix, const MambaC
   // A_log = log(1..H) over the global heads (HF, Mamba-2 S4D-real init).
   const int64_t first = tp.rank * local_heads_;
   A_log_.copy_(at::log(at::arange(first + 1, first + local_heads_ + 1, A_log_.options().requires_grad(false))));
-}
-
-at::Tensor MambaMixer::forward(const at::Tensor& x, const std::vector<int64_t>& cu_seqlens) const {
-  return leave_tp_region(forward_partial(enter_tp_region(x.to(compute_), tp_), cu_seqlens), tp_).to(at::kFloat);
 }
 
 at::Tensor MambaMixer::forward_partial(const at::Tensor& xi, const std::vector<int64_t>& cu_seqlens) const {

@@ -27,6 +27,7 @@
 
 #include "dist/comm.h"
 #include "model/params.h"
+#include "model/sequence_mixer.h"
 
 namespace hetero {
 
@@ -49,25 +50,16 @@ struct MambaConfig {
   int64_t in_proj_rows() const { return inner() + conv_channels() + heads; }
 };
 
-class MambaMixer {
+class MambaMixer : public SequenceMixer {
  public:
   // Parameters (HF names): <prefix>.in_proj.weight, conv1d.weight,
   // conv1d.bias, dt_bias, A_log, D, norm.weight, out_proj.weight.
   MambaMixer(ParamSet& params, const std::string& prefix, const MambaConfig& cfg, const Group& tp,
              at::ScalarType compute);
 
-  // x [T, hidden] (packed samples), cu_seqlens as in packing.h. Returns
-  // [T, hidden] fp32.
-  at::Tensor forward(const at::Tensor& x, const std::vector<int64_t>& cu_seqlens) const;
-  // Inside a tp region whose boundaries the caller owns (sequence
-  // parallelism): x already entered it (compute dtype); returns this rank's
-  // partial sum of the output, in compute dtype.
-  at::Tensor forward_partial(const at::Tensor& x, const std::vector<int64_t>& cu_seqlens) const;
+  at::Tensor forward_partial(const at::Tensor& x, const std::vector<int64_t>& cu_seqlens) const override;
 
  private:
-  const Group& tp_;
-  at::ScalarType compute_;
-  ComputeWeights weights_;  // bf16 copies of the weights, once per optimizer step
   MambaConfig cfg_;
   int64_t local_heads_, local_groups_;
   at::Tensor in_proj_, conv_w_, conv_b_, dt_bias_, A_log_, D_, norm_w_, out_proj_;
