@@ -12,9 +12,32 @@
 #include <torch/torch.h>
 
 #include "dist/comm.h"
+#include "hetero/recipe.h"
 #include "model/params.h"
 
 namespace hetero::test {
+
+// A two-layer encoder of C-RADIO's architecture (LayerNorm with eps 1e-6,
+// biases, GELU, square-crop positions, 2 class tokens and 1 register,
+// 2-pixel patches, RGB) at the given widths.
+inline EncoderArch small_cradio_arch(int hidden, int heads, int ffn, int position_table_side) {
+  EncoderArch a;
+  a.num_layers = 2;
+  a.hidden_size = hidden;
+  a.num_attention_heads = heads;
+  a.ffn_hidden_size = ffn;
+  a.patch_size = 2;
+  a.channels = 3;
+  a.position_table_side = position_table_side;
+  a.num_cls_tokens = 2;
+  a.num_registers = 1;
+  a.norm = "layernorm";
+  a.norm_eps = 1e-6;
+  a.bias = true;
+  a.mlp_activation = "gelu";
+  a.position_interpolation = "square_crop";
+  return a;
+}
 
 // Deletes a flat temporary folder (files only, no subfolders). Not
 // std::filesystem::remove_all: linked against the PyTorch wheels' LibTorch

@@ -107,23 +107,7 @@ class CountingScope {
   CountingCpuAllocator* counter_;
 };
 
-EncoderArch small_encoder() {
-  EncoderArch a;
-  a.num_layers = 2;
-  a.hidden_size = 32;
-  a.num_attention_heads = 4;
-  a.ffn_hidden_size = 64;
-  a.patch_size = 2;
-  a.channels = 3;
-  a.position_table_side = 8;
-  a.num_cls_tokens = 2;
-  a.num_registers = 1;
-  a.norm = "layernorm";
-  a.bias = true;
-  a.mlp_activation = "gelu";
-  a.position_interpolation = "square_crop";
-  return a;
-}
+EncoderArch small_encoder() { return test::small_cradio_arch(32, 4, 64, 8); }
 
 // One lane's images: 6x6, 5x7 and 8x4 patches (36 + 35 + 32, plus 3
 // summary tokens each), `lanes` times over in one packed batch.

@@ -33,22 +33,8 @@ using test::single_group;
 
 // A small C-RADIO: the recipes' variant at toy widths.
 EncoderArch small_cradio() {
-  EncoderArch a;
-  a.num_layers = 2;
-  a.hidden_size = 8;
-  a.num_attention_heads = 2;
-  a.ffn_hidden_size = 16;
-  a.patch_size = 2;
-  a.channels = 3;
-  a.position_table_side = 4;
-  a.num_cls_tokens = 2;
-  a.num_registers = 1;
-  a.norm = "layernorm";
-  a.norm_eps = 1e-6;
-  a.bias = true;
-  a.mlp_activation = "gelu";
+  EncoderArch a = test::small_cradio_arch(8, 2, 16, 4);
   a.final_norm = false;
-  a.position_interpolation = "square_crop";
   a.pixel_mean = {0.48145466, 0.4578275, 0.40821073};
   a.pixel_std = {0.26862954, 0.26130258, 0.27577711};
   return a;

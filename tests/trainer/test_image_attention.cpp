@@ -168,22 +168,7 @@ TEST(ImageAttentionGpu, FlashVarlenMatchesReferenceBf16) {
 }
 
 EncoderArch head80_cradio() {
-  EncoderArch a;
-  a.num_layers = 2;
-  a.hidden_size = 160;
-  a.num_attention_heads = 2;  // head size 80, as C-RADIO-H
-  a.ffn_hidden_size = 320;
-  a.patch_size = 2;
-  a.channels = 3;
-  a.position_table_side = 8;
-  a.num_cls_tokens = 2;
-  a.num_registers = 1;
-  a.norm = "layernorm";
-  a.norm_eps = 1e-6;
-  a.bias = true;
-  a.mlp_activation = "gelu";
-  a.position_interpolation = "square_crop";
-  return a;
+  return test::small_cradio_arch(160, 2, 320, 8);  // head size 80, as C-RADIO-H
 }
 
 // Features and every parameter's gradient of one encoder, computed with
