@@ -4,6 +4,7 @@
 
 #include <functional>
 
+#include "config_error_of.h"
 #include "hetero/errors.h"
 #include "hetero/recipe.h"
 #include "hetero/topology.h"
@@ -15,17 +16,10 @@ namespace {
 
 using launch_test::recipe;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::config_error_of;
 
 std::string load_error(const std::string& scale, const std::vector<std::string>& sets) {
-  return error_of([&] { load_recipe(recipe("nemotron_20l"), scale, sets); });
+  return config_error_of([&] { load_recipe(recipe("nemotron_20l"), scale, sets); });
 }
 
 TEST(LaunchConfig, RecipeSectionIsRead) {
@@ -75,7 +69,7 @@ TEST(LaunchConfig, BothUnitsInOneSectionIsAnError) {
   std::string text = launch_test::slurp(recipe("nemotron_20l") + "/recipe.yaml");
   text = launch_test::replace_all(text, "  train_samples: 122070313", "  train_samples: 122070313\n  train_iters: 10");
   launch_test::write_file(dir + "/recipe.yaml", text);
-  const std::string e = error_of([&] { load_recipe(dir, "9n", {}); });
+  const std::string e = config_error_of([&] { load_recipe(dir, "9n", {}); });
   EXPECT_NE(e.find("train.train_iters and train.train_samples are both given"), std::string::npos) << e;
   EXPECT_NE(load_error("9n", {"train.train_samples=0"}).find("train.train_samples=0 must be at least 1"),
             std::string::npos);

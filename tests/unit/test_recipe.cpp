@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include "config_error_of.h"
 #include "hetero/errors.h"
 #include "hetero/recipe.h"
 
@@ -15,14 +16,7 @@ namespace {
 
 const std::string kRecipe = std::string(HETERO_SOURCE_DIR) + "/recipes/nemotron_20l";
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::config_error_of;
 
 TEST(Recipe, LoadsByDirectoryOrFile) {
   const Recipe a = load_recipe(kRecipe, "9n", {});
@@ -74,37 +68,37 @@ TEST(Recipe, HybridPatternOfBothRecipes) {
 }
 
 TEST(Recipe, HybridPatternRulesNameValueAndFix) {
-  EXPECT_NE(error_of([] { load_recipe(kRecipe, "tiny", {"model.llm.hybrid_override_pattern=M*M"}); })
+  EXPECT_NE(config_error_of([] { load_recipe(kRecipe, "tiny", {"model.llm.hybrid_override_pattern=M*M"}); })
                 .find("model.llm.hybrid_override_pattern='M*M' has 3 characters but model.llm.num_layers=4; give "
                       "exactly one character per layer"),
             std::string::npos);
-  EXPECT_NE(error_of([] { load_recipe(kRecipe, "tiny", {"model.llm.hybrid_override_pattern=MxM-"}); })
+  EXPECT_NE(config_error_of([] { load_recipe(kRecipe, "tiny", {"model.llm.hybrid_override_pattern=MxM-"}); })
                 .find("has 'x' at layer 1; use only M (Mamba-2), * (attention), - (MLP) and E (MoE)"),
             std::string::npos);
-  EXPECT_NE(error_of([] { load_recipe(kRecipe, "tiny", {"model.llm.hybrid_override_pattern=M-ME"}); })
+  EXPECT_NE(config_error_of([] { load_recipe(kRecipe, "tiny", {"model.llm.hybrid_override_pattern=M-ME"}); })
                 .find("has 1 MoE layers (E) but model.llm.n_routed_experts=0; set n_routed_experts"),
             std::string::npos);
 }
 
 TEST(Recipe, UnknownKeysNameTheFullPath) {
-  EXPECT_NE(error_of([] { load_recipe(kRecipe, "tiny", {"scales.tiny.llm.tpp=2"}); })
+  EXPECT_NE(config_error_of([] { load_recipe(kRecipe, "tiny", {"scales.tiny.llm.tpp=2"}); })
                 .find("unknown recipe key 'scales.tiny.llm.tpp'"),
             std::string::npos);
-  EXPECT_NE(error_of([] { load_recipe(kRecipe, "tiny", {"train.foo=1"}); }).find("unknown recipe key 'train.foo'"),
+  EXPECT_NE(config_error_of([] { load_recipe(kRecipe, "tiny", {"train.foo=1"}); }).find("unknown recipe key 'train.foo'"),
             std::string::npos);
-  EXPECT_NE(error_of([] { load_recipe(kRecipe, "tiny", {"foo=1"}); }).find("unknown recipe key 'foo'"),
+  EXPECT_NE(config_error_of([] { load_recipe(kRecipe, "tiny", {"foo=1"}); }).find("unknown recipe key 'foo'"),
             std::string::npos);
 }
 
 TEST(Recipe, WrongTypesNameKeyAndValue) {
-  const std::string e = error_of([] { load_recipe(kRecipe, "tiny", {"train.global_batch_size=abc"}); });
+  const std::string e = config_error_of([] { load_recipe(kRecipe, "tiny", {"train.global_batch_size=abc"}); });
   EXPECT_NE(e.find("train.global_batch_size"), std::string::npos) << e;
   EXPECT_NE(e.find("'abc'"), std::string::npos) << e;
 }
 
 TEST(Recipe, MissingFileAndUnknownScale) {
-  EXPECT_NE(error_of([] { load_recipe("/no/such/recipe", "tiny", {}); }).find("/no/such/recipe"), std::string::npos);
-  const std::string e = error_of([] { load_recipe(kRecipe, "7n", {}); });
+  EXPECT_NE(config_error_of([] { load_recipe("/no/such/recipe", "tiny", {}); }).find("/no/such/recipe"), std::string::npos);
+  const std::string e = config_error_of([] { load_recipe(kRecipe, "7n", {}); });
   EXPECT_NE(e.find("unknown scale '7n'"), std::string::npos) << e;
   EXPECT_NE(e.find("(scales: tiny, 1n, 9n"), std::string::npos) << e;
 }
@@ -126,20 +120,20 @@ TEST(Recipe, TyposInOtherScalesAreReported) {
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   text.replace(text.find("llm: {nodes: 8, tp: 2}"), 22, "llm: {nodes: 8, tq: 2}");
   std::ofstream(dir + "/recipe.yaml") << text;
-  EXPECT_NE(error_of([&] { load_recipe(dir, "tiny", {}); }).find("unknown recipe key 'scales.9n.llm.tq'"),
+  EXPECT_NE(config_error_of([&] { load_recipe(dir, "tiny", {}); }).find("unknown recipe key 'scales.9n.llm.tq'"),
             std::string::npos);
   std::filesystem::remove_all(dir);
 }
 
 TEST(Recipe, DataMustFitTheModel) {
-  EXPECT_NE(error_of([] { load_recipe(kRecipe, "tiny", {"data.image_min_px=5", "data.image_max_px=4"}); })
+  EXPECT_NE(config_error_of([] { load_recipe(kRecipe, "tiny", {"data.image_min_px=5", "data.image_max_px=4"}); })
                 .find("data.image_min_px=5 and data.image_max_px=4 must satisfy 1 <= min <= max"),
             std::string::npos);
-  EXPECT_NE(error_of([] { load_recipe(kRecipe, "tiny", {"model.encoder.min_patches=2"}); })
+  EXPECT_NE(config_error_of([] { load_recipe(kRecipe, "tiny", {"model.encoder.min_patches=2"}); })
                 .find("must satisfy 4 <= min <= max"),
             std::string::npos);
   // tiny: seq_length 48, so 200 patches (50 rows) can never fit in half a sample.
-  EXPECT_NE(error_of([] {
+  EXPECT_NE(config_error_of([] {
               load_recipe(kRecipe, "tiny", {"model.encoder.min_patches=200", "model.encoder.max_patches=400"});
             }).find("model.encoder.min_patches=200 gives at least 50 image rows"),
             std::string::npos);
@@ -166,7 +160,7 @@ TEST(Recipe, EncoderIsCRadio) {
 
 TEST(Recipe, EncoderVariantsAreChecked) {
   auto error = [](std::vector<std::string> sets) {
-    return error_of([&] { load_recipe(kRecipe, "tiny", sets); });
+    return config_error_of([&] { load_recipe(kRecipe, "tiny", sets); });
   };
   EXPECT_NE(error({"model.encoder.norm=batchnorm"}).find("model.encoder.norm='batchnorm' must be rmsnorm or layernorm"),
             std::string::npos);

@@ -12,6 +12,7 @@
 
 #include <unistd.h>
 
+#include "config_error_of.h"
 #include "hetero/errors.h"
 #include "hetero/recipe.h"
 #include "hetero/topology.h"
@@ -21,17 +22,10 @@ namespace {
 
 const std::string kRecipe = std::string(HETERO_SOURCE_DIR) + "/recipes/nemotron_20l";
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::config_error_of;
 
 std::string load_error(const std::vector<std::string>& sets, const std::string& recipe = kRecipe) {
-  return error_of([&] { load_recipe(recipe, "tiny", sets); });
+  return config_error_of([&] { load_recipe(recipe, "tiny", sets); });
 }
 
 // The recipe text with `from` (its first occurrence) replaced, in a fresh folder.
@@ -120,9 +114,9 @@ TEST(RecipeValidation, TheWholeFileIsCheckedWhateverTheScale) {
 }
 
 TEST(RecipeValidation, TopologyMessagesNameTheRecipeKeys) {
-  std::string e = error_of([] { plan_topology(load_recipe(kRecipe, "tiny", {"scales.tiny.llm.ep=2"})); });
+  std::string e = config_error_of([] { plan_topology(load_recipe(kRecipe, "tiny", {"scales.tiny.llm.ep=2"})); });
   EXPECT_NE(e.find("(model.llm.n_routed_experts=0)"), std::string::npos) << e;
-  e = error_of([] { plan_topology(load_recipe(kRecipe, "tiny", {"scales.tiny.llm.tp=2", "model.llm.vocab_size=63"})); });
+  e = config_error_of([] { plan_topology(load_recipe(kRecipe, "tiny", {"scales.tiny.llm.tp=2", "model.llm.vocab_size=63"})); });
   EXPECT_NE(e.find("scales.tiny.llm.tp=2 does not divide model.llm.vocab_size=63"), std::string::npos) << e;
 }
 
