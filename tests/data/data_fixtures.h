@@ -7,9 +7,21 @@
 #include <string>
 #include <vector>
 
+#include "data/dataset.h"
 #include "data/image_codec.h"
 
 namespace hetero::test {
+
+// The message of the DataError `f` throws, or "(no DataError)".
+template <typename F>
+std::string data_error(F f) {
+  try {
+    f();
+  } catch (const DataError& e) {
+    return e.what();
+  }
+  return "(no DataError)";
+}
 
 // A fresh, empty directory under the system temp dir.
 std::string fresh_data_dir(const std::string& tag);

@@ -38,15 +38,7 @@ ImageTextSourceConfig config(const std::string& dir, int seq = 64, bool packing 
   return c;
 }
 
-template <typename F>
-std::string data_error(F f) {
-  try {
-    f();
-  } catch (const DataError& e) {
-    return e.what();
-  }
-  return "(no DataError)";
-}
+using test::data_error;
 
 // The dataset's sample whose text starts with `first` (epoch order is shuffled).
 Sample sample_starting_with(const ImageTextDataset& d, std::int64_t first, std::uint64_t* index = nullptr) {

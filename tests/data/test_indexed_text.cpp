@@ -30,16 +30,7 @@ std::vector<std::vector<std::int64_t>> documents(int n, std::int64_t vocab, std:
   return docs;
 }
 
-// The message of the DataError `f` throws.
-template <typename F>
-std::string data_error(F f) {
-  try {
-    f();
-  } catch (const DataError& e) {
-    return e.what();
-  }
-  return "(no DataError)";
-}
+using test::data_error;
 
 TEST(IndexedText, ReadsBackExactlyTheDocumentsWrittenForEveryIntegerDtype) {
   // Codes: 1 uint8, 2 int8, 3 int16, 4 int32, 5 int64, 8 uint16; values within each type.
