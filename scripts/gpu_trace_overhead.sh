@@ -13,16 +13,9 @@ if [ ! -x build-cuda/bin/hetero-train ]; then
   source scripts/cuda_build.sh
   cuda_build "$out" hetero-train hetero-launch || exit 1
 fi
+source scripts/presets.sh
 wide=(--set scales.tiny.mode=colocated --set scales.tiny.llm.ranks=1 --set scales.tiny.gpus_per_node=1
-      --set model.llm.num_layers=8 --set 'model.llm.hybrid_override_pattern="M-M*M-M*"' --set model.llm.hidden_size=1024
-      --set model.llm.num_attention_heads=16 --set model.llm.num_query_groups=4 --set model.llm.head_dim=64
-      --set model.llm.mamba_num_heads=32 --set model.llm.mamba_head_dim=64 --set model.llm.ssm_state_size=64
-      --set model.llm.n_groups=4 --set model.llm.chunk_size=128
-      --set model.llm.ffn_hidden_size=4096 --set model.llm.vocab_size=32768 --set model.llm.seq_length=2048
-      --set model.encoder.num_layers=8 --set model.encoder.hidden_size=768 --set model.encoder.num_attention_heads=12
-      --set model.encoder.ffn_hidden_size=3072 --set model.encoder.patch_size=16 --set model.encoder.position_table_side=64
-      --set model.encoder.min_patches=64 --set model.encoder.max_patches=1024
-      --set data.image_min_px=224 --set data.image_max_px=1024 --set train.global_batch_size=16)
+      "${reduced_vlm[@]}")
 median_step() {  # median iter_time_ms after the first 3 iterations
   python3 -c "import json,statistics,sys; t=[json.loads(l)['iter_time_ms'] for l in open(sys.argv[1])][3:]; print(f'{statistics.median(t):.1f}')" "$1"
 }
