@@ -303,13 +303,13 @@ int train(Trainer& t) {
     checkpoints.remove_stale_partials();
   }
   const int save_interval = t.recipe.train.save_interval;  // 0: no checkpoints
-  if (save_interval > 0) checkpoints.reserve(pieces_to_save(modules));
   if (start.iteration >= t.options.iters) {
     if (logs)
       std::cout << "hetero-train: the checkpoint is at iteration " << start.iteration << ", --iters is "
                 << t.options.iters << ": nothing to train" << std::endl;
     return 0;
   }
+  if (save_interval > 0) checkpoints.reserve(pieces_to_save(modules));  // a start that trains nothing pins nothing
   std::unique_ptr<MetricsWriter> metrics;
   if (logs) {
     continue_metrics(paths, start.iteration);

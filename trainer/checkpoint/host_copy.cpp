@@ -61,6 +61,8 @@ std::vector<at::Tensor> pinned_like(const std::vector<at::Tensor>& like, std::st
   for (size_t i = 0; i < like.size(); ++i) {
     sizes[i] = static_cast<size_t>(like[i].numel()) * like[i].element_size();
     total += static_cast<double>(sizes[i]);
+  }
+  for (size_t i = 0; i < like.size(); ++i) {
     if (sizes[i] == 0) continue;
     blocks[i] = std::aligned_alloc(kPage, (sizes[i] + kPage - 1) / kPage * kPage);
     if (!blocks[i]) {
@@ -161,7 +163,6 @@ void HostCopy::start(const std::vector<at::Tensor>& src) {
   }
 #ifdef HETERO_WITH_CUDA
   if (!reusable(host_, src)) {
-    host_.clear();
     host_ = pinned_like(src, nullptr);
   }
   src_ = src;

@@ -2,8 +2,8 @@
 
 #include <cmath>
 #include <sstream>
-#include <utility>
 #include <stdexcept>
+#include <utility>
 
 #include <ATen/core/grad_mode.h>
 
