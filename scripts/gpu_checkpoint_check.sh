@@ -2,8 +2,9 @@
 # Issue 13 on one GPU: the 20L recipe's LLM at full width (colocated, bf16,
 # text-only samples, seq 4096, global batch 4 x micro batch 1) saves a
 # checkpoint at iteration 8 while iterations 9-10 run (late enough that the
-# background pinning of the host buffers, ~11 s for 45 GB, is done: a save
-# before that waits for it), then a second start resumes from it. Prints the checkpoint's size, rank 0's write time, the
+# background pinning of the host buffers, ~8 s for 45 GB, is done: a save
+# before that waits for it), then a second start resumes from it. Prints
+# the checkpoint's size, rank 0's write time, the
 # ckpt/save stall against the median step (from the trace), the load time
 # and the resumed losses beside the first start's.
 # Usage: scripts/gpu_checkpoint_check.sh BUILD_DIR OUT_DIR

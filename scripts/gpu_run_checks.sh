@@ -26,11 +26,9 @@ done
 source scripts/cuda_build.sh
 cuda_build "$out" "${targets[@]}" || exit 1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-# A reduced-width C-RADIO (the recipe's architecture) for the multi-rank jobs.
-radio=(--set model.encoder.num_layers=4 --set model.encoder.hidden_size=256 --set model.encoder.num_attention_heads=4
-       --set model.encoder.ffn_hidden_size=1024 --set model.encoder.patch_size=16
-       --set model.encoder.position_table_side=32 --set model.encoder.min_patches=16
-       --set model.encoder.max_patches=256 --set data.image_min_px=64 --set data.image_max_px=512)
+# The multi-rank jobs take the reduced-width C-RADIO of scripts/presets.sh.
+source scripts/presets.sh
+radio=("${reduced_radio[@]}")
 for c in "$@"; do
   t=$(date +%s)
   echo "== check $c (at $(( t - t0 )) s)"

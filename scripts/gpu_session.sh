@@ -24,10 +24,8 @@ timeout 300 scripts/gpu_hf_radio_check.sh "$out/hf-radio" 2>&1 | grep -v "^== bu
 
 # A reduced-width C-RADIO (the recipe's architecture: LayerNorm, biases,
 # GELU, 16-pixel patches) in front of the tiny hybrid LLM.
-radio=(--set model.encoder.num_layers=4 --set model.encoder.hidden_size=256 --set model.encoder.num_attention_heads=4
-       --set model.encoder.ffn_hidden_size=1024 --set model.encoder.patch_size=16
-       --set model.encoder.position_table_side=32 --set model.encoder.min_patches=16
-       --set model.encoder.max_patches=256 --set data.image_min_px=64 --set data.image_max_px=512)
+source scripts/presets.sh
+radio=("${reduced_radio[@]}")
 [ "${SHARED:-1}" = 1 ] && echo "== multi-rank jobs on one GPU (scripts/gpu_shared_hetero.sh, $iters iterations)"
 [ "${SHARED:-1}" = 1 ] && timeout 280 scripts/gpu_shared_hetero.sh build-cuda "$out/shared" "$iters" "${radio[@]}"
 if [ "${TP_COMPARE:-0}" = 1 ]; then

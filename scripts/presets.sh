@@ -14,3 +14,11 @@ reduced_vlm=(--set model.llm.num_layers=8 --set 'model.llm.hybrid_override_patte
       --set model.encoder.ffn_hidden_size=3072 --set model.encoder.patch_size=16 --set model.encoder.position_table_side=64
       --set model.encoder.min_patches=64 --set model.encoder.max_patches=1024
       --set data.image_min_px=224 --set data.image_max_px=1024 --set train.global_batch_size=16)
+
+# A reduced-width C-RADIO (the recipes' architecture: LayerNorm, biases,
+# GELU, 16-pixel patches) in front of the tiny hybrid LLM: the one-GPU
+# multi-rank jobs (scripts/gpu_shared_hetero.sh).
+reduced_radio=(--set model.encoder.num_layers=4 --set model.encoder.hidden_size=256
+      --set model.encoder.num_attention_heads=4 --set model.encoder.ffn_hidden_size=1024 --set model.encoder.patch_size=16
+      --set model.encoder.position_table_side=32 --set model.encoder.min_patches=16
+      --set model.encoder.max_patches=256 --set data.image_min_px=64 --set data.image_max_px=512)
