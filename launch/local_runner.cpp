@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -34,19 +35,39 @@ void on_signal(int sig) { g_stop_signal = sig; }
 volatile sig_atomic_t g_usr1 = 0;  // SIGUSR1 to the launcher: forwarded to the ranks
 void on_usr1(int) { g_usr1 = 1; }
 
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    throw std::runtime_error(std::string("cannot find a free TCP port: ") + std::strerror(errno));
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+// A free loopback port, held bound (SO_REUSEADDR, never listening) for the
+// launcher's lifetime: a port that was only looked up and released could be
+// handed to another job started in the same instant before rank 0 binds it.
+// Rank 0's store can still bind and listen on it, since neither socket listens
+// before it does, and the kernel gives a bound port to no other bind(0).
+class ReservedPort {
+ public:
+  ReservedPort() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int one = 1;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof(addr);
+    if (fd_ < 0 || setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      const std::string why = std::strerror(errno);
+      if (fd_ >= 0) close(fd_);
+      throw std::runtime_error("cannot find a free TCP port: " + why);
+    }
+    port_ = ntohs(addr.sin_port);
+  }
+  ~ReservedPort() { close(fd_); }
+  ReservedPort(const ReservedPort&) = delete;
+  ReservedPort& operator=(const ReservedPort&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
 
 struct Rank {
   int rank = 0;
@@ -189,7 +210,9 @@ int run_local_job(const LocalJob& job) {
   check_run_dir_intent(paths, start_resumes(paths, job.resume), job.overwrite);
   std::filesystem::remove(hang_report_path(paths));  // an earlier run's
   std::filesystem::create_directories(paths.logs_dir());
-  const int port = job.master_port > 0 ? job.master_port : free_port();
+  std::optional<ReservedPort> reserved;
+  if (job.master_port <= 0) reserved.emplace();
+  const int port = reserved ? reserved->port() : job.master_port;
   const std::string token = "local-" + std::to_string(getpid()) + "-" + std::to_string(port) + "-" +
                             std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
   const auto started = std::chrono::steady_clock::now();
