@@ -33,15 +33,18 @@ at::Tensor activate(const at::Tensor& u, int64_t a) {
   return at::relu(u).pow(2);  // squared ReLU, as Nemotron-H
 }
 
-// activation(u) @ w^T, keeping only u for the backward: the activation is
-// recomputed there instead of holding [tokens, ffn] twice (the MLP's largest
-// saved tensors). The gradients are the ones autograd takes through the two
-// ops.
+// activation(u) @ w^T (+ bias, if given), keeping only u for the backward:
+// the activation is recomputed there instead of holding [tokens, ffn] twice
+// (the MLP's largest saved tensors). The gradients are the ones autograd
+// takes through the ops.
 struct ActivateThenProject : public torch::autograd::Function<ActivateThenProject> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& u, const at::Tensor& w, int64_t activation) {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& u, const at::Tensor& w,
+                            const c10::optional<at::Tensor>& bias, int64_t activation) {
     ctx->save_for_backward({u, w});
     ctx->saved_data["activation"] = activation;
-    return at::matmul(activate(u, activation), w.t());
+    ctx->saved_data["bias"] = bias.has_value();
+    const at::Tensor h = activate(u, activation);
+    return bias ? at::linear(h, w, *bias) : at::matmul(h, w.t());
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -57,8 +60,10 @@ struct ActivateThenProject : public torch::autograd::Function<ActivateThenProjec
       du = at::gelu_backward(dh, u, "tanh");
     else
       du = dh * (2 * at::relu(u));
-    const at::Tensor dw = at::matmul(g.reshape({-1, g.size(-1)}).t(), h.reshape({-1, h.size(-1)}));
-    return {du, dw, at::Tensor()};
+    const at::Tensor g2 = g.reshape({-1, g.size(-1)});
+    const at::Tensor dw = at::matmul(g2.t(), h.reshape({-1, h.size(-1)}));
+    const at::Tensor db = ctx->saved_data["bias"].toBool() ? g2.sum(0) : at::Tensor();
+    return {du, dw, db, at::Tensor()};
   }
 };
 
@@ -134,23 +139,36 @@ TransformerBlock::TransformerBlock(ParamSet& params, const std::string& prefix, 
   }
 }
 
+// A row-parallel projection's partial sums over tp, summed, plus its bias.
+// At tp = 1 the bias rides in the GEMM's epilogue instead of a pass of its own.
+at::Tensor TransformerBlock::row_parallel(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
+  if (tp_.size() == 1) return linear(x, w, b, weights_);
+  const at::Tensor out = leave_tp_region(at::matmul(x, weights_(w).t()), tp_);
+  return b.defined() ? out + weights_(b) : out;
+}
+
 at::Tensor TransformerBlock::attention(const at::Tensor& x, const PackedImages& images, AttentionKernel kernel) const {
   const auto t = x.size(0);
   const at::Tensor xi = enter_tp_region(x, tp_);
-  auto heads = [&](const at::Tensor& w, const at::Tensor& bias) {
-    return linear(xi, w, bias, weights_).view({t, local_heads_, head_dim_});
-  };
-  const at::Tensor q = heads(wq_, bq_), k = heads(wk_, at::Tensor()), v = heads(wv_, bv_);
-  const at::Tensor ctx = image_attention(q, k, v, images, kernel).reshape({t, -1});
-  const at::Tensor out = leave_tp_region(at::matmul(ctx, weights_(wo_).t()), tp_);
-  return bo_.defined() ? out + weights_(bo_) : out;
+  // One GEMM for the three projections: their weights stacked [3, local
+  // width, hidden] (one cached compute copy), the key's bias rows zero.
+  const at::Tensor w = weights_.stacked({wq_, wk_, wv_}).flatten(0, 1);
+  const at::Tensor b = bq_.defined() ? at::cat({weights_(bq_), at::zeros_like(bq_, w.options()), weights_(bv_)})
+                                     : at::Tensor();
+  const at::Tensor qkv = (b.defined() ? at::linear(xi, w, b) : at::matmul(xi, w.t())).view({t, 3, local_heads_, head_dim_});
+  const at::Tensor ctx = image_attention(qkv.select(1, 0), qkv.select(1, 1), qkv.select(1, 2), images, kernel);
+  return row_parallel(ctx.reshape({t, -1}), wo_, bo_);
 }
 
 at::Tensor TransformerBlock::mlp(const at::Tensor& x) const {
   const at::Tensor xi = enter_tp_region(x, tp_);
   const at::Tensor u = linear(xi, fc1_, b1_, weights_);
-  const at::Tensor out =
-      leave_tp_region(ActivateThenProject::apply(u, weights_(fc2_), activation_code(activation_)), tp_);
+  const int64_t a = activation_code(activation_);
+  // At tp = 1 the down projection's bias rides in its GEMM (as row_parallel).
+  c10::optional<at::Tensor> bias;
+  if (tp_.size() == 1 && b2_.defined()) bias = weights_(b2_);
+  const at::Tensor out = leave_tp_region(ActivateThenProject::apply(u, weights_(fc2_), bias, a), tp_);
+  if (tp_.size() == 1) return out;
   return b2_.defined() ? out + weights_(b2_) : out;
 }
 

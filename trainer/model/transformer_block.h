@@ -57,6 +57,7 @@ class TransformerBlock {
  private:
   at::Tensor attention(const at::Tensor& x, const PackedImages& images, AttentionKernel kernel) const;
   at::Tensor mlp(const at::Tensor& x) const;
+  at::Tensor row_parallel(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
 
   const Group& tp_;
   at::ScalarType compute_;
