@@ -6,7 +6,7 @@
 # Checks: ckpt (scripts/gpu_checkpoint_check.sh), data (gpu_data_check.sh),
 # encoder (bench_encoder_gpu.sh), tests (the GPU tests of the fast paths),
 # shared (gpu_shared_hetero.sh with a reduced-width C-RADIO), llm
-# (bench_llm_gpu.sh, without its tests).
+# (bench_llm_gpu.sh, without its tests; SHAPES, HF and ITERS pass through).
 # Usage: scripts/gpu_run_checks.sh OUT_DIR CHECK [CHECK ...]   (needs .bundle)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +35,9 @@ for c in "$@"; do
   case $c in
     ckpt) timeout "${CKPT_S:-330}" scripts/gpu_checkpoint_check.sh build-cuda "$out/ckpt" ;;
     data) timeout "${DATA_S:-200}" scripts/gpu_data_check.sh "$out/data" 20 ;;
-    encoder) timeout "${ENCODER_S:-300}" scripts/bench_encoder_gpu.sh "$out/encoder" 2>&1 | grep -v "^== build" ;;
+    # ENCODER_ARGS: bench_radio_hf.py options, e.g. "--px 704".
+    encoder) timeout "${ENCODER_S:-300}" scripts/bench_encoder_gpu.sh "$out/encoder" ${ENCODER_ARGS:-} 2>&1 |
+               grep -v "^== build" ;;
     tests) timeout "${TESTS_S:-150}" build-cuda/bin/trainer_tests --gtest_brief=1 \
              --gtest_filter='Gpu*:ImageAttention*:ComputeWeights*:SsdScan*:VocabParallel*:Moe*' 2>&1 | tail -20 ;;
     # SHARED_SETS: more --set overrides, e.g. "--set scales.tiny.train.lr=1e-4" (the recipes' production lr).
