@@ -327,7 +327,12 @@ int train(Trainer& t) {
   // iterations, on top of what the checkpoint's run had skipped.
   std::int64_t skipped_samples = start.data_skipped;
   std::int64_t data_skipped = start.data_skipped;
-  if (logs) std::cout << describe_freeze(t.recipe.train) << std::endl;
+  if (logs)
+    std::cout << describe_freeze(t.recipe.train) << "; compute in "
+              << (t.options.compute_dtype == at::kBFloat16 ? "bf16"
+                  : t.options.compute_dtype == at::kFloat  ? "fp32"
+                                                           : c10::toString(t.options.compute_dtype))
+              << ", master weights and optimizer in fp32" << std::endl;
   if (start.iteration == 0) snapshot_weights(t, 0);
 
   for (int iter = start.iteration + 1; iter <= t.options.iters; ++iter) {

@@ -170,23 +170,35 @@ void disconnect(JobComms& comms) {
   comms.all_comms.clear();
 }
 
-void all_reduce_sum(const Group& g, at::Tensor& t) {
-  if (g.size() == 1) return;
-  std::vector<at::Tensor> v{t};
-  g.comm->allreduce(v)->wait();
+// Gloo (the CPU backend) has no bf16 in its collectives. Sums and maxima
+// run on an fp32 copy there; the collectives that only move data move the
+// bf16 bits as fp16, a type of the same size that Gloo does know.
+bool gloo_bf16(const Group& g, const at::Tensor& t) {
+  return !g.device.is_cuda() && t.scalar_type() == at::kBFloat16;
 }
+at::Tensor gloo_bits(const at::Tensor& t) { return t.view(at::kHalf); }
 
-void all_reduce_max(const Group& g, at::Tensor& t) {
+void all_reduce(const Group& g, at::Tensor& t, c10d::ReduceOp op) {
   if (g.size() == 1) return;
+  if (gloo_bf16(g, t)) {
+    at::Tensor wide = t.to(at::kFloat);
+    all_reduce(g, wide, op);
+    t.copy_(wide);
+    return;
+  }
   std::vector<at::Tensor> v{t};
   c10d::AllreduceOptions opts;
-  opts.reduceOp = c10d::ReduceOp::MAX;
+  opts.reduceOp = op;
   g.comm->allreduce(v, opts)->wait();
 }
 
+void all_reduce_sum(const Group& g, at::Tensor& t) { all_reduce(g, t, c10d::ReduceOp::SUM); }
+
+void all_reduce_max(const Group& g, at::Tensor& t) { all_reduce(g, t, c10d::ReduceOp::MAX); }
+
 void broadcast(const Group& g, at::Tensor& t, int root_in_group) {
   if (g.size() == 1) return;
-  std::vector<at::Tensor> v{t};
+  std::vector<at::Tensor> v{gloo_bf16(g, t) ? gloo_bits(t) : t};
   c10d::BroadcastOptions opts;
   opts.rootRank = root_in_group;
   g.comm->broadcast(v, opts)->wait();
@@ -195,11 +207,23 @@ void broadcast(const Group& g, at::Tensor& t, int root_in_group) {
 std::vector<at::Tensor> all_gather(const Group& g, const at::Tensor& t) {
   const at::Tensor in = t.contiguous();
   if (g.size() == 1) return {in};
+  const bool bits = gloo_bf16(g, in);
   std::vector<std::vector<at::Tensor>> out(1);
   for (int r = 0; r < g.size(); ++r) out[0].push_back(at::empty_like(in));
-  std::vector<at::Tensor> inputs{in};
+  std::vector<at::Tensor> inputs{bits ? gloo_bits(in) : in};
+  if (bits)
+    for (at::Tensor& o : out[0]) o = gloo_bits(o);
   g.comm->allgather(out, inputs)->wait();
+  if (bits)
+    for (at::Tensor& o : out[0]) o = o.view(at::kBFloat16);
   return out[0];
+}
+
+void all_to_all(const Group& g, at::Tensor& out, const at::Tensor& in, std::vector<int64_t> recv_counts,
+                std::vector<int64_t> send_counts) {
+  const bool bits = gloo_bf16(g, in);
+  at::Tensor o = bits ? gloo_bits(out) : out, i = bits ? gloo_bits(in) : in;
+  g.comm->alltoall_base(o, i, recv_counts, send_counts)->wait();
 }
 
 at::Tensor reduce_scatter(const Group& g, const at::Tensor& t) {

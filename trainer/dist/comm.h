@@ -57,6 +57,10 @@ void all_reduce_max(const Group& g, at::Tensor& t);
 void broadcast(const Group& g, at::Tensor& t, int root_in_group);
 // Every rank's `t` (the same shape on each), in the group's rank order.
 std::vector<at::Tensor> all_gather(const Group& g, const at::Tensor& t);
+// Rows of contiguous `in` to the group's ranks (send_counts[r] rows to rank
+// r) into contiguous `out` (recv_counts[r] rows from rank r).
+void all_to_all(const Group& g, at::Tensor& out, const at::Tensor& in, std::vector<int64_t> recv_counts,
+                std::vector<int64_t> send_counts);
 // Chunk g.rank (along dim 0, which g.size() must divide) of the sum over
 // `g` of every rank's `t`.
 at::Tensor reduce_scatter(const Group& g, const at::Tensor& t);

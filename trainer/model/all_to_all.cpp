@@ -19,7 +19,7 @@ at::Tensor exchange(const at::Tensor& x, std::vector<int64_t> send_counts, std::
   std::vector<int64_t> out_shape = input.sizes().vec();
   out_shape[0] = total(recv_counts);
   at::Tensor output = at::empty(out_shape, input.options());
-  g.comm->alltoall_base(output, input, recv_counts, send_counts)->wait();
+  all_to_all(g, output, input, std::move(recv_counts), std::move(send_counts));
   return output;
 }
 
