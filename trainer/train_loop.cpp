@@ -329,9 +329,7 @@ int train(Trainer& t) {
   std::int64_t data_skipped = start.data_skipped;
   if (logs)
     std::cout << describe_freeze(t.recipe.train) << "; compute in "
-              << (t.options.compute_dtype == at::kBFloat16 ? "bf16"
-                  : t.options.compute_dtype == at::kFloat  ? "fp32"
-                                                           : c10::toString(t.options.compute_dtype))
+              << (t.options.compute_dtype == at::kBFloat16 ? "bf16" : "fp32")
               << ", master weights and optimizer in fp32" << std::endl;
   if (start.iteration == 0) snapshot_weights(t, 0);
 

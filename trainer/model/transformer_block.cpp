@@ -165,10 +165,11 @@ at::Tensor TransformerBlock::mlp(const at::Tensor& x) const {
   const at::Tensor u = linear(xi, fc1_, b1_, weights_);
   const int64_t a = activation_code(activation_);
   // At tp = 1 the down projection's bias rides in its GEMM (as row_parallel).
-  c10::optional<at::Tensor> bias;
-  if (tp_.size() == 1 && b2_.defined()) bias = weights_(b2_);
-  const at::Tensor out = leave_tp_region(ActivateThenProject::apply(u, weights_(fc2_), bias, a), tp_);
-  if (tp_.size() == 1) return out;
+  if (tp_.size() == 1) {
+    const c10::optional<at::Tensor> bias = b2_.defined() ? c10::make_optional(weights_(b2_)) : c10::nullopt;
+    return ActivateThenProject::apply(u, weights_(fc2_), bias, a);
+  }
+  const at::Tensor out = leave_tp_region(ActivateThenProject::apply(u, weights_(fc2_), c10::nullopt, a), tp_);
   return b2_.defined() ? out + weights_(b2_) : out;
 }
 
