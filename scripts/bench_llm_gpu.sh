@@ -14,7 +14,10 @@
 # Shapes: 20l (nemotron_20l, full width, 20 layers), mamba8 (8 x Mamba-2 at
 # 20L widths), mlp8 (8 x MLP at 20L widths), mlp1 (1 MLP layer, for the
 # breakdown), meme (nemotron_54l widths, 4 layers MEME).
-# Usage: [SHAPES="20l mamba8 mlp8 mlp1 meme"] [ITERS=6] [HF=1] [TESTS=1] \
+# KERNEL_TRACE_AT=N records iteration N of each shape with the PyTorch
+# profiler and sums its GPU time by op and kernel into OUT_DIR/SHAPE.kernels.txt
+# (scripts/kernel_top.py); that iteration's time includes the profiler's cost.
+# Usage: [SHAPES="20l mamba8 mlp8 mlp1 meme"] [ITERS=6] [HF=1] [TESTS=1] [KERNEL_TRACE_AT=N] \
 #        scripts/bench_llm_gpu.sh OUT_DIR      (needs .bundle, see scripts/bundle_deps.sh)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -48,7 +51,8 @@ ceiling=$(cat "$out/gemm.txt")
 echo "bf16 GEMM ceiling: $ceiling TFLOP/s"
 
 # One rank, both modules colocated; the encoder frozen and small (text-only samples never reach it).
-common=(--scale 1n --set scales.1n.mode=colocated --set scales.1n.nodes=1 --set scales.1n.gpus_per_node=1
+# No checkpoints: a benchmark keeps no state (and the disk holds about one 20L checkpoint).
+common=(--scale 1n --set train.save_interval=0 --set scales.1n.mode=colocated --set scales.1n.nodes=1 --set scales.1n.gpus_per_node=1
         --set scales.1n.llm.ranks=1 --set scales.1n.llm.tp=1 --set scales.1n.llm.ep=1 --set scales.1n.llm.etp=1
         --set train.global_batch_size=4 --set train.micro_batch_size=1 --set data.text_only_fraction=1.0
         --set 'train.freeze=[vision, projector]' --set model.encoder.num_layers=1 --set model.encoder.hidden_size=64
@@ -74,8 +78,10 @@ for shape in $shapes; do
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 250 > "$dir.mem" 2>/dev/null &
   smi=$!
   t0=$(date +%s.%N)
+  trace=()
+  [ -n "${KERNEL_TRACE_AT:-}" ] && trace=(--kernel-trace-at "$KERNEL_TRACE_AT")
   build-cuda/bin/hetero-train "${args[@]}" "${common[@]}" --iters "$iters" --out "$dir" --device cuda --dtype bf16 \
-    --no-trace 2>&1 | while IFS= read -r line; do printf '%s %s\n' "$(date +%s.%N)" "$line"; done > "$dir.log"
+    --no-trace "${trace[@]}" 2>&1 | while IFS= read -r line; do printf '%s %s\n' "$(date +%s.%N)" "$line"; done > "$dir.log"
   status=${PIPESTATUS[0]}
   kill "$smi" 2>/dev/null; wait "$smi" 2>/dev/null
   if [ "$status" -ne 0 ] || [ ! -s "$dir/metrics.jsonl" ]; then
@@ -93,6 +99,10 @@ mem = max((int(x) for x in open(d + ".mem").read().split() if x.isdigit()), defa
 print(f"{shape}\t{m[0]['tokens'] / ms * 1e3:.0f}\t{tflops:.1f}\t{100 * tflops / 989:.1f}\t{100 * tflops / ceiling:.1f}"
       f"\t{mem:.1f}\t{first - t0:.1f}\t{ms:.1f}\t{m[-1]['lm_loss']:.4f}")
 PY
+  if [ -n "${KERNEL_TRACE_AT:-}" ] && [ -f "$dir/trace/kernels-rank-00000.json" ]; then
+    python3 scripts/kernel_top.py "$dir/trace/kernels-rank-00000.json" --top "${KERNEL_TOP:-30}" > "$out/$shape.kernels.txt"
+    head -n 1 "$out/$shape.kernels.txt"
+  fi
   tail -n 1 "$summary" | awk -F'\t' '{printf "%s: tokens/s %s | model TFLOP/s %s | MFU %s%% of 989, %s%% of the GEMM ceiling | peak memory %s GB | start -> iteration 1 %s s | step %s ms | lm loss %s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9}'
 done
 

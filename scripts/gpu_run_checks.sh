@@ -39,7 +39,8 @@ for c in "$@"; do
     encoder) timeout "${ENCODER_S:-300}" scripts/bench_encoder_gpu.sh "$out/encoder" ${ENCODER_ARGS:-} 2>&1 |
                grep -v "^== build" ;;
     tests) timeout "${TESTS_S:-150}" build-cuda/bin/trainer_tests --gtest_brief=1 \
-             --gtest_filter='Gpu*:ImageAttention*:ComputeWeights*:SsdScan*:VocabParallel*:Moe*' 2>&1 | tail -20 ;;
+             --gtest_filter='Gpu*:ImageAttention*:ComputeWeights*:SsdScan*:VocabParallel*:Moe*' 2>&1 |
+             grep -v -E "Skipped|no Gloo|^$" | tail -40 ;;
     # SHARED_SETS: more --set overrides, e.g. "--set scales.tiny.train.lr=1e-4" (the recipes' production lr).
     shared) timeout "${SHARED_S:-280}" scripts/gpu_shared_hetero.sh build-cuda "$out/shared" "${SHARED_ITERS:-20}" \
               "${radio[@]}" ${SHARED_SETS:-} ;;
