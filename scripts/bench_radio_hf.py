@@ -73,6 +73,7 @@ def bench_hf(cfg, images, mode, args):
 
     def step():
         nonlocal grad
+        model.zero_grad(set_to_none=True)  # each step starts without gradients, as ours and a training iteration
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=(mode == "autocast")):
             feats = model(pixel_values=x).features
         if grad is None:
@@ -89,6 +90,12 @@ def bench_hf(cfg, images, mode, args):
     torch.cuda.synchronize()
     seconds = (time.perf_counter() - t0) / args.steps
     peak = torch.cuda.max_memory_allocated() / 1e9
+    if args.kernel_trace and mode == "bf16":  # one more step, outside the timed ones
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU,
+                                                torch.profiler.ProfilerActivity.CUDA]) as prof:
+            step()
+            torch.cuda.synchronize()
+        prof.export_chrome_trace(os.path.join(args.out, f"kernels-hf-{mode}-{images[0].shape[1]}.json"))
     del model, x, grad
     torch.cuda.empty_cache()
     p = cfg.patch_size
@@ -99,10 +106,12 @@ def bench_hf(cfg, images, mode, args):
             "patches_per_s": patches / seconds, "tflops": tflops, "mfu": tflops / args.peak_tflops, "peak_gb": peak}
 
 
-def bench_ours(args, images_file, attention, copies=1):
+def bench_ours(args, images_file, attention, copies=1, trace=None):
     cmd = [args.hetero_hf, "radio-bench", *RECIPE, "--images", images_file, "--device", "cuda", "--dtype", "bf16",
            "--attention", attention, "--copies", str(copies), "--warmup", str(args.warmup), "--steps",
            str(args.steps), "--peak-tflops", str(args.peak_tflops)]
+    if trace:
+        cmd += ["--kernel-trace", trace]
     log("  $", " ".join(cmd))
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
@@ -134,6 +143,10 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the GPU (H100/H200 SXM)")
     ap.add_argument("--reference", action="store_true", help="also time our reference attention path")
+    ap.add_argument("--kernel-trace", action="store_true",
+                    help="profile one more step of RadioModel (bf16) and of ours (fused) per image size into "
+                         "OUT/kernels-*.json and print their GPU time by op (scripts/kernel_top.py)")
+    ap.add_argument("--kernel-top", type=int, default=20, help="rows of each --kernel-trace summary")
     args = ap.parse_args()
     import transformers
     cfg = RadioConfig()
@@ -165,8 +178,14 @@ def main():
         hf = [bench_hf(cfg, images, mode, args) for mode in ("autocast", "bf16")]
         for r in hf:
             show(r)
-        ours = bench_ours(args, images_file, "fused")
+        ours_trace = os.path.join(args.out, f"kernels-ours-{px}.json") if args.kernel_trace else None
+        ours = bench_ours(args, images_file, "fused", trace=ours_trace)
         show(ours)
+        if args.kernel_trace:
+            top = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel_top.py")
+            for t in (os.path.join(args.out, f"kernels-hf-bf16-{px}.json"), ours_trace):
+                if os.path.exists(t):
+                    subprocess.run([sys.executable, top, t, "--top", str(args.kernel_top)])
         show(bench_ours(args, images_file, "varlen"))
         if args.reference:
             show(bench_ours(args, images_file, "reference"))

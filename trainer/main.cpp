@@ -22,6 +22,7 @@
 #include "hetero/heartbeat.h"
 #include "hetero/run_lock.h"
 #include "stop_signal.h"
+#include "telemetry/kernel_trace.h"
 #include "trainer.h"
 
 namespace po = boost::program_options;
@@ -120,6 +121,9 @@ int main(int argc, char** argv) {
       ("distributed-optimizer", po::bool_switch(&opts.distributed_optimizer),
        "shard AdamW state over each module's data-parallel group")
       ("no-trace", po::bool_switch(&no_trace), "do not write RUN/trace/rank-NNNNN.json")
+      ("kernel-trace-at", po::value(&opts.kernel_trace_at)->default_value(0),
+       "record this iteration's ATen ops and CUDA kernels (PyTorch profiler) into "
+       "RUN/trace/kernels-rank-NNNNN.json, summed by scripts/kernel_top.py (CUDA builds; 0: off)")
       ("tensorboard", po::bool_switch(&opts.tensorboard),
        "write TensorBoard scalars (Megatron's tags) to RUN/tensorboard from the logging rank")
       ("dump-embeddings-at", po::value(&dump_at), "iterations whose embeddings go to RUN/embeddings, e.g. 1,2,10")
@@ -154,6 +158,11 @@ int main(int argc, char** argv) {
       throw ConfigError("--save-weights-at " + std::to_string(*opts.save_weights_at.rbegin()) +
                         " is past the run's last iteration (" + std::to_string(opts.iters) +
                         "): it would never be written; give iterations up to " + std::to_string(opts.iters));
+    if (opts.kernel_trace_at < 0 || opts.kernel_trace_at > opts.iters)
+      throw ConfigError("--kernel-trace-at " + std::to_string(opts.kernel_trace_at) +
+                        " is not an iteration of this run; give 1 to " + std::to_string(opts.iters) + " (0: off)");
+    if (opts.kernel_trace_at > 0 && !kernel_trace_supported())
+      throw ConfigError("--kernel-trace-at needs a CUDA build of hetero-train (this one is CPU-only); leave it out");
     opts.resume_from = resolve_resume(resume, RunPaths{opts.run_dir});
 
     const ProcessPlacement placement = placement_from_env();

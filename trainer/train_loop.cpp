@@ -21,6 +21,7 @@
 #include "optim/grads.h"
 #include "optim/nonfinite_guard.h"
 #include "stop_signal.h"
+#include "telemetry/kernel_trace.h"
 #include "telemetry/weights_snapshot.h"
 #include "trainer.h"
 
@@ -333,7 +334,11 @@ int train(Trainer& t) {
               << ", master weights and optimizer in fp32" << std::endl;
   if (start.iteration == 0) snapshot_weights(t, 0);
 
+  const int kernel_trace_at = t.options.kernel_trace_at;
+  KernelTrace kernel_trace(kernel_trace_at > 0 ? RunPaths{t.options.run_dir}.rank_kernel_trace(t.comms.rank) : "",
+                           kernel_trace_at, kernel_trace_at);
   for (int iter = start.iteration + 1; iter <= t.options.iters; ++iter) {
+    kernel_trace.begin(iter);
     const auto start = std::chrono::steady_clock::now();
     if (iter == t.options.fail_at_iter && t.comms.rank == t.options.fail_rank)
       throw std::runtime_error("injected failure at iteration " + std::to_string(iter) + " on rank " +
@@ -447,6 +452,7 @@ int train(Trainer& t) {
                           config);
     }
     t.timeline.end_iteration();
+    kernel_trace.end(iter);
     skip_guard.after_step(step.skipped, iter,
                           [&] { return first_nonfinite_gradient(enc_params, llm_params, t.comms.world); });
     if (stop) {

@@ -25,6 +25,7 @@ struct TrainerOptions {
   std::string run_dir;
   int iters = 0;                   // iterations to run
   bool trace = true;               // write RUN/trace/rank-NNNNN.json
+  int kernel_trace_at = 0;         // iteration recorded into RUN/trace/kernels-rank-NNNNN.json (0: none)
   bool tensorboard = false;        // the logging rank writes RUN/tensorboard event files
   at::ScalarType compute_dtype = at::kFloat;  // matmuls and TP traffic; weights and optimizer stay fp32
   bool distributed_optimizer = false;  // shard AdamW state over each module's dp group

@@ -42,6 +42,9 @@ void write_file_atomically(const std::string& path, const std::string& text) {
 
 std::string RunPaths::rank_log(int rank) const { return rank_file(logs_dir(), "rank", rank, "log"); }
 std::string RunPaths::rank_trace(int rank) const { return rank_file(trace_dir(), "rank", rank, "json"); }
+std::string RunPaths::rank_kernel_trace(int rank) const {
+  return rank_file(trace_dir(), "kernels-rank", rank, "json");
+}
 std::string RunPaths::embeddings_file(int iter) const {
   char name[64];
   std::snprintf(name, sizeof(name), "iter-%06d.safetensors", iter);

@@ -1,7 +1,7 @@
 // hetero-hf radio-bench: training speed and peak memory of our RADIO ViT on
 // given images: forward of features() (what RadioModel returns as
-// `features`) and backward from a fixed random gradient, the images of one
-// step packed into one sequence. scripts/bench_encoder_gpu.sh runs it beside
+// `features`) and backward from a fixed random gradient into gradients
+// that start from none, the images of one step packed into one sequence. scripts/bench_encoder_gpu.sh runs it beside
 // transformers' RadioModel on the same images (scripts/bench_radio_hf.py).
 //
 // Model FLOPs of a step (no recomputation counted), per image of n tokens
@@ -27,6 +27,7 @@
 #include "hetero/recipe.h"
 #include "hf/hf_radio.h"
 #include "model/radio_encoder.h"
+#include "telemetry/kernel_trace.h"
 #include "tools/hf_commands.h"
 #include "tools/radio_images.h"
 #include "tools/single_process.h"
@@ -94,7 +95,7 @@ double peak_memory_bytes(at::Device device) {
 
 int hf_radio_bench(int argc, char** argv) {
   RecipeArgs recipe_args;
-  std::string hf, images_path, device_name, dtype_name, attention_name;
+  std::string hf, images_path, device_name, dtype_name, attention_name, kernel_trace;
   int copies = 1, warmup = 3, steps = 10;
   double peak_tflops = 989;
   po::options_description desc(
@@ -112,10 +113,15 @@ int hf_radio_bench(int argc, char** argv) {
     ("dtype", po::value(&dtype_name)->default_value("bf16"), "compute dtype: fp32 or bf16")
     ("attention", po::value(&attention_name),
      "reference, fused or varlen (image_attention.h; default: fused on CUDA, reference on CPU)")
-    ("peak-tflops", po::value(&peak_tflops)->default_value(989), "the GPU's dense peak for MFU, TFLOP/s");
+    ("peak-tflops", po::value(&peak_tflops)->default_value(989), "the GPU's dense peak for MFU, TFLOP/s")
+    ("kernel-trace", po::value(&kernel_trace),
+     "after the timed steps, record one more step's ATen ops and CUDA kernels into this Chrome trace "
+     "(scripts/kernel_top.py sums it; CUDA builds)");
   if (!parse_command_line(argc, argv, desc, "hetero-hf radio-bench")) return 0;
   if (copies < 1 || warmup < 0 || steps < 1)
     throw ConfigError("--copies and --steps must be at least 1 and --warmup at least 0");
+  if (!kernel_trace.empty() && !kernel_trace_supported())
+    throw ConfigError("--kernel-trace needs a CUDA build of hetero-hf (this one is CPU-only); leave it out");
   const at::Device device = parse_device(device_name);
   const at::ScalarType compute = parse_compute_dtype(dtype_name);
   const Recipe r = load_recipe(recipe_args.recipe, recipe_args.scale, recipe_args.overrides);
@@ -137,7 +143,12 @@ int hf_radio_bench(int argc, char** argv) {
   const ImageBatch batch = repeat(read_radio_images(images_path, a, device).batch, copies);
   const at::Tensor grad = at::randn({batch.num_patches(), a.hidden_size},
                                     at::TensorOptions().dtype(at::kFloat).device(device));
-  auto step = [&] { encoder.features(batch).backward(grad); };
+  // Each step starts without gradients, as a training iteration does (and
+  // as the RadioModel side of scripts/bench_radio_hf.py does).
+  auto step = [&] {
+    for (Param& p : encoder.params().params()) p.value.mutable_grad() = at::Tensor();
+    encoder.features(batch).backward(grad);
+  };
 
   for (int i = 0; i < warmup; ++i) step();
   synchronize(device);
@@ -146,6 +157,13 @@ int hf_radio_bench(int argc, char** argv) {
   for (int i = 0; i < steps; ++i) step();
   synchronize(device);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / steps;
+
+  if (!kernel_trace.empty()) {  // outside the timed steps: the profiler's own cost stays out of the numbers
+    KernelTrace trace(kernel_trace, 1, 1);
+    trace.begin(1);
+    step();
+    trace.end(1);
+  }
 
   const double tflops = step_flops(a, batch) / seconds / 1e12;
   char line[512];

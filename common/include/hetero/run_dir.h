@@ -30,6 +30,8 @@ struct RunPaths {
   std::string tensorboard_dir() const { return root + "/tensorboard"; }
   std::string rank_log(int rank) const;    // logs/rank-00000.log
   std::string rank_trace(int rank) const;  // trace/rank-00000.json
+  // trace/kernels-rank-00000.json: the Chrome trace of hetero-train --kernel-trace-at (kernel_trace.h).
+  std::string rank_kernel_trace(int rank) const;
   // embeddings/iter-000001.safetensors (safetensors.h): F32 tensors
   // "vision_proj.<s>" [image rows of sample s, hidden] and
   // "combined_embeddings.<s>" [seq_length, hidden], s the global sample index;

@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Sums a kernel trace (hetero-train --kernel-trace-at, hetero-hf radio-bench
+--kernel-trace: PyTorch profiler Chrome traces) by CUDA kernel: GPU time per
+kernel name and per launching ATen op (the innermost op that launched it),
+largest first, with the share of all GPU time. Copies and memsets count as
+kernels named by their kind.
+
+Usage: scripts/kernel_top.py TRACE.json [--top N] [--by kernel|op]
+"""
+import argparse
+import collections
+import json
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("trace")
+    ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--width", type=int, default=110, help="kernel names are cut to this many characters")
+    args = ap.parse_args()
+    events = json.load(open(args.trace))["traceEvents"]
+    op_of = {}  # External id -> the ATen op that launched under it
+    for e in events:
+        if e.get("cat") == "cpu_op" and "External id" in e.get("args", {}):
+            op_of[e["args"]["External id"]] = e["name"]
+    by_kernel, by_op = collections.Counter(), collections.Counter()
+    count = collections.Counter()
+    first, last = float("inf"), 0.0
+    for e in events:
+        if e.get("cat") not in ("kernel", "gpu_memcpy", "gpu_memset") or "dur" not in e:
+            continue
+        name = e["name"] if e["cat"] == "kernel" else e["cat"]
+        by_kernel[name] += e["dur"]
+        count[name] += 1
+        by_op[op_of.get(e.get("args", {}).get("External id"), "(no op)")] += e["dur"]
+        first, last = min(first, e["ts"]), max(last, e["ts"] + e["dur"])
+    total = sum(by_kernel.values())
+    if total == 0:
+        raise SystemExit(f"{args.trace}: no GPU kernels in the trace")
+    print(f"{args.trace}: GPU busy {total / 1e3:.1f} ms over a span of {(last - first) / 1e3:.1f} ms "
+          f"({sum(count.values())} kernels)")
+    print(f"-- by launching ATen op (top {args.top})")
+    for op, us in by_op.most_common(args.top):
+        print(f"{us / 1e3:9.2f} ms {100 * us / total:5.1f}%  {op}")
+    print(f"-- by kernel (top {args.top})")
+    for name, us in by_kernel.most_common(args.top):
+        print(f"{us / 1e3:9.2f} ms {100 * us / total:5.1f}% {count[name]:6d}x  {name[:args.width]}")
+
+
+if __name__ == "__main__":
+    main()
