@@ -39,6 +39,25 @@ TEST(PositionTable, BilinearAlignCornersFalse) {
   }
 }
 
+// ATen's bilinear upsample (what transformers' RadioModel calls) on the
+// table as [1, C, side, side], for larger, smaller and mixed grids; and the
+// gradient, which flows back to the table through both.
+TEST(PositionTable, MatchesATenUpsampleAndItsGradient) {
+  torch::manual_seed(4);
+  const at::Tensor table = torch::randn({16, 16, 8}, torch::requires_grad());
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{44, 44}, {8, 12}, {5, 30}, {16, 16}, {1, 3}}) {
+    const at::Tensor want = at::upsample_bilinear2d(table.permute({2, 0, 1}).unsqueeze(0), {rows, cols}, false)
+                                .squeeze(0)
+                                .permute({1, 2, 0});
+    const at::Tensor got = interpolate_position_table(table, rows, cols);
+    EXPECT_LT((got - want).abs().max().item<double>(), 1e-5) << rows << "x" << cols;  // values O(1)
+    const at::Tensor g = torch::randn({rows, cols, 8});
+    const at::Tensor dwant = torch::autograd::grad({want}, {table}, {g})[0];
+    const at::Tensor dgot = torch::autograd::grad({got}, {table}, {g})[0];
+    EXPECT_LT((dgot - dwant).abs().max().item<double>(), 1e-5) << rows << "x" << cols;
+  }
+}
+
 TEST(PositionTable, SameSizeIsIdentity) {
   const at::Tensor table = torch::randn({5, 7, 2});
   EXPECT_TRUE(torch::allclose(interpolate_position_table(table, 5, 7), table));

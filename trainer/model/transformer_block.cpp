@@ -156,7 +156,10 @@ at::Tensor TransformerBlock::attention(const at::Tensor& x, const PackedImages& 
   const at::Tensor b = bq_.defined() ? at::cat({weights_(bq_), at::zeros_like(bq_, w.options()), weights_(bv_)})
                                      : at::Tensor();
   const at::Tensor qkv = (b.defined() ? at::linear(xi, w, b) : at::matmul(xi, w.t())).view({t, 3, local_heads_, head_dim_});
-  const at::Tensor ctx = image_attention(qkv.select(1, 0), qkv.select(1, 1), qkv.select(1, 2), images, kernel);
+  // unbind, not three selects: its backward stacks the three gradients in
+  // one pass instead of zero-filling [t, 3, ...] and copying into it thrice.
+  const std::vector<at::Tensor> q_k_v = qkv.unbind(1);
+  const at::Tensor ctx = image_attention(q_k_v[0], q_k_v[1], q_k_v[2], images, kernel);
   return row_parallel(ctx.reshape({t, -1}), wo_, bo_);
 }
 
