@@ -64,6 +64,14 @@ TEST(CliErrors, BadFlag) {
   expect_one_error(train({"--bogus"}), {"--bogus", "hetero-train --help"});
 }
 
+TEST(CliErrors, KernelTraceOutsideTheRunOrOnACpuBuild) {
+  expect_one_error(train({"--iters", "4", "--kernel-trace-at", "5"}),
+                   {"--kernel-trace-at 5 is not an iteration of this run", "give 1 to 4"});
+  // This suite runs on the CPU build, where the PyTorch profiler path is not built.
+  expect_one_error(train({"--iters", "4", "--kernel-trace-at", "2"}),
+                   {"--kernel-trace-at needs a CUDA build", "leave it out"});
+}
+
 TEST(CliErrors, WrongProcessCountForTheScale) {
   const ProcessResult r = run({bin("hetero-launch"), "local", "--recipe", recipe("nemotron_20l"), "--out",
                                fresh_dir("nproc"), "--nproc", "2"});

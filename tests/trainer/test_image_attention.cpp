@@ -6,6 +6,7 @@
 // the attention alone and for the encoder's features and gradients.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -176,8 +177,14 @@ EncoderArch head80_cradio() {
 // to rounding (parameter gradients, sums over every token through both
 // layers, to 5e-5 relative). In bf16 both paths round differently, and the
 // query/key gradients are the most sensitive to it, so each is held against
-// the fp32 reference computation: the fused kernel must be as close to it
-// as the bf16 reference path is (cosine within 0.002), features within §4.
+// the fp32 reference computation: the fused kernel's distance from it
+// (1 - cosine) may be twice the bf16 reference path's, and at least 5e-3.
+// The floor is FlashAttention's own rounding: its backward forms
+// dS = P (dP - rowsum(dO O)) from the bf16 output O, a difference of nearly
+// equal terms, so query and key gradients carry a few 1e-3 (2.2e-3 to
+// 3.2e-3 seen on the H200 with cuDNN's kernel and with FlashAttention-2's
+// varlen kernel alike) where the reference's fp32 softmax backward has 2e-4.
+// A wrong kernel (scale, image boundaries) lands far beyond. Features within §4.
 void compare_encoder(at::ScalarType compute, AttentionKernel kernel = AttentionKernel::Fused) {
   const at::Device cuda(at::kCUDA, 0);
   const EncoderArch a = head80_cradio();
@@ -223,7 +230,7 @@ void compare_encoder(at::ScalarType compute, AttentionKernel kernel = AttentionK
     } else if (i == 0) {
       expect_bf16_close(got[i], exact[i], what);
     } else {
-      EXPECT_GE(cosine(got[i], exact[i]), cosine(ref[i], exact[i]) - 0.002) << what;
+      EXPECT_LE(1 - cosine(got[i], exact[i]), std::max(2 * (1 - cosine(ref[i], exact[i])), 5e-3)) << what;
     }
   }
 }
