@@ -31,6 +31,7 @@ run=(--recipe recipes/nemotron_20l --scale 1n --iters "$iters" --out "$out/run"
      --set scales.1n.llm.tp=1 --set scales.1n.encoder.ranks=1 --set scales.1n.encoder.tp=1
      --set model.llm.num_layers=4 --set 'model.llm.hybrid_override_pattern="M-M*"'
      --set train.global_batch_size=16 --set train.train_iters="$iters" --set train.lr_warmup_iters=2
+     --set train.save_interval=0  # a data check: no checkpoint to write (and the disk is small)
      --set "data.blend=[{path: $data/text/documents, weight: 0.9}, {path: $data/vlm, weight: 0.1}]"
      --set data.image_token_id=10 --set data.pad_token_id=0 --set data.packing=true
      --set data.prefetch_depth=2 --set data.loader_threads=4)
