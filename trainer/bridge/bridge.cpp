@@ -5,7 +5,7 @@
 #include <string>
 
 #include "bridge/tags.h"
-#include "model/device_copy.h"
+#include "dist/device_copy.h"
 
 namespace hetero {
 namespace {

@@ -3,13 +3,18 @@
 #include <stdexcept>
 #include <string>
 
+#include "dist/device_copy.h"
+
 namespace hetero {
 
 TextBatch make_text_batch(const std::vector<Sample>& samples, at::Device device) {
   const int64_t b = static_cast<int64_t>(samples.size());
   const int64_t s = static_cast<int64_t>(samples.front().tokens.size()) - 1;
-  at::Tensor tokens = at::empty({b, s}, at::kLong), labels = at::empty({b, s}, at::kLong);
-  at::Tensor mask = at::empty({b, s}, at::kFloat);
+  // Staged in pinned memory and copied without blocking: a pageable copy
+  // waits for the stream, i.e. for the previous microbatch's backward, and
+  // the GPU then idles while the host builds this microbatch.
+  at::Tensor tokens = host_staging({b, s}, at::kLong, device), labels = host_staging({b, s}, at::kLong, device);
+  at::Tensor mask = host_staging({b, s}, at::kFloat, device);
   auto tk = tokens.accessor<int64_t, 2>(), lb = labels.accessor<int64_t, 2>();
   auto mk = mask.accessor<float, 2>();
   TextBatch out;
@@ -26,9 +31,9 @@ TextBatch make_text_batch(const std::vector<Sample>& samples, at::Device device)
     }
     out.starts.push_back(x.starts);
   }
-  out.tokens = tokens.to(device);
-  out.labels = labels.to(device);
-  out.loss_mask = mask.to(device);
+  out.tokens = copy_to_device(tokens, device);
+  out.labels = copy_to_device(labels, device);
+  out.loss_mask = copy_to_device(mask, device);
   return out;
 }
 

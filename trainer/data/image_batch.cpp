@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "dist/device_copy.h"
+
 namespace hetero {
 
 int64_t ImageBatch::embedding_rows() const {
@@ -18,7 +20,8 @@ ImageBatch make_image_batch(const std::vector<ImagePixels>& images, int patch_di
     b.grids.push_back(img.meta.grid);
     b.cu_seqlens.push_back(b.cu_seqlens.back() + img.meta.grid.patches());
   }
-  at::Tensor pixels = at::empty({b.num_patches(), patch_dim}, at::kFloat);
+  // Pinned and copied without blocking, as make_text_batch's tensors.
+  at::Tensor pixels = host_staging({b.num_patches(), patch_dim}, at::kFloat, device);
   float* dst = pixels.data_ptr<float>();
   for (const ImagePixels& img : images) {
     const PatchGrid& g = img.meta.grid;
@@ -28,7 +31,7 @@ ImageBatch make_image_batch(const std::vector<ImagePixels>& images, int patch_di
                                   std::to_string(patch_dim));
     dst = std::copy(img.patches.begin(), img.patches.end(), dst);
   }
-  b.pixels = pixels.to(device);
+  b.pixels = copy_to_device(pixels, device);
   return b;
 }
 

@@ -6,7 +6,7 @@
 
 #include <torch/csrc/autograd/custom_function.h>
 
-#include "model/device_copy.h"
+#include "dist/device_copy.h"
 
 namespace hetero {
 namespace {

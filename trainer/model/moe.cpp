@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "compat.h"
+#include "dist/device_copy.h"
 #include "model/all_to_all.h"
 #include "model/tp_ops.h"
 
@@ -20,12 +21,10 @@ int64_t sum_range(const std::vector<int64_t>& v, int64_t begin, int64_t count) {
   return std::accumulate(v.begin() + begin, v.begin() + begin + count, int64_t{0});
 }
 
-// A host vector on `device`: through pinned memory without blocking the
-// host where the device is a GPU (a pageable copy would wait for the stream).
+// A host vector on `device`, without blocking the host (dist/device_copy.h).
 template <typename T>
 at::Tensor host_to_device(const std::vector<T>& v, at::ScalarType dtype, at::Device device) {
-  at::Tensor t = at::tensor(v, dtype);
-  return device.is_cuda() ? t.pin_memory().to(device, /*non_blocking=*/true) : t;
+  return copy_to_device(at::tensor(v, dtype), device);
 }
 
 // p such that p.index_select(0, inverse(p)) == identity.
@@ -118,7 +117,7 @@ at::Tensor MoeLayer::experts_for_loop(const at::Tensor& rows, const std::vector<
   const auto idx_opts = at::TensorOptions().dtype(at::kLong).device(rows.device());
   for (int64_t l = 0; l < local_experts_; ++l) {
     // Every expert runs, even on no rows, so that its gradients exist.
-    const at::Tensor idx = at::tensor(rows_of[l], at::kLong).to(idx_opts.device());
+    const at::Tensor idx = host_to_device(rows_of[l], at::kLong, idx_opts.device());
     outs.push_back(squared_relu_mlp(rows.index_select(0, idx), weights_(up_[l]), weights_(down_[l])));
     where.push_back(idx);
   }

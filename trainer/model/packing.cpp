@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "dist/device_copy.h"
+
 namespace hetero {
 namespace {
 
@@ -47,7 +49,7 @@ at::Tensor pad_packed(const at::Tensor& x, const std::vector<int64_t>& cu) {
   std::vector<int64_t> zero_shape = x.sizes().vec();
   zero_shape[0] = 1;
   const at::Tensor extended = at::cat({x, at::zeros(zero_shape, x.options())});
-  const at::Tensor idx = at::tensor(source, at::kLong).to(x.device());
+  const at::Tensor idx = copy_to_device(at::tensor(source, at::kLong), x.device());
   return extended.index_select(0, idx).view(with_leading(samples, len, x.sizes().slice(1)));
 }
 
@@ -62,7 +64,7 @@ at::Tensor unpad_packed(const at::Tensor& y, const std::vector<int64_t>& cu) {
   std::vector<int64_t> rows;
   for (int64_t s = 0; s < samples; ++s)
     for (int64_t i = 0; i < cu[s + 1] - cu[s]; ++i) rows.push_back(s * len + i);
-  return flat.index_select(0, at::tensor(rows, at::kLong).to(y.device()));
+  return flat.index_select(0, copy_to_device(at::tensor(rows, at::kLong), y.device()));
 }
 
 }  // namespace hetero

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "hetero/split_rules.h"
-#include "model/device_copy.h"
+#include "dist/device_copy.h"
 #include "model/radio_ops.h"
 
 namespace hetero {
