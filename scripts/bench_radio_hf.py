@@ -57,7 +57,7 @@ def step_flops(cfg, grids):
     return 3 * fwd
 
 
-def bench_hf(cfg, images, mode, args):
+def bench_hf(cfg, images, mode, args, trace=None):
     torch.manual_seed(0)
     with torch.device("cuda"):  # initialised on the GPU: seconds, not minutes, for 0.6B parameters
         model = RadioModel(cfg)
@@ -73,7 +73,7 @@ def bench_hf(cfg, images, mode, args):
 
     def step():
         nonlocal grad
-        model.zero_grad(set_to_none=True)  # each step starts without gradients, as ours and a training iteration
+        model.zero_grad(set_to_none=True)  # each step starts without gradients, as ours (hetero-hf radio-bench)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=(mode == "autocast")):
             feats = model(pixel_values=x).features
         if grad is None:
@@ -90,12 +90,12 @@ def bench_hf(cfg, images, mode, args):
     torch.cuda.synchronize()
     seconds = (time.perf_counter() - t0) / args.steps
     peak = torch.cuda.max_memory_allocated() / 1e9
-    if args.kernel_trace and mode == "bf16":  # one more step, outside the timed ones
+    if trace:  # one more step, outside the timed ones
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU,
                                                 torch.profiler.ProfilerActivity.CUDA]) as prof:
             step()
             torch.cuda.synchronize()
-        prof.export_chrome_trace(os.path.join(args.out, f"kernels-hf-{mode}-{images[0].shape[1]}.json"))
+        prof.export_chrome_trace(trace)
     del model, x, grad
     torch.cuda.empty_cache()
     p = cfg.patch_size
@@ -175,7 +175,8 @@ def main():
         images_file = os.path.join(args.out, f"images-{px}.safetensors")
         save_file({f"img{i}": img for i, img in enumerate(images)}, images_file)
         log(f"== {args.per_sample} images of {px}x{px} px ({(px // cfg.patch_size) ** 2} patches each)")
-        hf = [bench_hf(cfg, images, mode, args) for mode in ("autocast", "bf16")]
+        hf_trace = os.path.join(args.out, f"kernels-hf-bf16-{px}.json") if args.kernel_trace else None
+        hf = [bench_hf(cfg, images, "autocast", args), bench_hf(cfg, images, "bf16", args, trace=hf_trace)]
         for r in hf:
             show(r)
         ours_trace = os.path.join(args.out, f"kernels-ours-{px}.json") if args.kernel_trace else None
@@ -183,7 +184,7 @@ def main():
         show(ours)
         if args.kernel_trace:
             top = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel_top.py")
-            for t in (os.path.join(args.out, f"kernels-hf-bf16-{px}.json"), ours_trace):
+            for t in (hf_trace, ours_trace):
                 if os.path.exists(t):
                     subprocess.run([sys.executable, top, t, "--top", str(args.kernel_top)])
         show(bench_ours(args, images_file, "varlen"))

@@ -5,7 +5,7 @@ kernel name and per launching ATen op (the innermost op that launched it),
 largest first, with the share of all GPU time. Copies and memsets count as
 kernels named by their kind.
 
-Usage: scripts/kernel_top.py TRACE.json [--top N] [--by kernel|op]
+Usage: scripts/kernel_top.py TRACE.json [--top N] [--width CHARS]
 """
 import argparse
 import collections

@@ -334,9 +334,9 @@ int train(Trainer& t) {
               << ", master weights and optimizer in fp32" << std::endl;
   if (start.iteration == 0) snapshot_weights(t, 0);
 
-  const int kernel_trace_at = t.options.kernel_trace_at;
-  KernelTrace kernel_trace(kernel_trace_at > 0 ? RunPaths{t.options.run_dir}.rank_kernel_trace(t.comms.rank) : "",
-                           kernel_trace_at, kernel_trace_at);
+  KernelTrace kernel_trace(
+      t.options.kernel_trace_at > 0 ? RunPaths{t.options.run_dir}.rank_kernel_trace(t.comms.rank) : "",
+      t.options.kernel_trace_at);
   for (int iter = start.iteration + 1; iter <= t.options.iters; ++iter) {
     kernel_trace.begin(iter);
     const auto start = std::chrono::steady_clock::now();

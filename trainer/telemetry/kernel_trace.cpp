@@ -28,7 +28,7 @@ const std::set<kp::ActivityType> kActivities{kp::ActivityType::CPU, kp::Activity
 #endif
 
 void KernelTrace::begin(int iter) {
-  if (path_.empty() || iter != first_) return;
+  if (path_.empty() || iter != iteration_) return;
 #ifdef HETERO_WITH_CUDA
   c10::cuda::device_synchronize();
   const kp::ProfilerConfig config(kp::ProfilerState::KINETO);
@@ -41,7 +41,7 @@ void KernelTrace::begin(int iter) {
 }
 
 void KernelTrace::end(int iter) {
-  if (!recording_ || iter != last_) return;
+  if (!recording_ || iter != iteration_) return;
 #ifdef HETERO_WITH_CUDA
   c10::cuda::device_synchronize();
   recording_ = false;
@@ -49,7 +49,7 @@ void KernelTrace::end(int iter) {
   const std::filesystem::path parent = std::filesystem::path(path_).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
   result->save(path_);
-  std::cerr << "kernel trace of iterations " << first_ << ".." << last_ << " written to " << path_ << std::endl;
+  std::cerr << "kernel trace of iteration " << iteration_ << " written to " << path_ << std::endl;
 #endif
 }
 

@@ -1,8 +1,9 @@
 // hetero-hf radio-bench: training speed and peak memory of our RADIO ViT on
 // given images: forward of features() (what RadioModel returns as
 // `features`) and backward from a fixed random gradient into gradients
-// that start from none, the images of one step packed into one sequence. scripts/bench_encoder_gpu.sh runs it beside
-// transformers' RadioModel on the same images (scripts/bench_radio_hf.py).
+// that start from none, the images of one step packed into one sequence.
+// scripts/bench_encoder_gpu.sh runs it beside transformers' RadioModel on
+// the same images (scripts/bench_radio_hf.py).
 //
 // Model FLOPs of a step (no recomputation counted), per image of n tokens
 // (patches + class/register tokens), with L layers, hidden h, FFN width f:
@@ -143,8 +144,10 @@ int hf_radio_bench(int argc, char** argv) {
   const ImageBatch batch = repeat(read_radio_images(images_path, a, device).batch, copies);
   const at::Tensor grad = at::randn({batch.num_patches(), a.hidden_size},
                                     at::TensorOptions().dtype(at::kFloat).device(device));
-  // Each step starts without gradients, as a training iteration does (and
-  // as the RadioModel side of scripts/bench_radio_hf.py does).
+  // Each step starts without gradients, as the RadioModel side of
+  // scripts/bench_radio_hf.py does (PyTorch's zero_grad(set_to_none=True)).
+  // hetero-train zeroes them in place instead (optim/grads.h), so its
+  // backward also adds into them: one more fp32 pass over the gradients.
   auto step = [&] {
     for (Param& p : encoder.params().params()) p.value.mutable_grad() = at::Tensor();
     encoder.features(batch).backward(grad);
@@ -159,7 +162,7 @@ int hf_radio_bench(int argc, char** argv) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / steps;
 
   if (!kernel_trace.empty()) {  // outside the timed steps: the profiler's own cost stays out of the numbers
-    KernelTrace trace(kernel_trace, 1, 1);
+    KernelTrace trace(kernel_trace, 1);
     trace.begin(1);
     step();
     trace.end(1);
