@@ -4,7 +4,8 @@
 // scan, the chunked cross-entropy against the full logits, the cached bf16
 // weights against a cast at use, and shard-only initialisation on the device
 // against the CPU's. bf16 results are held to design §4's tolerance
-// (relative 2e-2, cosine >= 0.999).
+// (relative 2e-2, cosine >= 0.999). The weight gradient that the linear
+// layers accumulate in fp32 is held closer (to fp32 rounding).
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
@@ -63,6 +64,52 @@ TEST(GpuFastPaths, CachedBf16WeightsEqualACastAtUse) {
   const auto cached = run(weights(master));
   EXPECT_TRUE(at::equal(cached.first, cast.first));
   EXPECT_TRUE(at::equal(cached.second, cast.second));
+}
+
+// ComputeWeights::linear on the GPU adds the weight gradient into the fp32
+// master's .grad from its GEMM: over two backward passes (the first creates
+// .grad, the second accumulates) the masters' gradients, x's and the bias's
+// must equal fp64 math on the same bf16 operands to fp32-accumulation
+// rounding, tighter than the bf16 tolerance a bf16 gradient would need.
+TEST(GpuFastPaths, LinearAccumulatesTheWeightGradientInFp32) {
+  SKIP_WITHOUT_CUDA();
+  torch::manual_seed(4);
+  const auto f = at::TensorOptions().device(kGpu);
+  const int64_t tokens = 333, in = 96, rows = 40;  // odd sizes
+  const ComputeWeights weights(at::kBFloat16);
+  for (const bool stacked : {false, true}) {
+    std::vector<at::Tensor> masters;
+    for (int i = 0; i < (stacked ? 3 : 1); ++i)
+      masters.push_back((torch::randn({rows, in}, f) * 0.1).set_requires_grad(true));
+    const int64_t out = rows * static_cast<int64_t>(masters.size());
+    const at::Tensor bias_master = torch::randn({out}, f).set_requires_grad(true);
+    ASSERT_TRUE(weights.accumulates_in_gemm(masters[0]));
+    at::Tensor ref_w_grad, ref_b_grad;
+    const at::Tensor w_all = at::cat(masters, 0).to(at::kBFloat16).to(at::kDouble);
+    for (int pass = 0; pass < 2; ++pass) {
+      const at::Tensor x = torch::randn({3, tokens / 3, in}, f).to(at::kBFloat16).set_requires_grad(true);
+      const at::Tensor g = torch::randn({3, tokens / 3, out}, f).to(at::kBFloat16);
+      const at::Tensor y = stacked ? weights.linear(x, masters, weights(bias_master))
+                                   : weights.linear(x, masters[0], weights(bias_master));
+      y.backward(g);
+      // fp64 on the same bf16 values
+      const at::Tensor x2 = x.detach().reshape({-1, in}).to(at::kDouble);
+      const at::Tensor g2 = g.reshape({-1, out}).to(at::kDouble);
+      const at::Tensor dw = at::matmul(g2.t(), x2), db = g2.sum(0);
+      ref_w_grad = pass == 0 ? dw : ref_w_grad + dw;
+      ref_b_grad = pass == 0 ? db : ref_b_grad + db;
+      expect_bf16_close(x.grad(), at::matmul(g2, w_all).view(x.sizes()), "dx");
+    }
+    const at::Tensor got_w = at::cat([&] {
+      std::vector<at::Tensor> gs;
+      for (const at::Tensor& m : masters) gs.push_back(m.grad());
+      return gs;
+    }(), 0).to(at::kDouble);
+    EXPECT_EQ(masters[0].grad().scalar_type(), at::kFloat);
+    const double scale = ref_w_grad.abs().max().item<double>();
+    EXPECT_LE((got_w - ref_w_grad).abs().max().item<double>(), 1e-4 * scale) << (stacked ? "stacked" : "single");
+    expect_bf16_close(bias_master.grad(), ref_b_grad, "d bias");
+  }
 }
 
 TEST(GpuFastPaths, GroupedBf16SsdScanMatchesTheFp32Scan) {

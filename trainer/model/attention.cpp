@@ -46,7 +46,7 @@ at::Tensor Attention::forward_partial(const at::Tensor& xi, const std::vector<in
   const int64_t tokens = xi.size(0), d = cfg_.head_dim;
   // [T, heads * d] -> [S, heads, L, d]
   auto heads = [&](const at::Tensor& w, int64_t n) {
-    const at::Tensor projected = at::matmul(xi, weights_(w).t()).view({tokens, n, d});
+    const at::Tensor projected = weights_.linear(xi, w).view({tokens, n, d});
     return pad_packed(projected, cu_seqlens).permute({0, 2, 1, 3});
   };
   const at::Tensor q = heads(wq_, local_heads_);
@@ -56,7 +56,7 @@ at::Tensor Attention::forward_partial(const at::Tensor& xi, const std::vector<in
   const at::Tensor v = heads(wv_, local_kv_heads_).repeat_interleave(group, 1);
   const at::Tensor ctx = causal_attention(q, k, v).permute({0, 2, 1, 3});  // [S, L, heads, d]
   const at::Tensor packed = unpad_packed(ctx, cu_seqlens).reshape({tokens, local_heads_ * d});
-  return at::matmul(packed, weights_(wo_).t());
+  return weights_.linear(packed, wo_);
 }
 
 }  // namespace hetero

@@ -81,7 +81,7 @@ at::Tensor MambaMixer::forward_partial(const at::Tensor& xi, const std::vector<i
   const int64_t tokens = xi.size(0), p = cfg_.head_dim, n = cfg_.state, gl = local_groups_, hl = local_heads_;
   const int64_t per_group = cfg_.heads / cfg_.groups, hgp = per_group * p;
   // [T, local groups, z_g | x_g B_g C_g | dt_g]
-  const at::Tensor proj = at::matmul(xi, weights_(in_proj_).t()).view({tokens, gl, -1});
+  const at::Tensor proj = weights_.linear(xi, in_proj_).view({tokens, gl, -1});
   const at::Tensor z = proj.narrow(2, 0, hgp).reshape({tokens, hl * p});
   const at::Tensor xbc = proj.narrow(2, hgp, hgp + 2 * n).reshape({tokens, -1});
   const at::Tensor dt_raw = proj.narrow(2, 2 * hgp + 2 * n, per_group).reshape({tokens, hl});
@@ -106,7 +106,7 @@ at::Tensor MambaMixer::forward_partial(const at::Tensor& xi, const std::vector<i
                            at::silu(z.to(at::kFloat)).view({tokens, gl, hgp});
   const at::Tensor normed =
       (gated * at::rsqrt(gated.pow(2).mean(-1, /*keepdim=*/true) + cfg_.norm_eps)).reshape({tokens, hl * p}) * norm_w_;
-  return at::matmul(normed.to(compute_), weights_(out_proj_).t());
+  return weights_.linear(normed.to(compute_), out_proj_);
 }
 
 }  // namespace hetero

@@ -22,8 +22,8 @@ at::Tensor SquaredReluMlp::forward(const at::Tensor& x) const {
 }
 
 at::Tensor SquaredReluMlp::forward_partial(const at::Tensor& x) const {
-  const at::Tensor h = at::relu(at::matmul(x, weights_(up_).t())).pow(2);
-  return at::matmul(h, weights_(down_).t());
+  const at::Tensor h = at::relu(weights_.linear(x, up_)).pow(2);
+  return weights_.linear(h, down_);
 }
 
 }  // namespace hetero

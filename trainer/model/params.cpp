@@ -89,6 +89,38 @@ struct CachedCopy : torch::autograd::Function<CachedCopy> {
   }
 };
 
+// x @ copy^T (+ bias) whose backward adds the weight gradient into the
+// masters' fp32 .grad from the GEMM itself (accumulate_weight_grad) and
+// returns none for them; x and the bias get theirs as usual. The masters
+// are inputs so that the output needs a gradient even where x does not.
+struct LinearAccumulatingWeightGrad : torch::autograd::Function<LinearAccumulatingWeightGrad> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& copy, const at::Tensor& bias,
+                            at::TensorList masters) {
+    variable_list saved{x, copy};
+    saved.insert(saved.end(), masters.begin(), masters.end());
+    ctx->save_for_backward(saved);
+    ctx->saved_data["bias"] = bias.defined();
+    return bias.defined() ? at::linear(x, copy, bias) : at::matmul(x, copy.t());
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list s = ctx->get_saved_variables();
+    const at::Tensor &x = s[0], &copy = s[1];
+    const at::Tensor g2 = grads[0].reshape({-1, copy.size(0)});
+    const at::Tensor x2 = x.reshape({-1, copy.size(1)});
+    variable_list out{ctx->needs_input_grad(0) ? at::matmul(grads[0], copy) : at::Tensor(), at::Tensor(),
+                      ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2) ? g2.sum(0) : at::Tensor()};
+    // The masters' rows lie side by side along the copy's output dim.
+    int64_t row = 0;
+    for (size_t i = 2; i < s.size(); ++i) {
+      const at::Tensor& master = s[i];
+      if (master.requires_grad()) accumulate_weight_grad(master, g2.narrow(1, row, master.size(0)), x2);
+      row += master.size(0);
+      out.push_back(at::Tensor());  // already in master.grad
+    }
+    return out;
+  }
+};
+
 }  // namespace
 
 at::Tensor ComputeWeights::cached(const std::vector<at::Tensor>& masters, bool stack) const {
@@ -125,6 +157,45 @@ at::Tensor ComputeWeights::stacked(const std::vector<at::Tensor>& masters) const
 at::Tensor ComputeWeights::copy(const at::Tensor& master) const {
   if (master.scalar_type() == dtype_) return master.detach();
   return cached({master}, false);
+}
+
+bool ComputeWeights::accumulates_in_gemm(const at::Tensor& master) const {
+#ifdef HETERO_WITH_CUDA
+  return master.is_cuda() && master.scalar_type() == at::kFloat &&
+         (dtype_ == at::kBFloat16 || dtype_ == at::kHalf) && master.requires_grad() && at::GradMode::is_enabled();
+#else
+  (void)master;
+  return false;
+#endif
+}
+
+at::Tensor ComputeWeights::linear(const at::Tensor& x, const at::Tensor& master, const at::Tensor& bias) const {
+  if (!accumulates_in_gemm(master))
+    return bias.defined() ? at::linear(x, (*this)(master), bias) : at::matmul(x, (*this)(master).t());
+  return LinearAccumulatingWeightGrad::apply(x, cached({master}, false), bias, at::TensorList(master));
+}
+
+at::Tensor ComputeWeights::linear(const at::Tensor& x, const std::vector<at::Tensor>& masters,
+                                  const at::Tensor& bias) const {
+  if (!accumulates_in_gemm(masters.front())) {
+    const at::Tensor w = stacked(masters).flatten(0, 1);
+    return bias.defined() ? at::linear(x, w, bias) : at::matmul(x, w.t());
+  }
+  return LinearAccumulatingWeightGrad::apply(x, cached(masters, true).flatten(0, 1), bias, at::TensorList(masters));
+}
+
+void accumulate_weight_grad(const at::Tensor& master, const at::Tensor& grad_out, const at::Tensor& input) {
+#ifdef HETERO_WITH_CUDA
+  at::Tensor& grad = master.mutable_grad();
+  const at::Tensor grad_t = grad_out.t();
+  if (grad.defined())
+    at::addmm_out(grad, grad, grad_t, input, at::kFloat);
+  else
+    grad = at::mm(grad_t, input, at::kFloat);
+#else
+  (void)master, (void)grad_out, (void)input;
+  throw std::logic_error("accumulate_weight_grad: a CUDA build's path (ComputeWeights::accumulates_in_gemm)");
+#endif
 }
 
 at::Tensor ParamSet::add(const std::string& name, std::vector<int64_t> shape, int tp_shard_dim, Init init,

@@ -63,6 +63,21 @@ class ComputeWeights {
   // master's gradient itself.
   at::Tensor copy(const at::Tensor& master) const;
 
+  // x @ master^T (+ bias, a compute-dtype tensor such as (*this)(b)), x in
+  // the compute dtype with any leading dims; differentiable. Where
+  // accumulates_in_gemm(master), the weight's gradient never exists in the
+  // compute dtype: the GEMM that makes it adds it to master.grad in fp32
+  // (Megatron's gradient-accumulation fusion), instead of a bf16 gradient
+  // that is cast and then added (two more passes over every weight per
+  // backward). Elsewhere it is at::linear through (*this)(master).
+  at::Tensor linear(const at::Tensor& x, const at::Tensor& master, const at::Tensor& bias = {}) const;
+  // The same with the masters (one input width) stacked along the output
+  // dim, e.g. q, k and v as one GEMM.
+  at::Tensor linear(const at::Tensor& x, const std::vector<at::Tensor>& masters, const at::Tensor& bias = {}) const;
+  // CUDA builds, a CUDA fp32 master with a 16-bit compute dtype, gradients
+  // wanted: the case in which linear() accumulates in its GEMM.
+  bool accumulates_in_gemm(const at::Tensor& master) const;
+
  private:
   struct Entry {
     std::vector<int64_t> versions;
@@ -73,6 +88,13 @@ class ComputeWeights {
   // By the (first) master's TensorImpl: single copies and stacks apart.
   mutable std::unordered_map<const void*, Entry> single_, stacks_;
 };
+
+// master.grad += grad_out^T @ input, by one GEMM with an fp32 result
+// (grad_out [M, N] and input [M, K] in the compute dtype, master [N, K]
+// fp32); creates master.grad where it is undefined. For the cases of
+// ComputeWeights::accumulates_in_gemm (it throws elsewhere), from the
+// backward of code that computes its weight's gradient itself.
+void accumulate_weight_grad(const at::Tensor& master, const at::Tensor& grad_out, const at::Tensor& input);
 
 class ParamSet {
  public:

@@ -62,7 +62,7 @@ at::Tensor RadioEncoder::features(const ImageBatch& images) const {
   const at::Tensor pixels = pixel_mean_.defined() ? (images.pixels.to(at::kFloat) - pixel_mean_) / pixel_std_
                                                   : images.pixels;
   const at::Tensor patches =
-      at::matmul(pixels.to(compute_), weights_(patch_embed_).t()).to(at::kFloat) + at::cat(positions, 0);
+      weights_.linear(pixels.to(compute_), patch_embed_).to(at::kFloat) + at::cat(positions, 0);
 
   // The packed sequence: per image, its summary tokens then its patches.
   // `source` picks rows of [summary tokens; patches]; `offsets` delimit the
@@ -98,8 +98,8 @@ at::Tensor RadioEncoder::forward(const ImageBatch& images) const {
     shuffled.push_back(pixel_shuffle_2x2(x.narrow(0, images.cu_seqlens[i], g.patches()), g.rows, g.cols));
   }
   const at::Tensor y = rms_norm(at::cat(shuffled, 0), proj_norm_);
-  const at::Tensor h = at::gelu(at::matmul(y.to(compute_), weights_(proj_fc1_).t()));
-  return at::matmul(h, weights_(proj_fc2_).t()).to(at::kFloat);
+  const at::Tensor h = at::gelu(weights_.linear(y.to(compute_), proj_fc1_));
+  return weights_.linear(h, proj_fc2_).to(at::kFloat);
 }
 
 }  // namespace hetero

@@ -15,7 +15,7 @@ using torch::autograd::variable_list;
 
 // x @ w^T (+ b), the weights through their compute-dtype copies.
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const ComputeWeights& c) {
-  return b.defined() ? at::linear(x, c(w), c(b)) : at::matmul(x, c(w).t());
+  return c.linear(x, w, b.defined() ? c(b) : at::Tensor());
 }
 
 enum Activation : int64_t { kGelu, kGeluTanh, kSquaredRelu };
@@ -36,11 +36,15 @@ at::Tensor activate(const at::Tensor& u, int64_t a) {
 // activation(u) @ w^T (+ bias, if given), keeping only u for the backward:
 // the activation is recomputed there instead of holding [tokens, ffn] twice
 // (the MLP's largest saved tensors). The gradients are the ones autograd
-// takes through the ops.
+// takes through the ops. Given `master` (w is then its compute copy, outside
+// autograd), w's gradient goes into master.grad from its GEMM
+// (accumulate_weight_grad) instead of being returned.
 struct ActivateThenProject : public torch::autograd::Function<ActivateThenProject> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& u, const at::Tensor& w,
-                            const c10::optional<at::Tensor>& bias, int64_t activation) {
-    ctx->save_for_backward({u, w});
+                            const c10::optional<at::Tensor>& bias, int64_t activation, at::TensorList master) {
+    variable_list saved{u, w};
+    saved.insert(saved.end(), master.begin(), master.end());
+    ctx->save_for_backward(saved);
     ctx->saved_data["activation"] = activation;
     ctx->saved_data["bias"] = bias.has_value();
     const at::Tensor h = activate(u, activation);
@@ -60,12 +64,23 @@ struct ActivateThenProject : public torch::autograd::Function<ActivateThenProjec
       du = at::gelu_backward(dh, u, "tanh");
     else
       du = dh * (2 * at::relu(u));
-    const at::Tensor g2 = g.reshape({-1, g.size(-1)});
-    const at::Tensor dw = at::matmul(g2.t(), h.reshape({-1, h.size(-1)}));
+    const at::Tensor g2 = g.reshape({-1, g.size(-1)}), h2 = h.reshape({-1, h.size(-1)});
     const at::Tensor db = ctx->saved_data["bias"].toBool() ? g2.sum(0) : at::Tensor();
-    return {du, dw, db, at::Tensor()};
+    if (s.size() == 3) {
+      accumulate_weight_grad(s[2], g2, h2);
+      return {du, at::Tensor(), db, at::Tensor(), at::Tensor()};
+    }
+    return {du, at::matmul(g2.t(), h2), db, at::Tensor()};
   }
 };
+
+// ActivateThenProject with w = master through `weights`.
+at::Tensor activate_then_project(const at::Tensor& u, const at::Tensor& master, const c10::optional<at::Tensor>& bias,
+                                 int64_t activation, const ComputeWeights& weights) {
+  if (weights.accumulates_in_gemm(master))
+    return ActivateThenProject::apply(u, weights.copy(master), bias, activation, at::TensorList(master));
+  return ActivateThenProject::apply(u, weights(master), bias, activation, at::TensorList());
+}
 
 }  // namespace
 
@@ -143,7 +158,7 @@ TransformerBlock::TransformerBlock(ParamSet& params, const std::string& prefix, 
 // At tp = 1 the bias rides in the GEMM's epilogue instead of a pass of its own.
 at::Tensor TransformerBlock::row_parallel(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
   if (tp_.size() == 1) return linear(x, w, b, weights_);
-  const at::Tensor out = leave_tp_region(at::matmul(x, weights_(w).t()), tp_);
+  const at::Tensor out = leave_tp_region(weights_.linear(x, w), tp_);
   return b.defined() ? out + weights_(b) : out;
 }
 
@@ -152,10 +167,11 @@ at::Tensor TransformerBlock::attention(const at::Tensor& x, const PackedImages& 
   const at::Tensor xi = enter_tp_region(x, tp_);
   // One GEMM for the three projections: their weights stacked [3, local
   // width, hidden] (one cached compute copy), the key's bias rows zero.
-  const at::Tensor w = weights_.stacked({wq_, wk_, wv_}).flatten(0, 1);
-  const at::Tensor b = bq_.defined() ? at::cat({weights_(bq_), at::zeros_like(bq_, w.options()), weights_(bv_)})
-                                     : at::Tensor();
-  const at::Tensor qkv = (b.defined() ? at::linear(xi, w, b) : at::matmul(xi, w.t())).view({t, 3, local_heads_, head_dim_});
+  const at::Tensor b =
+      bq_.defined()
+          ? at::cat({weights_(bq_), at::zeros_like(bq_, xi.options().dtype(weights_.dtype())), weights_(bv_)})
+          : at::Tensor();
+  const at::Tensor qkv = weights_.linear(xi, {wq_, wk_, wv_}, b).view({t, 3, local_heads_, head_dim_});
   // unbind, not three selects: its backward stacks the three gradients in
   // one pass instead of zero-filling [t, 3, ...] and copying into it thrice.
   const std::vector<at::Tensor> q_k_v = qkv.unbind(1);
@@ -170,9 +186,9 @@ at::Tensor TransformerBlock::mlp(const at::Tensor& x) const {
   // At tp = 1 the down projection's bias rides in its GEMM (as row_parallel).
   if (tp_.size() == 1) {
     const c10::optional<at::Tensor> bias = b2_.defined() ? c10::make_optional(weights_(b2_)) : c10::nullopt;
-    return ActivateThenProject::apply(u, weights_(fc2_), bias, a);
+    return activate_then_project(u, fc2_, bias, a, weights_);
   }
-  const at::Tensor out = leave_tp_region(ActivateThenProject::apply(u, weights_(fc2_), c10::nullopt, a), tp_);
+  const at::Tensor out = leave_tp_region(activate_then_project(u, fc2_, c10::nullopt, a, weights_), tp_);
   return b2_.defined() ? out + weights_(b2_) : out;
 }
 
