@@ -93,14 +93,18 @@ struct CachedCopy : torch::autograd::Function<CachedCopy> {
 // masters' fp32 .grad from the GEMM itself (accumulate_weight_grad) and
 // returns none for them; x and the bias get theirs as usual. The masters
 // are inputs so that the output needs a gradient even where x does not.
+c10::optional<at::Tensor> optional(const at::Tensor& t) { return t.defined() ? c10::make_optional(t) : c10::nullopt; }
+
 struct LinearAccumulatingWeightGrad : torch::autograd::Function<LinearAccumulatingWeightGrad> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& copy, const at::Tensor& bias,
-                            at::TensorList masters) {
+  // The bias is optional rather than an undefined tensor: LibTorch 2.x
+  // records a device for every tensor input of a Function.
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& copy,
+                            const c10::optional<at::Tensor>& bias, at::TensorList masters) {
     variable_list saved{x, copy};
     saved.insert(saved.end(), masters.begin(), masters.end());
     ctx->save_for_backward(saved);
-    ctx->saved_data["bias"] = bias.defined();
-    return bias.defined() ? at::linear(x, copy, bias) : at::matmul(x, copy.t());
+    ctx->saved_data["bias"] = bias.has_value();
+    return bias ? at::linear(x, copy, *bias) : at::matmul(x, copy.t());
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const variable_list s = ctx->get_saved_variables();
@@ -172,7 +176,7 @@ bool ComputeWeights::accumulates_in_gemm(const at::Tensor& master) const {
 at::Tensor ComputeWeights::linear(const at::Tensor& x, const at::Tensor& master, const at::Tensor& bias) const {
   if (!accumulates_in_gemm(master))
     return bias.defined() ? at::linear(x, (*this)(master), bias) : at::matmul(x, (*this)(master).t());
-  return LinearAccumulatingWeightGrad::apply(x, cached({master}, false), bias, at::TensorList(master));
+  return LinearAccumulatingWeightGrad::apply(x, cached({master}, false), optional(bias), at::TensorList(master));
 }
 
 at::Tensor ComputeWeights::linear(const at::Tensor& x, const std::vector<at::Tensor>& masters,
@@ -181,7 +185,8 @@ at::Tensor ComputeWeights::linear(const at::Tensor& x, const std::vector<at::Ten
     const at::Tensor w = stacked(masters).flatten(0, 1);
     return bias.defined() ? at::linear(x, w, bias) : at::matmul(x, w.t());
   }
-  return LinearAccumulatingWeightGrad::apply(x, cached(masters, true).flatten(0, 1), bias, at::TensorList(masters));
+  return LinearAccumulatingWeightGrad::apply(x, cached(masters, true).flatten(0, 1), optional(bias),
+                                             at::TensorList(masters));
 }
 
 void accumulate_weight_grad(const at::Tensor& master, const at::Tensor& grad_out, const at::Tensor& input) {
