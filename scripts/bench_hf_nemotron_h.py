@@ -16,7 +16,9 @@ import yaml
 
 def hf_config(llm):
     from transformers import NemotronHConfig
-    kinds = {"M": "mamba", "*": "attention", "-": "mlp", "E": "moe"}
+    # transformers 5's layer-kind names (its config validation rejects the
+    # legacy "mamba"/"attention"), as trainer/hf/hf_config.cpp writes them.
+    kinds = {"M": "linear_attention", "*": "full_attention", "-": "mlp", "E": "moe"}
     pattern = llm["hybrid_override_pattern"]
     c = dict(vocab_size=llm["vocab_size"], hidden_size=llm["hidden_size"], num_hidden_layers=llm["num_layers"],
              hybrid_override_pattern=pattern, layers_block_type=[kinds[k] for k in pattern],
