@@ -89,12 +89,12 @@ struct CachedCopy : torch::autograd::Function<CachedCopy> {
   }
 };
 
+c10::optional<at::Tensor> optional(const at::Tensor& t) { return t.defined() ? c10::make_optional(t) : c10::nullopt; }
+
 // x @ copy^T (+ bias) whose backward adds the weight gradient into the
 // masters' fp32 .grad from the GEMM itself (accumulate_weight_grad) and
 // returns none for them; x and the bias get theirs as usual. The masters
 // are inputs so that the output needs a gradient even where x does not.
-c10::optional<at::Tensor> optional(const at::Tensor& t) { return t.defined() ? c10::make_optional(t) : c10::nullopt; }
-
 struct LinearAccumulatingWeightGrad : torch::autograd::Function<LinearAccumulatingWeightGrad> {
   // The bias is optional rather than an undefined tensor: LibTorch 2.x
   // records a device for every tensor input of a Function.
