@@ -100,7 +100,7 @@ print(f"{shape}\t{m[0]['tokens'] / ms * 1e3:.0f}\t{tflops:.1f}\t{100 * tflops / 
       f"\t{mem:.1f}\t{first - t0:.1f}\t{ms:.1f}\t{m[-1]['lm_loss']:.4f}")
 PY
   if [ -n "${KERNEL_TRACE_AT:-}" ] && [ -f "$dir/trace/kernels-rank-00000.json" ]; then
-    python3 scripts/kernel_top.py "$dir/trace/kernels-rank-00000.json" --top "${KERNEL_TOP:-30}" > "$out/$shape.kernels.txt"
+    python3 scripts/kernel_top.py "$dir/trace/kernels-rank-00000.json" --top "${KERNEL_TOP:-30}" --by-shape > "$out/$shape.kernels.txt"
     head -n 1 "$out/$shape.kernels.txt"
   fi
   tail -n 1 "$summary" | awk -F'\t' '{printf "%s: tokens/s %s | model TFLOP/s %s | MFU %s%% of 989, %s%% of the GEMM ceiling | peak memory %s GB | start -> iteration 1 %s s | step %s ms | lm loss %s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9}'

@@ -92,7 +92,7 @@ def bench_hf(cfg, images, mode, args, trace=None):
     peak = torch.cuda.max_memory_allocated() / 1e9
     if trace:  # one more step, outside the timed ones
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU,
-                                                torch.profiler.ProfilerActivity.CUDA]) as prof:
+                                                torch.profiler.ProfilerActivity.CUDA], record_shapes=True) as prof:
             step()
             torch.cuda.synchronize()
         prof.export_chrome_trace(trace)
@@ -186,7 +186,7 @@ def main():
             top = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel_top.py")
             for t in (hf_trace, ours_trace):
                 if os.path.exists(t):
-                    subprocess.run([sys.executable, top, t, "--top", str(args.kernel_top)])
+                    subprocess.run([sys.executable, top, t, "--top", str(args.kernel_top), "--by-shape"])
         show(bench_ours(args, images_file, "varlen"))
         if args.reference:
             show(bench_ours(args, images_file, "reference"))

@@ -5,7 +5,10 @@ kernel name and per launching ATen op (the innermost op that launched it),
 largest first, with the share of all GPU time. Copies and memsets count as
 kernels named by their kind.
 
-Usage: scripts/kernel_top.py TRACE.json [--top N] [--width CHARS]
+--by-shape adds a table by launching op and its input shapes (traces record
+them), which tells apart the same op on different tensors.
+
+Usage: scripts/kernel_top.py TRACE.json [--top N] [--width CHARS] [--by-shape]
 """
 import argparse
 import collections
@@ -17,13 +20,17 @@ def main():
     ap.add_argument("trace")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--width", type=int, default=110, help="kernel names are cut to this many characters")
+    ap.add_argument("--by-shape", action="store_true", help="also sum by launching op and its input shapes")
     args = ap.parse_args()
     events = json.load(open(args.trace))["traceEvents"]
-    op_of = {}  # External id -> the ATen op that launched under it
+    op_of, shape_of = {}, {}  # External id -> the ATen op that launched under it, and its input shapes
     for e in events:
         if e.get("cat") == "cpu_op" and "External id" in e.get("args", {}):
             op_of[e["args"]["External id"]] = e["name"]
-    by_kernel, by_op = collections.Counter(), collections.Counter()
+            dims = e["args"].get("Input Dims")
+            if dims is not None:
+                shape_of[e["args"]["External id"]] = " ".join("x".join(map(str, d)) for d in dims if d)
+    by_kernel, by_op, by_shape = collections.Counter(), collections.Counter(), collections.Counter()
     count = collections.Counter()
     first, last = float("inf"), 0.0
     for e in events:
@@ -32,7 +39,9 @@ def main():
         name = e["name"] if e["cat"] == "kernel" else e["cat"]
         by_kernel[name] += e["dur"]
         count[name] += 1
-        by_op[op_of.get(e.get("args", {}).get("External id"), "(no op)")] += e["dur"]
+        ext = e.get("args", {}).get("External id")
+        by_op[op_of.get(ext, "(no op)")] += e["dur"]
+        by_shape[f'{op_of.get(ext, "(no op)")} [{shape_of.get(ext, "")}]'] += e["dur"]
         first, last = min(first, e["ts"]), max(last, e["ts"] + e["dur"])
     total = sum(by_kernel.values())
     if total == 0:
@@ -42,6 +51,10 @@ def main():
     print(f"-- by launching ATen op (top {args.top})")
     for op, us in by_op.most_common(args.top):
         print(f"{us / 1e3:9.2f} ms {100 * us / total:5.1f}%  {op}")
+    if args.by_shape:
+        print(f"-- by launching ATen op and input shapes (top {args.top})")
+        for key, us in by_shape.most_common(args.top):
+            print(f"{us / 1e3:9.2f} ms {100 * us / total:5.1f}%  {key[:args.width + 40]}")
     print(f"-- by kernel (top {args.top})")
     for name, us in by_kernel.most_common(args.top):
         print(f"{us / 1e3:9.2f} ms {100 * us / total:5.1f}% {count[name]:6d}x  {name[:args.width]}")

@@ -31,7 +31,9 @@ void KernelTrace::begin(int iter) {
   if (path_.empty() || iter != iteration_) return;
 #ifdef HETERO_WITH_CUDA
   c10::cuda::device_synchronize();
-  const kp::ProfilerConfig config(kp::ProfilerState::KINETO);
+  // Input shapes on: kernel_top.py --by-shape tells the copies of a [c, q, q]
+  // score tensor from those of a weight.
+  const kp::ProfilerConfig config(kp::ProfilerState::KINETO, /*report_input_shapes=*/true);
   torch::autograd::profiler::prepareProfiler(config, kActivities);
   torch::autograd::profiler::enableProfiler(config, kActivities);
   recording_ = true;
