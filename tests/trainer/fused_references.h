@@ -34,4 +34,12 @@ inline ChunkScoreInputs chunk_score_inputs(int64_t b, int64_t c, int64_t g, int6
   return in;
 }
 
+// y [T, groups * n] fp32, z [T, groups * n] or [T, groups, n], w [groups * n] fp32.
+inline at::Tensor gated_rms_norm_reference(const at::Tensor& y, const at::Tensor& z, const at::Tensor& w,
+                                           int64_t groups, double eps) {
+  const int64_t tokens = y.size(0), width = y.size(1), n = width / groups;
+  const at::Tensor gated = y.reshape({tokens, groups, n}) * at::silu(z.to(at::kFloat)).reshape({tokens, groups, n});
+  return (gated * at::rsqrt(gated.pow(2).mean(-1, /*keepdim=*/true) + eps)).reshape({tokens, width}) * w;
+}
+
 }  // namespace hetero

@@ -1,5 +1,5 @@
-// The fused op's CPU loop (the CUDA kernels' per-element math, run through
-// its autograd Function) against the ATen expression it replaces on
+// The fused ops' CPU loops (the CUDA kernels' per-element math, run through
+// their autograd Functions) against the ATen expressions they replace on
 // CUDA: forward values and every input's gradient, on odd shapes, to fp32
 // rounding. The CUDA kernels themselves: test_gpu_fast_paths.cpp.
 #include <gtest/gtest.h>
@@ -8,6 +8,7 @@
 
 #include "fused_references.h"
 #include "model/chunk_scores.h"
+#include "model/gated_rms_norm.h"
 
 namespace hetero {
 namespace {
@@ -81,6 +82,74 @@ TEST(FusedChunkScores, RejectsMismatchedShapes) {
   const ChunkScoreInputs in = chunk_score_inputs(1, 2, 2, 3, 5);
   EXPECT_THROW(chunk_scores(in.cb, in.a_cum.narrow(-1, 0, 4), in.dt.narrow(-1, 0, 4), at::kFloat), c10::Error);
   EXPECT_THROW(chunk_scores(in.cb.to(at::kBFloat16), in.a_cum, in.dt, at::kFloat), c10::Error);
+}
+
+struct NormShape {
+  int64_t tokens, groups, n;
+};
+
+// z as the mixer passes it: a narrow of the projection, [T, groups, n] with
+// strides (groups * row, row, 1), or the same as a strided 2-D [T, groups * n].
+at::Tensor strided_gate(int64_t tokens, int64_t groups, int64_t n, bool three_d, at::ScalarType dtype) {
+  const at::Tensor proj = torch::randn({tokens, groups, n + 3}).to(dtype);
+  if (three_d) return proj.narrow(2, 1, n);
+  return torch::randn({tokens, groups * n + 5}).to(dtype).narrow(1, 2, groups * n);
+}
+
+TEST(FusedGatedRmsNorm, ForwardAndGradientsEqualTheAtenExpression) {
+  const NormShape shapes[] = {{5, 1, 8}, {7, 2, 8}, {3, 2, 5}, {1, 3, 4}, {9, 2, 33}};
+  const double eps = 1e-5;
+  for (const NormShape& s : shapes) {
+    for (const bool three_d : {false, true}) {
+      const std::string at_shape = "T=" + std::to_string(s.tokens) + " groups=" + std::to_string(s.groups) +
+                                   " n=" + std::to_string(s.n) + (three_d ? " z 3-D" : " z 2-D");
+      torch::manual_seed(s.tokens * 100 + s.n);
+      const at::Tensor y = torch::randn({s.tokens, s.groups * s.n}).set_requires_grad(true);
+      const at::Tensor z_leaf = strided_gate(s.tokens, s.groups, s.n, three_d, at::kFloat).set_requires_grad(true);
+      ASSERT_NE(z_leaf.stride(0), s.groups * s.n) << "the gate must be strided";
+      const at::Tensor w = (torch::rand({s.groups * s.n}) + 0.5).set_requires_grad(true);
+      const at::Tensor fused = gated_rms_norm(y, z_leaf, w, s.groups, eps, at::kFloat);
+      const at::Tensor reference = gated_rms_norm_reference(y, z_leaf, w, s.groups, eps);
+      expect_close(fused, reference, 1e-5, "out " + at_shape);
+      const at::Tensor direction = torch::randn(reference.sizes());
+      const std::vector<at::Tensor> leaves{y, z_leaf, w};
+      const auto got = grads_of(fused, direction, leaves), want = grads_of(reference, direction, leaves);
+      const char* names[] = {"dy", "dz", "dw"};
+      for (size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].sizes(), leaves[i].sizes()) << names[i];
+        expect_close(got[i], want[i], 1e-5, names[i] + (" " + at_shape));
+      }
+    }
+  }
+}
+
+// The mixer's dtypes: a bf16 gate and bf16 output. The fused op reads the
+// same bf16 values and computes in fp32, so it equals the fp32 expression on
+// those values up to the final rounding.
+TEST(FusedGatedRmsNorm, Bf16GateAndOutputMatchTheAtenExpression) {
+  torch::manual_seed(11);
+  const int64_t tokens = 7, groups = 2, n = 8;
+  const at::Tensor y = torch::randn({tokens, groups * n}).set_requires_grad(true);
+  const at::Tensor z = strided_gate(tokens, groups, n, true, at::kBFloat16).set_requires_grad(true);
+  const at::Tensor w = (torch::rand({groups * n}) + 0.5).set_requires_grad(true);
+  const at::Tensor fused = gated_rms_norm(y, z, w, groups, 1e-5, at::kBFloat16);
+  EXPECT_EQ(fused.scalar_type(), at::kBFloat16);
+  // Rounded like the fused output, so that both backwards get the same bf16 gradient.
+  const at::Tensor reference = gated_rms_norm_reference(y, z, w, groups, 1e-5).to(at::kBFloat16);
+  EXPECT_TRUE(at::equal(fused, reference));
+  const at::Tensor direction = torch::randn(reference.sizes());
+  const auto got = grads_of(fused, direction, {y, z, w}), want = grads_of(reference, direction, {y, z, w});
+  EXPECT_EQ(got[1].scalar_type(), at::kBFloat16);
+  expect_close(got[0], want[0], 1e-5, "dy");
+  expect_close(got[1].to(at::kFloat), want[1].to(at::kFloat), 1e-2, "dz (bf16)");
+  expect_close(got[2], want[2], 1e-5, "dw");
+}
+
+TEST(FusedGatedRmsNorm, RejectsAGateWithoutAContiguousLastDim) {
+  const at::Tensor y = torch::randn({3, 8}), w = torch::ones({8});
+  const at::Tensor z = torch::randn({8, 3}).t();
+  EXPECT_THROW(gated_rms_norm(y, z, w, 2, 1e-5, at::kFloat), c10::Error);
+  EXPECT_THROW(gated_rms_norm(y, torch::randn({3, 2, 4}), w, 4, 1e-5, at::kFloat), c10::Error);
 }
 
 }  // namespace
