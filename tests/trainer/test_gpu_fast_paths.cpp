@@ -3,7 +3,8 @@
 // the per-expert loop on the CPU, the grouped bf16 SSD scan against the fp32
 // scan, the chunked cross-entropy against the full logits, the cached bf16
 // weights against a cast at use, and shard-only initialisation on the device
-// against the CPU's. bf16 results are held to design §4's tolerance
+// against the CPU's, and the fused chunk-score and gated RMSNorm kernels
+// against the ATen expressions on the CPU. bf16 results are held to design §4's tolerance
 // (relative 2e-2, cosine >= 0.999). The weight gradient that the linear
 // layers accumulate in fp32 is held closer (to fp32 rounding).
 #include <gtest/gtest.h>
@@ -11,7 +12,10 @@
 #include <torch/torch.h>
 
 #include "compat.h"
+#include "fused_references.h"
 #include "layer_checks.h"
+#include "model/chunk_scores.h"
+#include "model/gated_rms_norm.h"
 #include "model/moe.h"
 #include "model/params.h"
 #include "model/ssd_scan.h"
@@ -22,6 +26,8 @@ namespace {
 
 #define SKIP_WITHOUT_CUDA() \
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device: the fast paths run on the GPU only"
+
+using torch::autograd::variable_list;
 
 const at::Device kGpu(at::kCUDA, 0);
 
@@ -185,6 +191,102 @@ TEST(GpuFastPaths, GroupedGemmMoeMatchesThePerExpertLoop) {
   expect_bf16_close(fast[0], reference[0], "y");
   expect_bf16_close(fast[1], reference[1], "dx");
   for (size_t i = 2; i < fast.size(); ++i) expect_bf16_close(fast[i], reference[i], "expert grad " + std::to_string(i - 2));
+}
+
+// fp32 closeness to rounding: max error within rtol of the reference's largest magnitude.
+void expect_fp32_close(const at::Tensor& got, const at::Tensor& want, double rtol, const std::string& what) {
+  const at::Tensor a = got.detach().to(at::kCPU, at::kDouble), b = want.detach().to(at::kCPU, at::kDouble);
+  ASSERT_EQ(a.sizes(), b.sizes()) << what;
+  const double scale = std::max(b.abs().max().item<double>(), 1e-30), err = (a - b).abs().max().item<double>();
+  EXPECT_LE(err, rtol * scale) << what << ": max error " << err << " vs scale " << scale;
+}
+
+// A leaf on the GPU with t's values.
+at::Tensor gpu_leaf(const at::Tensor& t) { return t.detach().to(kGpu).set_requires_grad(true); }
+
+// The fused chunk scores on the GPU (fp32 and bf16 output) against the ATen
+// expression's autograd on the CPU, on odd shapes (several row tiles and a
+// partial one at q = 200, the limits q = 256 and hg = 64) and the
+// production shape.
+TEST(GpuFastPaths, ChunkScoresKernelMatchesTheReference) {
+  SKIP_WITHOUT_CUDA();
+  struct Shape {
+    int64_t b, c, g, hg, q;
+  };
+  const Shape shapes[] = {{1, 2, 3, 3, 7}, {2, 1, 2, 1, 5}, {1, 2, 2, 5, 200}, {1, 1, 1, 64, 256}, {1, 4, 8, 16, 128}};
+  for (const Shape& s : shapes) {
+    const std::string at_shape = " at b=" + std::to_string(s.b) + " c=" + std::to_string(s.c) + " g=" +
+                                 std::to_string(s.g) + " hg=" + std::to_string(s.hg) + " q=" + std::to_string(s.q);
+    torch::manual_seed(s.q + s.hg);
+    const ChunkScoreInputs cpu = chunk_score_inputs(s.b, s.c, s.g, s.hg, s.q);
+    const at::Tensor reference = chunk_scores_reference(cpu.cb, cpu.a_cum, cpu.dt);
+    const at::Tensor direction = torch::randn(reference.sizes());
+    const std::vector<at::Tensor> cpu_leaves{cpu.cb, cpu.a_cum, cpu.dt};
+    const variable_list want = torch::autograd::grad({(reference * direction).sum()}, cpu_leaves);
+    const char* names[] = {"d CB", "d a_cum", "d dt"};
+    for (const at::ScalarType out : {at::kFloat, at::kBFloat16}) {
+      const std::vector<at::Tensor> leaves{gpu_leaf(cpu.cb), gpu_leaf(cpu.a_cum), gpu_leaf(cpu.dt)};
+      const at::Tensor scores = chunk_scores(leaves[0], leaves[1], leaves[2], out);
+      ASSERT_TRUE(scores.is_cuda());
+      ASSERT_EQ(scores.scalar_type(), out);
+      const variable_list got =
+          torch::autograd::grad({(scores.to(at::kFloat) * direction.to(kGpu)).sum()}, leaves);
+      if (out == at::kFloat) {
+        expect_fp32_close(scores, reference, 1e-5, "scores" + at_shape);
+        for (size_t i = 0; i < got.size(); ++i) expect_fp32_close(got[i], want[i], 1e-5, names[i] + at_shape);
+      } else {
+        expect_bf16_close(scores, reference, "bf16 scores" + at_shape);
+        for (size_t i = 0; i < got.size(); ++i) expect_bf16_close(got[i], want[i], names[i] + (" bf16" + at_shape));
+      }
+    }
+  }
+}
+
+// The fused gated RMSNorm on the GPU against the ATen expression's autograd
+// on the CPU: a strided gate (a narrow, as the mixer passes it), fp32 and
+// bf16 gate and output, rows of 1 to 1024 channels, more than one block of
+// tokens in the dw reduction.
+TEST(GpuFastPaths, GatedRmsNormKernelMatchesTheReference) {
+  SKIP_WITHOUT_CUDA();
+  struct Shape {
+    int64_t tokens, groups, n;
+  };
+  const Shape shapes[] = {{7, 2, 8}, {5, 1, 33}, {3, 3, 3}, {101, 3, 1000}, {64, 8, 1024}};
+  const double eps = 1e-5;
+  for (const Shape& s : shapes) {
+    for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+      const std::string at_shape = std::string(dtype == at::kFloat ? " fp32" : " bf16") + " at T=" +
+                                   std::to_string(s.tokens) + " groups=" + std::to_string(s.groups) +
+                                   " n=" + std::to_string(s.n);
+      torch::manual_seed(s.tokens + s.n);
+      const at::Tensor y = torch::randn({s.tokens, s.groups * s.n}).set_requires_grad(true);
+      const at::Tensor proj = torch::randn({s.tokens, s.groups, s.n + 5}).to(dtype);
+      const at::Tensor z = proj.narrow(2, 2, s.n).detach().set_requires_grad(true);  // [T, groups, n], strided
+      const at::Tensor w = (torch::rand({s.groups * s.n}) + 0.5).set_requires_grad(true);
+      // The CPU reference on the same (rounded) gate values, its output rounded like the kernel's.
+      const at::Tensor reference = gated_rms_norm_reference(y, z, w, s.groups, eps).to(dtype);
+      const at::Tensor direction = torch::randn(reference.sizes());
+      const variable_list want = torch::autograd::grad({(reference.to(at::kFloat) * direction).sum()}, {y, z, w});
+
+      const at::Tensor y_gpu = gpu_leaf(y), w_gpu = gpu_leaf(w);
+      const at::Tensor z_gpu = proj.to(kGpu).narrow(2, 2, s.n).detach().set_requires_grad(true);
+      ASSERT_NE(z_gpu.stride(0), s.groups * s.n);
+      const at::Tensor out = gated_rms_norm(y_gpu, z_gpu, w_gpu, s.groups, eps, dtype);
+      ASSERT_TRUE(out.is_cuda());
+      ASSERT_EQ(out.scalar_type(), dtype);
+      const variable_list got =
+          torch::autograd::grad({(out.to(at::kFloat) * direction.to(kGpu)).sum()}, {y_gpu, z_gpu, w_gpu});
+      ASSERT_EQ(got[1].scalar_type(), dtype);
+      const char* names[] = {"dy", "dz", "dw"};
+      if (dtype == at::kFloat) {
+        expect_fp32_close(out, reference, 1e-5, "out" + at_shape);
+        for (size_t i = 0; i < got.size(); ++i) expect_fp32_close(got[i], want[i], 1e-5, names[i] + at_shape);
+      } else {
+        expect_bf16_close(out, reference, "out" + at_shape);
+        for (size_t i = 0; i < got.size(); ++i) expect_bf16_close(got[i], want[i], names[i] + at_shape);
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "model/gated_rms_norm.h"
 #include "model/packing.h"
 #include "model/ssd_scan.h"
 #include "model/tp_ops.h"
@@ -82,7 +83,7 @@ at::Tensor MambaMixer::forward_partial(const at::Tensor& xi, const std::vector<i
   const int64_t per_group = cfg_.heads / cfg_.groups, hgp = per_group * p;
   // [T, local groups, z_g | x_g B_g C_g | dt_g]
   const at::Tensor proj = weights_.linear(xi, in_proj_).view({tokens, gl, -1});
-  const at::Tensor z = proj.narrow(2, 0, hgp).reshape({tokens, hl * p});
+  const at::Tensor z_groups = proj.narrow(2, 0, hgp);  // [T, gl, hgp], strided
   const at::Tensor xbc = proj.narrow(2, hgp, hgp + 2 * n).reshape({tokens, -1});
   const at::Tensor dt_raw = proj.narrow(2, 2 * hgp + 2 * n, per_group).reshape({tokens, hl});
 
@@ -101,7 +102,14 @@ at::Tensor MambaMixer::forward_partial(const at::Tensor& xi, const std::vector<i
   const at::Tensor A = -at::exp(A_log_.to(at::kFloat));
   const at::Tensor y = ssd_chunked_scan_grouped(xs, dt, A, B, C, cfg_.chunk) + xs.to(at::kFloat) * D_.view({1, 1, hl, 1});
 
-  // Gated RMSNorm per group, in fp32: norm(y * silu(z)) * weight.
+  // Gated RMSNorm per group, in fp32: norm(y * silu(z)) * weight. On CUDA one
+  // fused op reading z in place; elsewhere the ATen ops it is tested against.
+  if (y.is_cuda()) {
+    const at::Tensor y_tokens = unpad_packed(y, cu_seqlens).reshape({tokens, gl * hgp});
+    const at::Tensor normed = gated_rms_norm(y_tokens, z_groups, norm_w_, gl, cfg_.norm_eps, compute_);
+    return weights_.linear(normed, out_proj_);
+  }
+  const at::Tensor z = z_groups.reshape({tokens, hl * p});
   const at::Tensor gated = unpad_packed(y, cu_seqlens).reshape({tokens, gl, hgp}) *
                            at::silu(z.to(at::kFloat)).view({tokens, gl, hgp});
   const at::Tensor normed =

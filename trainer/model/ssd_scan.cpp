@@ -3,6 +3,8 @@
 #include <limits>
 #include <vector>
 
+#include "model/chunk_scores.h"
+
 namespace hetero {
 
 at::Tensor ssd_chunked_scan(const at::Tensor& x_in, const at::Tensor& dt_in, const at::Tensor& A_in,
@@ -69,6 +71,17 @@ at::Tensor masked_exp(const at::Tensor& m, const at::Tensor& keep) {
   return at::exp(m.masked_fill(keep.logical_not(), -std::numeric_limits<float>::infinity()));
 }
 
+// scores[b,c,g,i,t,s] = CB[t,s] exp(a_cum_t - a_cum_s) dt_s for s <= t, else 0, in `mm`, from CB
+// [b,c,g,q,q] and a_cum, dt [b,c,g,hg,q] (fp32). On CUDA one fused op (the ATen ops make ~8 fp32
+// passes over [b,c,g,hg,q,q]); elsewhere the ATen expression it is tested against.
+at::Tensor intra_chunk_scores(const at::Tensor& CB, const at::Tensor& a_cum, const at::Tensor& dt, at::ScalarType mm) {
+  if (CB.is_cuda()) return chunk_scores(CB, a_cum, dt, mm);
+  const int64_t q = CB.size(-1);
+  const at::Tensor causal = at::ones({q, q}, dt.options().dtype(at::kBool)).tril();
+  const at::Tensor decay = masked_exp(a_cum.unsqueeze(-1) - a_cum.unsqueeze(-2), causal);  // [b,c,g,hg,t,s]
+  return (CB.unsqueeze(3) * decay * dt.unsqueeze(-2)).to(mm);
+}
+
 }  // namespace
 
 at::Tensor ssd_chunked_scan_grouped(const at::Tensor& x_in, const at::Tensor& dt_in, const at::Tensor& A_in,
@@ -86,10 +99,7 @@ at::Tensor ssd_chunked_scan_grouped(const at::Tensor& x_in, const at::Tensor& dt
   const at::Tensor a_cum = (dt * A_in.to(at::kFloat).view({1, 1, g, hg, 1})).cumsum(-1);  // log-decay, [b,c,g,hg,q]
 
   // Intra-chunk: y_t = sum_{s<=t} (C_t . B_s) exp(a_cum_t - a_cum_s) dt_s x_s; C B^T once per group.
-  const at::Tensor CB = at::matmul(C, B.transpose(-1, -2)).to(at::kFloat).unsqueeze(3);  // [b,c,g,1,q,q]
-  const at::Tensor causal = at::ones({q, q}, dt.options().dtype(at::kBool)).tril();
-  const at::Tensor decay = masked_exp(a_cum.unsqueeze(-1) - a_cum.unsqueeze(-2), causal);  // [b,c,g,hg,t,s]
-  const at::Tensor scores = (CB * decay * dt.unsqueeze(-2)).to(mm);
+  const at::Tensor scores = intra_chunk_scores(at::matmul(C, B.transpose(-1, -2)).to(at::kFloat), a_cum, dt, mm);
   const at::Tensor x_heads = x.permute({0, 1, 2, 4, 3, 5});                        // [b,c,g,hg,q,p]
   const at::Tensor y_intra = at::matmul(scores, x_heads).permute({0, 1, 2, 4, 3, 5});  // [b,c,g,q,hg,p]
 

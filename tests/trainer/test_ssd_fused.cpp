@@ -1,0 +1,156 @@
+// The fused ops' CPU loops (the CUDA kernels' per-element math, run through
+// their autograd Functions) against the ATen expressions they replace on
+// CUDA: forward values and every input's gradient, on odd shapes, to fp32
+// rounding. The CUDA kernels themselves: test_gpu_fast_paths.cpp.
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include "fused_references.h"
+#include "model/chunk_scores.h"
+#include "model/gated_rms_norm.h"
+
+namespace hetero {
+namespace {
+
+void expect_close(const at::Tensor& got, const at::Tensor& want, double rtol, const std::string& what) {
+  ASSERT_EQ(got.sizes(), want.sizes()) << what;
+  const at::Tensor a = got.detach().to(at::kDouble), b = want.detach().to(at::kDouble);
+  const double scale = b.abs().max().item<double>(), err = (a - b).abs().max().item<double>();
+  EXPECT_GT(scale, 0) << what << ": an all-zero reference checks nothing";
+  EXPECT_LE(err, rtol * scale) << what << ": max error " << err << " vs scale " << scale;
+}
+
+// Gradients of sum(out * direction) with respect to `leaves`.
+std::vector<at::Tensor> grads_of(const at::Tensor& out, const at::Tensor& direction,
+                                 const std::vector<at::Tensor>& leaves) {
+  return torch::autograd::grad({(out.to(at::kFloat) * direction).sum()}, leaves);
+}
+
+struct ChunkShape {
+  int64_t b, c, g, hg, q;
+};
+
+TEST(FusedChunkScores, ForwardAndGradientsEqualTheAtenExpression) {
+  const ChunkShape shapes[] = {{1, 1, 1, 1, 5}, {2, 3, 2, 3, 7}, {1, 2, 3, 1, 7}, {1, 1, 2, 3, 3}, {1, 2, 1, 2, 16}};
+  for (const ChunkShape& s : shapes) {
+    const std::string at_shape = "b=" + std::to_string(s.b) + " c=" + std::to_string(s.c) + " g=" +
+                                 std::to_string(s.g) + " hg=" + std::to_string(s.hg) + " q=" + std::to_string(s.q);
+    torch::manual_seed(s.q * 100 + s.hg * 10 + s.g);
+    const ChunkScoreInputs in = chunk_score_inputs(s.b, s.c, s.g, s.hg, s.q);
+    const at::Tensor fused = chunk_scores(in.cb, in.a_cum, in.dt, at::kFloat);
+    const at::Tensor reference = chunk_scores_reference(in.cb, in.a_cum, in.dt);
+    expect_close(fused, reference, 1e-5, "scores " + at_shape);
+    const at::Tensor direction = torch::randn(reference.sizes());
+    const std::vector<at::Tensor> leaves{in.cb, in.a_cum, in.dt};
+    const auto got = grads_of(fused, direction, leaves), want = grads_of(reference, direction, leaves);
+    const char* names[] = {"d CB", "d a_cum", "d dt"};
+    for (size_t i = 0; i < got.size(); ++i) expect_close(got[i], want[i], 1e-5, names[i] + (" " + at_shape));
+  }
+}
+
+// s > t lies outside the causal mask: the scores there are exactly zero and
+// any gradient arriving there changes nothing.
+TEST(FusedChunkScores, TheMaskedRegionContributesNothing) {
+  torch::manual_seed(3);
+  const int64_t q = 7;
+  const ChunkScoreInputs in = chunk_score_inputs(1, 2, 2, 3, q);
+  const at::Tensor scores = chunk_scores(in.cb, in.a_cum, in.dt, at::kFloat);
+  const at::Tensor above = at::ones({q, q}, at::kBool).triu(1);  // s > t
+  EXPECT_TRUE(at::equal(scores.masked_select(above), at::zeros({scores.numel() / (q * q) * (q * (q - 1) / 2)})));
+  EXPECT_GT(scores.masked_select(above.logical_not()).abs().min().item<float>(), 0);
+  const at::Tensor direction = torch::randn(scores.sizes());
+  const std::vector<at::Tensor> leaves{in.cb, in.a_cum, in.dt};
+  const auto full = grads_of(scores, direction, leaves);
+  const auto causal_only =
+      grads_of(chunk_scores(in.cb, in.a_cum, in.dt, at::kFloat), direction.masked_fill(above, 0), leaves);
+  for (size_t i = 0; i < full.size(); ++i) EXPECT_TRUE(at::equal(full[i], causal_only[i])) << "gradient " << i;
+  EXPECT_TRUE(at::equal(full[0].masked_select(above), at::zeros({full[0].numel() / (q * q) * (q * (q - 1) / 2)})))
+      << "d CB above the diagonal";
+}
+
+TEST(FusedChunkScores, Bf16OutputIsTheRoundedFp32Scores) {
+  torch::manual_seed(5);
+  const ChunkScoreInputs in = chunk_score_inputs(1, 2, 2, 3, 5);
+  const at::Tensor bf16 = chunk_scores(in.cb, in.a_cum, in.dt, at::kBFloat16);
+  EXPECT_EQ(bf16.scalar_type(), at::kBFloat16);
+  const at::Tensor fp32 = chunk_scores(in.cb, in.a_cum, in.dt, at::kFloat);
+  EXPECT_TRUE(at::equal(bf16, fp32.to(at::kBFloat16)));
+}
+
+TEST(FusedChunkScores, RejectsMismatchedShapes) {
+  const ChunkScoreInputs in = chunk_score_inputs(1, 2, 2, 3, 5);
+  EXPECT_THROW(chunk_scores(in.cb, in.a_cum.narrow(-1, 0, 4), in.dt.narrow(-1, 0, 4), at::kFloat), c10::Error);
+  EXPECT_THROW(chunk_scores(in.cb.to(at::kBFloat16), in.a_cum, in.dt, at::kFloat), c10::Error);
+}
+
+struct NormShape {
+  int64_t tokens, groups, n;
+};
+
+// z as the mixer passes it: a narrow of the projection, [T, groups, n] with
+// strides (groups * row, row, 1), or the same as a strided 2-D [T, groups * n].
+at::Tensor strided_gate(int64_t tokens, int64_t groups, int64_t n, bool three_d, at::ScalarType dtype) {
+  const at::Tensor proj = torch::randn({tokens, groups, n + 3}).to(dtype);
+  if (three_d) return proj.narrow(2, 1, n);
+  return torch::randn({tokens, groups * n + 5}).to(dtype).narrow(1, 2, groups * n);
+}
+
+TEST(FusedGatedRmsNorm, ForwardAndGradientsEqualTheAtenExpression) {
+  const NormShape shapes[] = {{5, 1, 8}, {7, 2, 8}, {3, 2, 5}, {1, 3, 4}, {9, 2, 33}};
+  const double eps = 1e-5;
+  for (const NormShape& s : shapes) {
+    for (const bool three_d : {false, true}) {
+      const std::string at_shape = "T=" + std::to_string(s.tokens) + " groups=" + std::to_string(s.groups) +
+                                   " n=" + std::to_string(s.n) + (three_d ? " z 3-D" : " z 2-D");
+      torch::manual_seed(s.tokens * 100 + s.n);
+      const at::Tensor y = torch::randn({s.tokens, s.groups * s.n}).set_requires_grad(true);
+      const at::Tensor z_leaf = strided_gate(s.tokens, s.groups, s.n, three_d, at::kFloat).set_requires_grad(true);
+      ASSERT_NE(z_leaf.stride(0), s.groups * s.n) << "the gate must be strided";
+      const at::Tensor w = (torch::rand({s.groups * s.n}) + 0.5).set_requires_grad(true);
+      const at::Tensor fused = gated_rms_norm(y, z_leaf, w, s.groups, eps, at::kFloat);
+      const at::Tensor reference = gated_rms_norm_reference(y, z_leaf, w, s.groups, eps);
+      expect_close(fused, reference, 1e-5, "out " + at_shape);
+      const at::Tensor direction = torch::randn(reference.sizes());
+      const std::vector<at::Tensor> leaves{y, z_leaf, w};
+      const auto got = grads_of(fused, direction, leaves), want = grads_of(reference, direction, leaves);
+      const char* names[] = {"dy", "dz", "dw"};
+      for (size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].sizes(), leaves[i].sizes()) << names[i];
+        expect_close(got[i], want[i], 1e-5, names[i] + (" " + at_shape));
+      }
+    }
+  }
+}
+
+// The mixer's dtypes: a bf16 gate and bf16 output. The fused op reads the
+// same bf16 values and computes in fp32, so it equals the fp32 expression on
+// those values up to the final rounding.
+TEST(FusedGatedRmsNorm, Bf16GateAndOutputMatchTheAtenExpression) {
+  torch::manual_seed(11);
+  const int64_t tokens = 7, groups = 2, n = 8;
+  const at::Tensor y = torch::randn({tokens, groups * n}).set_requires_grad(true);
+  const at::Tensor z = strided_gate(tokens, groups, n, true, at::kBFloat16).set_requires_grad(true);
+  const at::Tensor w = (torch::rand({groups * n}) + 0.5).set_requires_grad(true);
+  const at::Tensor fused = gated_rms_norm(y, z, w, groups, 1e-5, at::kBFloat16);
+  EXPECT_EQ(fused.scalar_type(), at::kBFloat16);
+  // Rounded like the fused output, so that both backwards get the same bf16 gradient.
+  const at::Tensor reference = gated_rms_norm_reference(y, z, w, groups, 1e-5).to(at::kBFloat16);
+  EXPECT_TRUE(at::equal(fused, reference));
+  const at::Tensor direction = torch::randn(reference.sizes());
+  const auto got = grads_of(fused, direction, {y, z, w}), want = grads_of(reference, direction, {y, z, w});
+  EXPECT_EQ(got[1].scalar_type(), at::kBFloat16);
+  expect_close(got[0], want[0], 1e-5, "dy");
+  expect_close(got[1].to(at::kFloat), want[1].to(at::kFloat), 1e-2, "dz (bf16)");
+  expect_close(got[2], want[2], 1e-5, "dw");
+}
+
+TEST(FusedGatedRmsNorm, RejectsAGateWithoutAContiguousLastDim) {
+  const at::Tensor y = torch::randn({3, 8}), w = torch::ones({8});
+  const at::Tensor z = torch::randn({8, 3}).t();
+  EXPECT_THROW(gated_rms_norm(y, z, w, 2, 1e-5, at::kFloat), c10::Error);
+  EXPECT_THROW(gated_rms_norm(y, torch::randn({3, 2, 4}), w, 4, 1e-5, at::kFloat), c10::Error);
+}
+
+}  // namespace
+}  // namespace hetero

@@ -1,0 +1,26 @@
+// The Mamba mixer's gated RMSNorm as one fused, differentiable op (HF
+// MambaRMSNormGated with norm_before_gate=False): per token and group of n
+// channels,
+//   gated = y * silu(z);  out = gated / sqrt(mean(gated^2) + eps) * w
+// in fp32. On CUDA tensors it runs hand-written kernels
+// (kernels/gated_rms_norm.cu) that read y and z once and keep only the
+// per-row 1/rms for the backward; elsewhere a CPU loop over the same
+// per-element math (kernels/gated_rms_norm.h), which tests compare with the
+// ATen expression.
+#pragma once
+
+#include <cstdint>
+
+#include <ATen/ATen.h>
+
+namespace hetero {
+
+// y [T, groups * n] fp32; z (the gate, fp32 or bf16) [T, groups * n] or
+// [T, groups, n], its last dim contiguous and other strides free (a narrow
+// of a projection needs no copy); w [groups * n] fp32. Returns [T, groups *
+// n] in out_dtype (fp32 or bf16). Differentiable in y, z and w (dy and dw
+// fp32, dz in z's dtype). On CUDA: n <= 2048.
+at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Tensor& w, int64_t groups, double eps,
+                          at::ScalarType out_dtype);
+
+}  // namespace hetero
