@@ -3,8 +3,9 @@
 // the per-expert loop on the CPU, the grouped bf16 SSD scan against the fp32
 // scan, the chunked cross-entropy against the full logits, the cached bf16
 // weights against a cast at use, and shard-only initialisation on the device
-// against the CPU's, and the fused chunk-score and gated RMSNorm kernels
-// against the ATen expressions on the CPU. bf16 results are held to design §4's tolerance
+// against the CPU's, the fused chunk-score and gated RMSNorm kernels
+// against the ATen expressions on the CPU, and the GELU backward kernel
+// against ATen's gelu and gelu_backward. bf16 results are held to design §4's tolerance
 // (relative 2e-2, cosine >= 0.999). The weight gradient that the linear
 // layers accumulate in fp32 is held closer (to fp32 rounding).
 #include <gtest/gtest.h>
@@ -16,6 +17,7 @@
 #include "layer_checks.h"
 #include "model/chunk_scores.h"
 #include "model/gated_rms_norm.h"
+#include "model/gelu_backward.h"
 #include "model/moe.h"
 #include "model/params.h"
 #include "model/ssd_scan.h"
@@ -287,6 +289,26 @@ TEST(GpuFastPaths, GatedRmsNormKernelMatchesTheReference) {
       }
     }
   }
+}
+
+TEST(GpuFastPaths, GeluBackwardKernelMatchesAten) {
+  SKIP_WITHOUT_CUDA();
+  // An odd row count, and the encoder MLP's [5808 tokens, 5120] (C-RADIO-H at 704 px).
+  for (const int64_t rows : {37, 5808}) {
+    torch::manual_seed(rows);
+    const at::Tensor u = (torch::randn({rows, 5120}, at::TensorOptions().device(kGpu)) * 3).to(at::kBFloat16);
+    const at::Tensor dh = torch::randn({rows, 5120}, at::TensorOptions().device(kGpu)).to(at::kBFloat16);
+    ASSERT_TRUE(gelu_backward_kernel_supports(dh, u));
+    const GeluBackward r = gelu_backward_with_activation(dh, u);
+    ASSERT_TRUE(r.du.is_cuda());
+    ASSERT_EQ(r.du.scalar_type(), at::kBFloat16);
+    const std::string at_rows = " at rows=" + std::to_string(rows);
+    expect_bf16_close(r.du, at::gelu_backward(dh.to(at::kFloat), u.to(at::kFloat)), "du" + at_rows);
+    expect_bf16_close(r.h, at::gelu(u.to(at::kFloat)), "h" + at_rows);
+  }
+  // A view off the 16-byte grid goes to ATen instead.
+  const at::Tensor flat = torch::randn({8 * 65}, at::TensorOptions().device(kGpu)).to(at::kBFloat16);
+  EXPECT_FALSE(gelu_backward_kernel_supports(flat.narrow(0, 1, 512), flat.narrow(0, 1, 512)));
 }
 
 }  // namespace

@@ -2,9 +2,11 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <utility>
 
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "model/gelu_backward.h"
 #include "model/tp_ops.h"
 
 namespace hetero {
@@ -33,6 +35,18 @@ at::Tensor activate(const at::Tensor& u, int64_t a) {
   return at::relu(u).pow(2);  // squared ReLU, as Nemotron-H
 }
 
+// (du, h = activation(u)) from the activation's gradient dh and u.
+std::pair<at::Tensor, at::Tensor> activation_backward(const at::Tensor& dh, const at::Tensor& u, int64_t a) {
+  if (a == kGelu && gelu_backward_kernel_supports(dh, u)) {
+    GeluBackward r = gelu_backward_with_activation(dh, u);  // one pass for both, on CUDA
+    return {r.du, r.h};
+  }
+  const at::Tensor h = activate(u, a);
+  if (a == kGelu) return {at::gelu_backward(dh, u), h};
+  if (a == kGeluTanh) return {at::gelu_backward(dh, u, "tanh"), h};
+  return {dh * (2 * at::relu(u)), h};  // squared ReLU
+}
+
 // activation(u) @ w^T (+ bias, if given), keeping only u for the backward:
 // the activation is recomputed there instead of holding [tokens, ffn] twice
 // (the MLP's largest saved tensors). The gradients are the ones autograd
@@ -55,15 +69,8 @@ struct ActivateThenProject : public torch::autograd::Function<ActivateThenProjec
     const variable_list s = ctx->get_saved_variables();
     const at::Tensor &u = s[0], &w = s[1], &g = grads[0];
     const int64_t a = ctx->saved_data["activation"].toInt();
-    const at::Tensor h = activate(u, a);
     const at::Tensor dh = at::matmul(g, w);
-    at::Tensor du;
-    if (a == kGelu)
-      du = at::gelu_backward(dh, u);
-    else if (a == kGeluTanh)
-      du = at::gelu_backward(dh, u, "tanh");
-    else
-      du = dh * (2 * at::relu(u));
+    const auto [du, h] = activation_backward(dh, u, a);
     const at::Tensor g2 = g.reshape({-1, g.size(-1)}), h2 = h.reshape({-1, h.size(-1)});
     const at::Tensor db = ctx->saved_data["bias"].toBool() ? g2.sum(0) : at::Tensor();
     if (s.size() == 3) {
