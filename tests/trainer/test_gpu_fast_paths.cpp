@@ -5,7 +5,8 @@
 // weights against a cast at use, and shard-only initialisation on the device
 // against the CPU's, the fused chunk-score and gated RMSNorm kernels
 // against the ATen expressions on the CPU, and the GELU backward kernel
-// against ATen's gelu and gelu_backward. bf16 results are held to design §4's tolerance
+// against ATen's gelu and gelu_backward, and the fused AdamW step against
+// the ATen ops on the CPU. bf16 results are held to design §4's tolerance
 // (relative 2e-2, cosine >= 0.999). The weight gradient that the linear
 // layers accumulate in fp32 is held closer (to fp32 rounding).
 #include <gtest/gtest.h>
@@ -22,6 +23,7 @@
 #include "model/params.h"
 #include "model/ssd_scan.h"
 #include "model/vocab_parallel.h"
+#include "optim/adamw_step.h"
 
 namespace hetero {
 namespace {
@@ -309,6 +311,30 @@ TEST(GpuFastPaths, GeluBackwardKernelMatchesAten) {
   // A view off the 16-byte grid goes to ATen instead.
   const at::Tensor flat = torch::randn({8 * 65}, at::TensorOptions().device(kGpu)).to(at::kBFloat16);
   EXPECT_FALSE(gelu_backward_kernel_supports(flat.narrow(0, 1, 512), flat.narrow(0, 1, 512)));
+}
+
+TEST(GpuFastPaths, FusedAdamWStepMatchesTheAtenOps) {
+  SKIP_WITHOUT_CUDA();
+  torch::manual_seed(5);
+  const int64_t n = 3 * 1024 * 1024 + 7;
+  at::Tensor w = torch::randn({n}), m = at::zeros({n}), v = at::zeros({n});
+  at::Tensor wg = w.to(kGpu), mg = m.to(kGpu), vg = v.to(kGpu);
+  const at::Tensor mask = torch::rand({n}) > 0.3;
+  const at::Tensor mask_gpu = mask.to(kGpu);
+  ASSERT_TRUE(adamw_step_fusable(wg, wg, mg, vg));
+  for (int step = 1; step <= 3; ++step) {
+    const at::Tensor g = torch::randn({n});
+    AdamWStepConfig c;
+    c.lr = 3e-3;
+    c.beta2 = 0.95;
+    c.step = step;
+    c.decay = 1.0 - 3e-3 * 0.1;
+    adamw_step_reference(w, g, m, v, mask, c);
+    adamw_step(wg, g.to(kGpu), mg, vg, mask_gpu, c);
+  }
+  expect_fp32_close(wg, w, 1e-5, "w");
+  expect_fp32_close(mg, m, 1e-5, "exp_avg");
+  expect_fp32_close(vg, v, 1e-5, "exp_avg_sq");
 }
 
 }  // namespace

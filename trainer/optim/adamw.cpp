@@ -1,25 +1,23 @@
 #include "optim/adamw.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include <ATen/core/grad_mode.h>
+
+#include "optim/adamw_step.h"
 
 namespace hetero {
 namespace {
 
-// The AdamW update of one tensor; `decay_factor` is (1 - lr*wd) where weight
-// decay applies, as a scalar or element-wise.
-template <typename Decay>
-void adamw_update(at::Tensor& w, const at::Tensor& g, at::Tensor& m, at::Tensor& v, const Decay& decay_factor,
-                  double lr, const TrainConfig& cfg, int step) {
-  const double b1 = cfg.adam_beta1, b2 = cfg.adam_beta2;
-  const double c1 = 1.0 - std::pow(b1, step), c2 = 1.0 - std::pow(b2, step);
-  w.mul_(decay_factor);
-  m.mul_(b1).add_(g, 1.0 - b1);
-  v.mul_(b2).addcmul_(g, g, 1.0 - b2);
-  const at::Tensor denom = (v / c2).sqrt_().add_(cfg.adam_eps);
-  w.addcdiv_(m, denom, -lr / c1);
+AdamWStepConfig step_config(const TrainConfig& cfg, double lr, int step, double decay) {
+  AdamWStepConfig c;
+  c.lr = lr;
+  c.beta1 = cfg.adam_beta1;
+  c.beta2 = cfg.adam_beta2;
+  c.eps = cfg.adam_eps;
+  c.step = step;
+  c.decay = decay;
+  return c;
 }
 
 }  // namespace
@@ -37,7 +35,7 @@ void AdamW::step(double lr, double weight_decay) {
   for (size_t i = 0; i < params_.size(); ++i) {
     at::Tensor w = params_[i].value;
     const double decay = params_[i].decay ? 1.0 - lr * weight_decay : 1.0;
-    adamw_update(w, w.grad(), exp_avg_[i], exp_avg_sq_[i], decay, lr, cfg_, steps_);
+    adamw_step(w, w.grad(), exp_avg_[i], exp_avg_sq_[i], at::Tensor(), step_config(cfg_, lr, steps_, decay));
   }
 }
 
@@ -87,9 +85,7 @@ void ShardedAdamW::step(double lr, double weight_decay) {
   };
   at::Tensor w = flat(false).narrow(0, begin_, shard_).clone();
   const at::Tensor g = flat(true).narrow(0, begin_, shard_);
-  const at::Tensor decay = at::where(decay_mask_, at::scalar_tensor(1.0 - lr * weight_decay, w.options()),
-                                     at::scalar_tensor(1.0, w.options()));
-  adamw_update(w, g, exp_avg_, exp_avg_sq_, decay, lr, cfg_, steps_);
+  adamw_step(w, g, exp_avg_, exp_avg_sq_, decay_mask_, step_config(cfg_, lr, steps_, 1.0 - lr * weight_decay));
 
   // Every replica gets every updated share.
   const at::Tensor updated = at::cat(all_gather(dp_, w));
