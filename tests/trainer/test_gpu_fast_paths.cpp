@@ -5,8 +5,8 @@
 // weights against a cast at use, and shard-only initialisation on the device
 // against the CPU's, the fused chunk-score and gated RMSNorm kernels
 // against the ATen expressions on the CPU, and the GELU backward kernel
-// against ATen's gelu and gelu_backward, and the fused AdamW step against
-// the ATen ops on the CPU. bf16 results are held to design §4's tolerance
+// against ATen's gelu and gelu_backward, the fused AdamW step against the
+// ATen ops on the CPU, and the gradient statistics against the CPU's fp64 sums. bf16 results are held to design §4's tolerance
 // (relative 2e-2, cosine >= 0.999). The weight gradient that the linear
 // layers accumulate in fp32 is held closer (to fp32 rounding).
 #include <gtest/gtest.h>
@@ -24,6 +24,7 @@
 #include "model/ssd_scan.h"
 #include "model/vocab_parallel.h"
 #include "optim/adamw_step.h"
+#include "optim/grads.h"
 
 namespace hetero {
 namespace {
@@ -335,6 +336,29 @@ TEST(GpuFastPaths, FusedAdamWStepMatchesTheAtenOps) {
   expect_fp32_close(wg, w, 1e-5, "w");
   expect_fp32_close(mg, m, 1e-5, "exp_avg");
   expect_fp32_close(vg, v, 1e-5, "exp_avg_sq");
+}
+
+TEST(GpuFastPaths, GradientStatisticsMatchTheCpu) {
+  SKIP_WITHOUT_CUDA();
+  torch::manual_seed(6);
+  const Group one = test::single_group();
+  std::vector<Param> cpu, gpu;
+  for (const int64_t n : {5, 4096 * 1024 + 3}) {
+    at::Tensor g = torch::randn({n}) * 1e-2;
+    g.narrow(0, 0, 3).zero_();  // zeros are counted
+    for (std::vector<Param>* params : {&cpu, &gpu}) {
+      Param p;
+      p.value = at::zeros({n}, at::TensorOptions().device(params == &gpu ? kGpu : at::kCPU)).set_requires_grad(true);
+      p.value.mutable_grad() = g.to(p.value.device());
+      params->push_back(p);
+    }
+  }
+  const at::Tensor want = local_grad_stats(cpu, one, one, at::kCPU);
+  const at::Tensor got = local_grad_stats(gpu, one, one, kGpu);
+  ASSERT_TRUE(got.is_cuda());
+  expect_fp32_close(got.narrow(0, 0, 1), want.narrow(0, 0, 1), 1e-5, "sum of squares");
+  EXPECT_EQ(got[1].item<double>(), want[1].item<double>());
+  EXPECT_GE(want[1].item<double>(), 6);
 }
 
 }  // namespace

@@ -42,6 +42,21 @@ void reduce_grads_over_dp(std::vector<Param>& params, const Group& dp) {
   if (!experts.empty()) sum_grads(experts, *experts.front()->expert_dp);
 }
 
+namespace {
+
+// fp64 [] sum of g's squares. On CUDA one fp32 dot product, which reads the
+// gradient once (an fp64 copy, its square and sum make three passes over
+// twice its size); elsewhere in fp64 throughout, the reference.
+at::Tensor sum_of_squares(const at::Tensor& g) {
+  if (g.is_cuda()) {
+    const at::Tensor flat = g.reshape({-1});
+    return at::dot(flat, flat).to(at::kDouble);
+  }
+  return g.to(at::kDouble).pow(2).sum();
+}
+
+}  // namespace
+
 at::Tensor local_grad_stats(const std::vector<Param>& params, const Group& tp, const Group& dp, at::Device device) {
   at::NoGradGuard no_grad;
   std::vector<at::Tensor> terms;  // per counted parameter: {sum of squares, zero count}
@@ -50,8 +65,8 @@ at::Tensor local_grad_stats(const std::vector<Param>& params, const Group& tp, c
     // replica; other parameters on one dp replica, tp-replicated ones on
     // every tp rank.
     if (p.expert_dp ? p.expert_dp->rank != 0 : (dp.rank != 0 || (p.tp_shard_dim < 0 && tp.rank != 0))) continue;
-    const at::Tensor g = p.value.grad().to(at::kDouble);
-    terms.push_back(at::stack({g.pow(2).sum(), g.eq(0).sum().to(at::kDouble)}));
+    const at::Tensor& g = p.value.grad();
+    terms.push_back(at::stack({sum_of_squares(g), g.eq(0).sum().to(at::kDouble)}));
   }
   if (terms.empty()) return at::zeros({2}, at::TensorOptions().dtype(at::kDouble).device(device));
   return at::stack(terms).sum(0).to(device);
