@@ -3,10 +3,11 @@
 // the per-expert loop on the CPU, the grouped bf16 SSD scan against the fp32
 // scan, the chunked cross-entropy against the full logits, the cached bf16
 // weights against a cast at use, and shard-only initialisation on the device
-// against the CPU's, the fused chunk-score and gated RMSNorm kernels
-// against the ATen expressions on the CPU, and the GELU backward kernel
-// against ATen's gelu and gelu_backward, the fused AdamW step against the
-// ATen ops on the CPU, and the gradient statistics against the CPU's fp64 sums. bf16 results are held to design §4's tolerance
+// against the CPU's, the fused chunk-score, gated RMSNorm and residual
+// add + LayerNorm kernels against the ATen expressions on the CPU, the GELU
+// backward kernel against ATen's gelu and gelu_backward, the fused AdamW
+// step against the ATen ops on the CPU, and the gradient statistics against
+// the CPU's fp64 sums. bf16 results are held to design §4's tolerance
 // (relative 2e-2, cosine >= 0.999). The weight gradient that the linear
 // layers accumulate in fp32 is held closer (to fp32 rounding).
 #include <gtest/gtest.h>
@@ -16,6 +17,7 @@
 #include "compat.h"
 #include "fused_references.h"
 #include "layer_checks.h"
+#include "model/add_layer_norm.h"
 #include "model/chunk_scores.h"
 #include "model/gated_rms_norm.h"
 #include "model/gelu_backward.h"
@@ -359,6 +361,67 @@ TEST(GpuFastPaths, GradientStatisticsMatchTheCpu) {
   expect_fp32_close(got.narrow(0, 0, 1), want.narrow(0, 0, 1), 1e-5, "sum of squares");
   EXPECT_EQ(got[1].item<double>(), want[1].item<double>());
   EXPECT_GE(want[1].item<double>(), 6);
+}
+
+// The fused residual add + LayerNorm on the GPU against the ATen expression's
+// autograd in fp32 on the CPU (x + a, at::layer_norm), through a loss on both
+// h and y (so the backward adds a residual gradient): fp32 and bf16 rows of
+// 8 to 4096 channels, odd token counts, more than one block of rows in the
+// gamma/beta reduction, and the C-RADIO-H step (5,808 tokens, H = 1280).
+// Shapes the kernels do not take are refused, so callers keep the ATen ops.
+TEST(GpuFastPaths, AddLayerNormKernelMatchesTheReference) {
+  SKIP_WITHOUT_CUDA();
+  struct Shape {
+    int64_t tokens, n;
+  };
+  const Shape shapes[] = {{7, 8}, {1, 24}, {33, 24}, {1001, 1280}, {5808, 1280}, {3, 4096}};
+  const double eps = 1e-6;
+  for (const Shape& s : shapes) {
+    for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+      const std::string at_shape = std::string(dtype == at::kFloat ? " fp32" : " bf16") + " at T=" +
+                                   std::to_string(s.tokens) + " H=" + std::to_string(s.n);
+      torch::manual_seed(s.tokens + s.n);
+      // The inputs rounded to dtype, then fp32 leaves of the CPU reference.
+      const at::Tensor x = (torch::randn({s.tokens, s.n}) + 0.5).to(dtype).to(at::kFloat).set_requires_grad(true);
+      const at::Tensor a = torch::randn({s.tokens, s.n}).to(dtype).to(at::kFloat).set_requires_grad(true);
+      const at::Tensor gamma = (torch::rand({s.n}) + 0.5).set_requires_grad(true);
+      const at::Tensor beta = torch::randn({s.n}).set_requires_grad(true);
+      const at::Tensor h = x + a;
+      const at::Tensor y = at::layer_norm(h, {s.n}, gamma, beta, eps);
+      const at::Tensor dir_h = torch::randn({s.tokens, s.n}), dir_y = torch::randn({s.tokens, s.n});
+      const variable_list want = torch::autograd::grad({(h * dir_h).sum() + (y * dir_y).sum()}, {x, a, gamma, beta});
+
+      const at::Tensor x_gpu = x.detach().to(kGpu, dtype).set_requires_grad(true);
+      const at::Tensor a_gpu = a.detach().to(kGpu, dtype).set_requires_grad(true);
+      const at::Tensor gamma_gpu = gpu_leaf(gamma), beta_gpu = gpu_leaf(beta);
+      ASSERT_TRUE(add_layer_norm_supported(x_gpu)) << at_shape;
+      const AddLayerNorm out = add_layer_norm(x_gpu, a_gpu, gamma_gpu, beta_gpu, eps);
+      ASSERT_TRUE(out.h.is_cuda() && out.y.is_cuda());
+      ASSERT_EQ(out.h.scalar_type(), dtype);
+      ASSERT_EQ(out.y.scalar_type(), dtype);
+      const at::Tensor gpu_loss =
+          (out.h.to(at::kFloat) * dir_h.to(kGpu)).sum() + (out.y.to(at::kFloat) * dir_y.to(kGpu)).sum();
+      const variable_list got = torch::autograd::grad({gpu_loss}, {x_gpu, a_gpu, gamma_gpu, beta_gpu});
+      ASSERT_EQ(got[0].scalar_type(), dtype);
+      ASSERT_EQ(got[2].scalar_type(), at::kFloat);
+      const char* names[] = {"dx", "da", "d gamma", "d beta"};
+      if (dtype == at::kFloat) {
+        expect_fp32_close(out.h, h, 1e-5, "h" + at_shape);
+        expect_fp32_close(out.y, y, 1e-5, "y" + at_shape);
+        for (size_t i = 0; i < got.size(); ++i) expect_fp32_close(got[i], want[i], 1e-5, names[i] + at_shape);
+      } else {
+        expect_bf16_close(out.h, h, "h" + at_shape);
+        expect_bf16_close(out.y, y, "y" + at_shape);
+        for (size_t i = 0; i < got.size(); ++i) expect_bf16_close(got[i], want[i], names[i] + at_shape);
+      }
+    }
+  }
+  const at::TensorOptions bf16 = at::TensorOptions().device(kGpu).dtype(at::kBFloat16);
+  for (const int64_t n : {12, 4104}) {
+    const at::Tensor x = torch::randn({4, n}, bf16), w = torch::ones({n}, bf16.dtype(at::kFloat));
+    EXPECT_FALSE(add_layer_norm_supported(x)) << "H=" << n;
+    EXPECT_THROW(add_layer_norm(x, x, w, w, eps), c10::Error) << "H=" << n;
+  }
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "model/add_layer_norm.h"
 #include "model/gelu_backward.h"
 #include "model/tp_ops.h"
 
@@ -200,7 +201,14 @@ at::Tensor TransformerBlock::mlp(const at::Tensor& x) const {
 }
 
 at::Tensor TransformerBlock::forward(const at::Tensor& x, const PackedImages& images, AttentionKernel kernel) const {
-  const at::Tensor h = x + attention(norm1_(x, weights_), images, kernel);
+  const at::Tensor attn_out = attention(norm1_(x, weights_), images, kernel);
+  // On CUDA a LayerNorm's residual add, norm and their backward run fused
+  // where its kernels take the shape; elsewhere the ATen ops (the reference).
+  if (norm2_.layer_norm && add_layer_norm_supported(x) && add_layer_norm_supported(attn_out)) {
+    auto [h, y] = add_layer_norm(x, attn_out, norm2_.weight, norm2_.bias, norm2_.eps);
+    return h + mlp(y);
+  }
+  const at::Tensor h = x + attn_out;
   return h + mlp(norm2_(h, weights_));
 }
 
