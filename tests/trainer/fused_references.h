@@ -42,4 +42,35 @@ inline at::Tensor gated_rms_norm_reference(const at::Tensor& y, const at::Tensor
   return (gated * at::rsqrt(gated.pow(2).mean(-1, /*keepdim=*/true) + eps)).reshape({tokens, width}) * w;
 }
 
+// y [b, l, h, p] fp32 from the scan's products (y_intra [b,c,g,hg,q,p],
+// y_inter [b,c,g,q,hg*p]), a_cum [b,c,g,hg,q], x [b,l,h,p] and D [h] (or
+// undefined), as ssd_scan.cpp's ATen path computes it.
+inline at::Tensor ssd_chunk_output_reference(const at::Tensor& y_intra, const at::Tensor& y_inter,
+                                             const at::Tensor& a_cum, const at::Tensor& x, const at::Tensor& D) {
+  const int64_t b = y_intra.size(0), c = y_intra.size(1), g = y_intra.size(2), hg = y_intra.size(3);
+  const int64_t q = y_intra.size(4), p = y_intra.size(5), l = x.size(1), h = g * hg;
+  const at::Tensor inter =
+      y_inter.to(at::kFloat).view({b, c, g, q, hg, p}) * at::exp(a_cum).permute({0, 1, 2, 4, 3}).unsqueeze(-1);
+  const at::Tensor y = (y_intra.permute({0, 1, 2, 4, 3, 5}).to(at::kFloat) + inter)
+                           .permute({0, 1, 3, 2, 4, 5})
+                           .reshape({b, c * q, h, p})
+                           .narrow(1, 0, l);
+  return D.defined() ? y + x.to(at::kFloat) * D.view({1, 1, h, 1}) : y;
+}
+
+struct SsdOutputInputs {
+  at::Tensor y_intra, y_inter, a_cum, x, D;  // leaves requiring gradients (D undefined if not wanted)
+};
+
+inline SsdOutputInputs ssd_output_inputs(int64_t b, int64_t c, int64_t g, int64_t hg, int64_t q, int64_t p, int64_t l,
+                                         bool with_d, const at::TensorOptions& f = {}) {
+  SsdOutputInputs in;
+  in.y_intra = torch::randn({b, c, g, hg, q, p}, f).set_requires_grad(true);
+  in.y_inter = torch::randn({b, c, g, q, hg * p}, f).set_requires_grad(true);
+  in.a_cum = (-torch::rand({b, c, g, hg, q}, f) * 3).cumsum(-1).detach().set_requires_grad(true);
+  in.x = torch::randn({b, l, g * hg, p}, f).set_requires_grad(true);
+  if (with_d) in.D = (torch::rand({g * hg}, f) + 0.5).set_requires_grad(true);
+  return in;
+}
+
 }  // namespace hetero

@@ -3,8 +3,8 @@
 // the per-expert loop on the CPU, the grouped bf16 SSD scan against the fp32
 // scan, the chunked cross-entropy against the full logits, the cached bf16
 // weights against a cast at use, and shard-only initialisation on the device
-// against the CPU's, the fused chunk-score, gated RMSNorm and residual
-// add + LayerNorm kernels against the ATen expressions on the CPU, the GELU
+// against the CPU's, the fused chunk-score, SSD output, gated RMSNorm and
+// residual add + LayerNorm kernels against the ATen expressions on the CPU, the GELU
 // backward kernel against ATen's gelu and gelu_backward, the fused AdamW
 // step against the ATen ops on the CPU, and the gradient statistics against
 // the CPU's fp64 sums. bf16 results are held to design §4's tolerance
@@ -23,6 +23,7 @@
 #include "model/gelu_backward.h"
 #include "model/moe.h"
 #include "model/params.h"
+#include "model/ssd_output.h"
 #include "model/ssd_scan.h"
 #include "model/vocab_parallel.h"
 #include "optim/adamw_step.h"
@@ -421,6 +422,44 @@ TEST(GpuFastPaths, AddLayerNormKernelMatchesTheReference) {
     const at::Tensor x = torch::randn({4, n}, bf16), w = torch::ones({n}, bf16.dtype(at::kFloat));
     EXPECT_FALSE(add_layer_norm_supported(x)) << "H=" << n;
     EXPECT_THROW(add_layer_norm(x, x, w, w, eps), c10::Error) << "H=" << n;
+  }
+}
+
+TEST(GpuFastPaths, SsdOutputKernelMatchesTheReference) {
+  SKIP_WITHOUT_CUDA();
+  struct Shape {
+    int64_t b, c, g, hg, q, p, l;
+  };
+  // Odd, a padded last chunk, and the 20L mixer's (4096 tokens, 8 groups x 16 heads of 64, chunk 128).
+  const Shape shapes[] = {{2, 3, 2, 3, 4, 5, 10}, {1, 2, 1, 2, 8, 33, 16}, {1, 32, 8, 16, 128, 64, 4096},
+                          {1, 32, 8, 16, 128, 64, 4001}};
+  for (const Shape& s : shapes) {
+    for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+      const std::string at_shape = std::string(dtype == at::kFloat ? " fp32" : " bf16") + " at c=" +
+                                   std::to_string(s.c) + " p=" + std::to_string(s.p) + " l=" + std::to_string(s.l);
+      torch::manual_seed(s.l);
+      const SsdOutputInputs in = ssd_output_inputs(s.b, s.c, s.g, s.hg, s.q, s.p, s.l, true);
+      auto rounded = [&](const at::Tensor& t) { return t.detach().to(dtype).set_requires_grad(true); };
+      const at::Tensor yi = rounded(in.y_intra), yr = rounded(in.y_inter), x = rounded(in.x);
+      const at::Tensor want = ssd_chunk_output_reference(yi, yr, in.a_cum, x, in.D);
+      const at::Tensor direction = torch::randn(want.sizes());
+      const variable_list want_grads =
+          torch::autograd::grad({(want * direction).sum()}, {yi, yr, in.a_cum, x, in.D});
+
+      const variable_list leaves{gpu_leaf(yi), gpu_leaf(yr), gpu_leaf(in.a_cum), gpu_leaf(x), gpu_leaf(in.D)};
+      const at::Tensor got = ssd_chunk_output(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4]);
+      ASSERT_TRUE(got.is_cuda());
+      const variable_list got_grads = torch::autograd::grad({(got * direction.to(kGpu)).sum()}, leaves);
+      const char* names[] = {"d_y_intra", "d_y_inter", "d_a_cum", "dx", "dD"};
+      if (dtype == at::kFloat) {
+        expect_fp32_close(got, want, 1e-5, "y" + at_shape);
+        for (size_t i = 0; i < got_grads.size(); ++i)
+          expect_fp32_close(got_grads[i], want_grads[i], 1e-5, names[i] + at_shape);
+      } else {
+        expect_bf16_close(got, want, "y" + at_shape);
+        for (size_t i = 0; i < got_grads.size(); ++i) expect_bf16_close(got_grads[i], want_grads[i], names[i] + at_shape);
+      }
+    }
   }
 }
 

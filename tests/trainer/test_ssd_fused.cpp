@@ -9,6 +9,7 @@
 #include "fused_references.h"
 #include "model/chunk_scores.h"
 #include "model/gated_rms_norm.h"
+#include "model/ssd_output.h"
 
 namespace hetero {
 namespace {
@@ -150,6 +151,62 @@ TEST(FusedGatedRmsNorm, RejectsAGateWithoutAContiguousLastDim) {
   const at::Tensor z = torch::randn({8, 3}).t();
   EXPECT_THROW(gated_rms_norm(y, z, w, 2, 1e-5, at::kFloat), c10::Error);
   EXPECT_THROW(gated_rms_norm(y, torch::randn({3, 2, 4}), w, 4, 1e-5, at::kFloat), c10::Error);
+}
+
+TEST(FusedSsdOutput, ForwardAndGradientsEqualTheAtenExpression) {
+  struct Shape {
+    int64_t b, c, g, hg, q, p, l;
+  };
+  // l < c * q: the padded tail of the last chunk gets no gradient.
+  const Shape shapes[] = {{1, 1, 1, 1, 4, 3, 4}, {2, 3, 2, 3, 4, 5, 10}, {1, 2, 3, 1, 8, 33, 16}, {1, 4, 1, 2, 2, 7, 5}};
+  for (const Shape& s : shapes) {
+    for (const bool with_d : {true, false}) {
+      const std::string at_shape = "b=" + std::to_string(s.b) + " c=" + std::to_string(s.c) + " g=" +
+                                   std::to_string(s.g) + " hg=" + std::to_string(s.hg) + " q=" + std::to_string(s.q) +
+                                   " p=" + std::to_string(s.p) + " l=" + std::to_string(s.l) +
+                                   (with_d ? " with D" : " without D");
+      torch::manual_seed(s.l * 10 + s.p);
+      const SsdOutputInputs in = ssd_output_inputs(s.b, s.c, s.g, s.hg, s.q, s.p, s.l, with_d);
+      // Without D, x does not enter y.
+      std::vector<at::Tensor> leaves{in.y_intra, in.y_inter, in.a_cum};
+      if (with_d) leaves.insert(leaves.end(), {in.x, in.D});
+      const at::Tensor want = ssd_chunk_output_reference(in.y_intra, in.y_inter, in.a_cum, in.x, in.D);
+      const at::Tensor got = ssd_chunk_output(in.y_intra, in.y_inter, in.a_cum, in.x, in.D);
+      expect_close(got, want, 1e-5, "y " + at_shape);
+      const at::Tensor direction = torch::randn(want.sizes());
+      const auto want_grads = grads_of(want, direction, leaves), got_grads = grads_of(got, direction, leaves);
+      const char* names[] = {"d_y_intra", "d_y_inter", "d_a_cum", "dx", "dD"};
+      for (size_t i = 0; i < leaves.size(); ++i)
+        expect_close(got_grads[i], want_grads[i], 1e-5, std::string(names[i]) + " " + at_shape);
+    }
+  }
+}
+
+TEST(FusedSsdOutput, StridedSkipInputAndBf16Operands) {
+  torch::manual_seed(9);
+  const int64_t b = 1, c = 2, g = 2, hg = 2, q = 4, p = 8, l = 7;
+  const SsdOutputInputs in = ssd_output_inputs(b, c, g, hg, q, p, l, true);
+  // x as the mixer hands it over: a narrow of wider rows (channels contiguous, other strides not).
+  const at::Tensor wide = torch::randn({b, l, g * hg, p + 3}).to(at::kBFloat16);
+  const at::Tensor x = wide.narrow(3, 1, p).detach().set_requires_grad(true);
+  const at::Tensor yi = in.y_intra.detach().to(at::kBFloat16).set_requires_grad(true);
+  const at::Tensor yr = in.y_inter.detach().to(at::kBFloat16).set_requires_grad(true);
+  const at::Tensor want = ssd_chunk_output_reference(yi, yr, in.a_cum, x, in.D);
+  const at::Tensor got = ssd_chunk_output(yi, yr, in.a_cum, x, in.D);
+  ASSERT_EQ(got.scalar_type(), at::kFloat);
+  expect_close(got, want, 1e-5, "y from bf16 operands");
+  const at::Tensor direction = torch::randn(want.sizes());
+  const std::vector<at::Tensor> leaves{yi, yr, in.a_cum, x, in.D};
+  const auto want_grads = grads_of(want, direction, leaves), got_grads = grads_of(got, direction, leaves);
+  EXPECT_EQ(got_grads[3].scalar_type(), at::kBFloat16);
+  // Gradients in bf16 are rounded once from fp32: within bf16's relative precision.
+  for (size_t i = 0; i < leaves.size(); ++i) expect_close(got_grads[i], want_grads[i], 1e-2, "gradient " + std::to_string(i));
+}
+
+TEST(FusedSsdOutput, RejectsMismatchedShapes) {
+  const SsdOutputInputs in = ssd_output_inputs(1, 2, 1, 2, 4, 3, 8, true);
+  EXPECT_THROW(ssd_chunk_output(in.y_intra, in.y_inter, in.a_cum, torch::randn({1, 9, 2, 3}), in.D), c10::Error);
+  EXPECT_THROW(ssd_chunk_output(in.y_intra, in.y_inter, in.a_cum, in.x, torch::ones({3})), c10::Error);
 }
 
 }  // namespace

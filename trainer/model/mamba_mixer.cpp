@@ -100,7 +100,7 @@ at::Tensor MambaMixer::forward_partial(const at::Tensor& xi, const std::vector<i
   at::Tensor dt = at::softplus(pad_packed(dt_raw, cu_seqlens).to(at::kFloat) + dt_bias_);  // [S, L, hl]
   if (cfg_.dt_clamp_min > 0) dt = dt.clamp_min(cfg_.dt_clamp_min);
   const at::Tensor A = -at::exp(A_log_.to(at::kFloat));
-  const at::Tensor y = ssd_chunked_scan_grouped(xs, dt, A, B, C, cfg_.chunk) + xs.to(at::kFloat) * D_.view({1, 1, hl, 1});
+  const at::Tensor y = ssd_chunked_scan_grouped(xs, dt, A, B, C, cfg_.chunk, D_);  // + xs * D
 
   // Gated RMSNorm per group, in fp32: norm(y * silu(z)) * weight. On CUDA one
   // fused op reading z in place; elsewhere the ATen ops it is tested against.

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "model/chunk_scores.h"
+#include "model/ssd_output.h"
 
 namespace hetero {
 
@@ -85,7 +86,8 @@ at::Tensor intra_chunk_scores(const at::Tensor& CB, const at::Tensor& a_cum, con
 }  // namespace
 
 at::Tensor ssd_chunked_scan_grouped(const at::Tensor& x_in, const at::Tensor& dt_in, const at::Tensor& A_in,
-                                    const at::Tensor& B_in, const at::Tensor& C_in, int64_t chunk) {
+                                    const at::Tensor& B_in, const at::Tensor& C_in, int64_t chunk,
+                                    const at::Tensor& D) {
   const at::ScalarType mm = x_in.scalar_type();  // matmul operands
   const int64_t b = x_in.size(0), l = x_in.size(1), h = x_in.size(2), p = x_in.size(3);
   const int64_t g = B_in.size(2), n = B_in.size(3), hg = h / g;
@@ -100,8 +102,8 @@ at::Tensor ssd_chunked_scan_grouped(const at::Tensor& x_in, const at::Tensor& dt
 
   // Intra-chunk: y_t = sum_{s<=t} (C_t . B_s) exp(a_cum_t - a_cum_s) dt_s x_s; C B^T once per group.
   const at::Tensor scores = intra_chunk_scores(at::matmul(C, B.transpose(-1, -2)).to(at::kFloat), a_cum, dt, mm);
-  const at::Tensor x_heads = x.permute({0, 1, 2, 4, 3, 5});                        // [b,c,g,hg,q,p]
-  const at::Tensor y_intra = at::matmul(scores, x_heads).permute({0, 1, 2, 4, 3, 5});  // [b,c,g,q,hg,p]
+  const at::Tensor x_heads = x.permute({0, 1, 2, 4, 3, 5});  // [b,c,g,hg,q,p]
+  const at::Tensor y_intra = at::matmul(scores, x_heads);      // [b,c,g,hg,q,p]
 
   // Each chunk's own contribution to the state at its end, [b,c,g,hg,p,n].
   const at::Tensor to_end = (at::exp(a_cum.narrow(-1, q - 1, 1) - a_cum) * dt).permute({0, 1, 2, 4, 3});  // [b,c,g,q,hg]
@@ -120,11 +122,18 @@ at::Tensor ssd_chunked_scan_grouped(const at::Tensor& x_in, const at::Tensor& dt
 
   // Inter-chunk: y_t += exp(a_cum_t) C_t S_entering, a group's heads in one matmul.
   const at::Tensor states = entering.to(mm).reshape({b, c, g, hg * p, n}).transpose(-1, -2);  // [b,c,g,n,hg*p]
-  const at::Tensor y_inter = at::matmul(C, states).to(at::kFloat).view({b, c, g, q, hg, p}) *
-                             at::exp(a_cum).permute({0, 1, 2, 4, 3}).unsqueeze(-1);
+  const at::Tensor y_inter = at::matmul(C, states);  // [b,c,g,q,hg*p], before its decay exp(a_cum_t)
 
-  const at::Tensor y = (y_intra.to(at::kFloat) + y_inter).permute({0, 1, 3, 2, 4, 5}).reshape({b, len, h, p});
-  return y.narrow(1, 0, l);
+  // y = y_intra + y_inter exp(a_cum) (+ x D): on CUDA one fused op writing [b, l, h, p]; elsewhere
+  // the ATen ops it is tested against.
+  if (x_in.is_cuda()) return ssd_chunk_output(y_intra, y_inter, a_cum, x_in, D);
+  const at::Tensor y_inter_decayed =
+      y_inter.to(at::kFloat).view({b, c, g, q, hg, p}) * at::exp(a_cum).permute({0, 1, 2, 4, 3}).unsqueeze(-1);
+  const at::Tensor y = (y_intra.permute({0, 1, 2, 4, 3, 5}).to(at::kFloat) + y_inter_decayed)
+                           .permute({0, 1, 3, 2, 4, 5})
+                           .reshape({b, len, h, p})
+                           .narrow(1, 0, l);
+  return D.defined() ? y + x_in.to(at::kFloat) * D.view({1, 1, h, 1}) : y;
 }
 
 at::Tensor ssd_recurrence(const at::Tensor& x, const at::Tensor& dt, const at::Tensor& A, const at::Tensor& B,

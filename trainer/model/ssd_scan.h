@@ -30,10 +30,13 @@ at::Tensor ssd_chunked_scan(const at::Tensor& x, const at::Tensor& dt, const at:
 //   - matmul operands take x's dtype (bf16 on the GPU; products accumulate
 //     in fp32 inside the GEMMs), decays, cumulative sums and the carried
 //     states are fp32.
+//   - given D [h] fp32, the skip term x * D is added to y (on CUDA in the
+//     fused output step, model/ssd_output.h).
 // Returns y [b, l, h, p] in fp32. Differentiable. Equal to ssd_chunked_scan
-// on expanded B, C (fp32: to rounding).
+// on expanded B, C (fp32: to rounding), plus x * D.
 at::Tensor ssd_chunked_scan_grouped(const at::Tensor& x, const at::Tensor& dt, const at::Tensor& A,
-                                    const at::Tensor& B, const at::Tensor& C, int64_t chunk);
+                                    const at::Tensor& B, const at::Tensor& C, int64_t chunk,
+                                    const at::Tensor& D = {});
 
 // The recurrence above, one step at a time: the reference for tests.
 at::Tensor ssd_recurrence(const at::Tensor& x, const at::Tensor& dt, const at::Tensor& A, const at::Tensor& B,
