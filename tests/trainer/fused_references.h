@@ -73,4 +73,14 @@ inline SsdOutputInputs ssd_output_inputs(int64_t b, int64_t c, int64_t g, int64_
   return in;
 }
 
+// The chunk-state input [b, c, g, q, hg * p] from x [b, l, h, p] and to_end
+// [b, c, g, hg, q], as ssd_scan.cpp's ATen path computes it (x zero-padded to c * q steps).
+inline at::Tensor ssd_state_input_reference(const at::Tensor& x, const at::Tensor& to_end) {
+  const int64_t b = x.size(0), l = x.size(1), p = x.size(3);
+  const int64_t c = to_end.size(1), g = to_end.size(2), hg = to_end.size(3), q = to_end.size(4);
+  const at::Tensor padded = at::constant_pad_nd(x, {0, 0, 0, 0, 0, c * q - l});
+  const at::Tensor xg = padded.reshape({b, c, q, g, hg, p}).permute({0, 1, 3, 2, 4, 5});
+  return (xg * to_end.permute({0, 1, 2, 4, 3}).unsqueeze(-1)).to(x.scalar_type()).reshape({b, c, g, q, hg * p});
+}
+
 }  // namespace hetero

@@ -3,8 +3,8 @@
 // the per-expert loop on the CPU, the grouped bf16 SSD scan against the fp32
 // scan, the chunked cross-entropy against the full logits, the cached bf16
 // weights against a cast at use, and shard-only initialisation on the device
-// against the CPU's, the fused chunk-score, SSD output, gated RMSNorm and
-// residual add + LayerNorm kernels against the ATen expressions on the CPU, the GELU
+// against the CPU's, the fused chunk-score, SSD state input and output,
+// gated RMSNorm and residual add + LayerNorm kernels against the ATen expressions on the CPU, the GELU
 // backward kernel against ATen's gelu and gelu_backward, the fused AdamW
 // step against the ATen ops on the CPU, and the gradient statistics against
 // the CPU's fp64 sums. bf16 results are held to design §4's tolerance
@@ -25,6 +25,7 @@
 #include "model/params.h"
 #include "model/ssd_output.h"
 #include "model/ssd_scan.h"
+#include "model/ssd_state_input.h"
 #include "model/vocab_parallel.h"
 #include "optim/adamw_step.h"
 #include "optim/grads.h"
@@ -458,6 +459,42 @@ TEST(GpuFastPaths, SsdOutputKernelMatchesTheReference) {
       } else {
         expect_bf16_close(got, want, "y" + at_shape);
         for (size_t i = 0; i < got_grads.size(); ++i) expect_bf16_close(got_grads[i], want_grads[i], names[i] + at_shape);
+      }
+    }
+  }
+}
+
+TEST(GpuFastPaths, SsdStateInputKernelMatchesTheReference) {
+  SKIP_WITHOUT_CUDA();
+  struct Shape {
+    int64_t b, c, g, hg, q, p, l;
+  };
+  const Shape shapes[] = {{2, 3, 2, 3, 4, 5, 10}, {1, 32, 8, 16, 128, 64, 4096}, {1, 32, 8, 16, 128, 64, 4001}};
+  for (const Shape& s : shapes) {
+    for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+      const std::string at_shape = std::string(dtype == at::kFloat ? " fp32" : " bf16") + " at c=" +
+                                   std::to_string(s.c) + " l=" + std::to_string(s.l);
+      torch::manual_seed(s.l + 1);
+      const at::Tensor x = torch::randn({s.b, s.l, s.g * s.hg, s.p}).to(dtype).set_requires_grad(true);
+      const at::Tensor to_end = torch::rand({s.b, s.c, s.g, s.hg, s.q}).set_requires_grad(true);
+      const at::Tensor want = ssd_state_input_reference(x, to_end);
+      const at::Tensor direction = torch::randn(want.sizes());
+      const variable_list want_grads =
+          torch::autograd::grad({(want.to(at::kFloat) * direction).sum()}, {x, to_end});
+      const variable_list leaves{gpu_leaf(x), gpu_leaf(to_end)};
+      const at::Tensor got = ssd_state_input(leaves[0], leaves[1]);
+      ASSERT_TRUE(got.is_cuda());
+      ASSERT_EQ(got.scalar_type(), dtype);
+      const variable_list got_grads =
+          torch::autograd::grad({(got.to(at::kFloat) * direction.to(kGpu)).sum()}, leaves);
+      if (dtype == at::kFloat) {
+        expect_fp32_close(got, want, 1e-5, "weighted" + at_shape);
+        expect_fp32_close(got_grads[0], want_grads[0], 1e-5, "dx" + at_shape);
+        expect_fp32_close(got_grads[1], want_grads[1], 1e-5, "d_to_end" + at_shape);
+      } else {
+        expect_bf16_close(got, want, "weighted" + at_shape);
+        expect_bf16_close(got_grads[0], want_grads[0], "dx" + at_shape);
+        expect_bf16_close(got_grads[1], want_grads[1], "d_to_end" + at_shape);
       }
     }
   }

@@ -10,6 +10,7 @@
 #include "model/chunk_scores.h"
 #include "model/gated_rms_norm.h"
 #include "model/ssd_output.h"
+#include "model/ssd_state_input.h"
 
 namespace hetero {
 namespace {
@@ -207,6 +208,37 @@ TEST(FusedSsdOutput, RejectsMismatchedShapes) {
   const SsdOutputInputs in = ssd_output_inputs(1, 2, 1, 2, 4, 3, 8, true);
   EXPECT_THROW(ssd_chunk_output(in.y_intra, in.y_inter, in.a_cum, torch::randn({1, 9, 2, 3}), in.D), c10::Error);
   EXPECT_THROW(ssd_chunk_output(in.y_intra, in.y_inter, in.a_cum, in.x, torch::ones({3})), c10::Error);
+}
+
+TEST(FusedSsdStateInput, ForwardAndGradientsEqualTheAtenExpression) {
+  struct Shape {
+    int64_t b, c, g, hg, q, p, l;
+  };
+  const Shape shapes[] = {{1, 1, 1, 1, 4, 3, 4}, {2, 3, 2, 3, 4, 5, 10}, {1, 2, 3, 1, 8, 33, 16}, {1, 4, 1, 2, 2, 7, 5}};
+  for (const Shape& s : shapes) {
+    const std::string at_shape = "c=" + std::to_string(s.c) + " g=" + std::to_string(s.g) + " hg=" +
+                                 std::to_string(s.hg) + " q=" + std::to_string(s.q) + " p=" + std::to_string(s.p) +
+                                 " l=" + std::to_string(s.l);
+    torch::manual_seed(s.l * 7 + s.p);
+    // x as the mixer hands it over: a narrow of wider rows.
+    const at::Tensor x = torch::randn({s.b, s.l, s.g * s.hg, s.p + 2}).narrow(3, 1, s.p).detach().set_requires_grad(true);
+    const at::Tensor to_end = torch::rand({s.b, s.c, s.g, s.hg, s.q}).set_requires_grad(true);
+    const at::Tensor want = ssd_state_input_reference(x, to_end), got = ssd_state_input(x, to_end);
+    expect_close(got, want, 1e-6, "weighted " + at_shape);
+    const at::Tensor direction = torch::randn(want.sizes());
+    const auto want_grads = grads_of(want, direction, {x, to_end}), got_grads = grads_of(got, direction, {x, to_end});
+    expect_close(got_grads[0], want_grads[0], 1e-5, "dx " + at_shape);
+    expect_close(got_grads[1], want_grads[1], 1e-5, "d_to_end " + at_shape);
+  }
+}
+
+TEST(FusedSsdStateInput, Bf16IsTheRoundedFp32Product) {
+  torch::manual_seed(12);
+  const at::Tensor x = torch::randn({1, 6, 4, 8}).to(at::kBFloat16), to_end = torch::rand({1, 2, 2, 2, 4});
+  const at::Tensor got = ssd_state_input(x, to_end);
+  ASSERT_EQ(got.scalar_type(), at::kBFloat16);
+  EXPECT_TRUE(at::equal(got, ssd_state_input_reference(x, to_end)));
+  EXPECT_THROW(ssd_state_input(x, torch::rand({1, 1, 2, 2, 4})), c10::Error);  // 6 steps in one chunk of 4
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "model/chunk_scores.h"
 #include "model/ssd_output.h"
+#include "model/ssd_state_input.h"
 
 namespace hetero {
 
@@ -106,8 +107,12 @@ at::Tensor ssd_chunked_scan_grouped(const at::Tensor& x_in, const at::Tensor& dt
   const at::Tensor y_intra = at::matmul(scores, x_heads);      // [b,c,g,hg,q,p]
 
   // Each chunk's own contribution to the state at its end, [b,c,g,hg,p,n].
-  const at::Tensor to_end = (at::exp(a_cum.narrow(-1, q - 1, 1) - a_cum) * dt).permute({0, 1, 2, 4, 3});  // [b,c,g,q,hg]
-  const at::Tensor weighted = (x * to_end.unsqueeze(-1)).to(mm).reshape({b, c, g, q, hg * p});
+  // x weighted by each step's decay to its chunk's end, [b,c,g,q,hg*p]: on CUDA one fused op
+  // reading x unpadded; elsewhere the ATen ops it is tested against.
+  const at::Tensor to_end = at::exp(a_cum.narrow(-1, q - 1, 1) - a_cum) * dt;  // [b,c,g,hg,q]
+  const at::Tensor weighted =
+      x_in.is_cuda() ? ssd_state_input(x_in, to_end)
+                     : (x * to_end.permute({0, 1, 2, 4, 3}).unsqueeze(-1)).to(mm).reshape({b, c, g, q, hg * p});
   const at::Tensor own = at::matmul(weighted.transpose(-1, -2), B).to(at::kFloat).view({b, c, g, hg, p, n});
 
   // Entering states: S_k = sum_{j<k} exp(G_{k-1} - G_j) own_j, G the
