@@ -1,12 +1,15 @@
 // The ATen expressions that the fused ops (model/chunk_scores.h,
-// model/gated_rms_norm.h) replace on CUDA, as ssd_scan.cpp and
+// model/gated_rms_norm.h, model/causal_conv1d.h) replace on CUDA, as ssd_scan.cpp and
 // mamba_mixer.cpp compute them on the CPU, with random inputs of the shapes
 // they see there: the references of the fused-op tests.
 #pragma once
 
 #include <limits>
+#include <vector>
 
 #include <torch/torch.h>
+
+#include "model/packing.h"
 
 namespace hetero {
 
@@ -40,6 +43,19 @@ inline at::Tensor gated_rms_norm_reference(const at::Tensor& y, const at::Tensor
   const int64_t tokens = y.size(0), width = y.size(1), n = width / groups;
   const at::Tensor gated = y.reshape({tokens, groups, n}) * at::silu(z.to(at::kFloat)).reshape({tokens, groups, n});
   return (gated * at::rsqrt(gated.pow(2).mean(-1, /*keepdim=*/true) + eps)).reshape({tokens, width}) * w;
+}
+
+// x [T, channels] or [T, groups, width], weight [channels, 1, K], bias
+// [channels] -> [T, channels] fp32: pad the packed sequences, the causal
+// depthwise conv1d (left zero padding K-1, first L outputs) and SiLU, as
+// mamba_mixer.cpp does on the CPU, then back to packed tokens.
+inline at::Tensor causal_conv1d_silu_reference(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                               const std::vector<int64_t>& cu_seqlens) {
+  const int64_t tokens = x.size(0), kernel = weight.size(2);
+  const at::Tensor padded = pad_packed(x.to(at::kFloat).reshape({tokens, -1}), cu_seqlens).transpose(1, 2);
+  const int64_t len = padded.size(2);
+  const at::Tensor conv = at::conv1d(padded, weight, bias, {1}, {kernel - 1}, {1}, padded.size(1));
+  return unpad_packed(at::silu(conv.narrow(2, 0, len)).transpose(1, 2), cu_seqlens);
 }
 
 }  // namespace hetero
