@@ -1,12 +1,16 @@
 // The ATen expressions that the fused ops (model/chunk_scores.h,
-// model/gated_rms_norm.h) replace on CUDA, as ssd_scan.cpp and
+// model/gated_rms_norm.h, model/causal_conv1d.h, model/ssd_output.h,
+// model/ssd_state_input.h) replace on CUDA, as ssd_scan.cpp and
 // mamba_mixer.cpp compute them on the CPU, with random inputs of the shapes
 // they see there: the references of the fused-op tests.
 #pragma once
 
 #include <limits>
+#include <vector>
 
 #include <torch/torch.h>
+
+#include "model/packing.h"
 
 namespace hetero {
 
@@ -81,6 +85,19 @@ inline at::Tensor ssd_state_input_reference(const at::Tensor& x, const at::Tenso
   const at::Tensor padded = at::constant_pad_nd(x, {0, 0, 0, 0, 0, c * q - l});
   const at::Tensor xg = padded.reshape({b, c, q, g, hg, p}).permute({0, 1, 3, 2, 4, 5});
   return (xg * to_end.permute({0, 1, 2, 4, 3}).unsqueeze(-1)).to(x.scalar_type()).reshape({b, c, g, q, hg * p});
+}
+
+// x [T, channels] or [T, groups, width], weight [channels, 1, K], bias
+// [channels] -> [T, channels] fp32: pad the packed sequences, the causal
+// depthwise conv1d (left zero padding K-1, first L outputs) and SiLU, as
+// mamba_mixer.cpp does on the CPU, then back to packed tokens.
+inline at::Tensor causal_conv1d_silu_reference(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                               const std::vector<int64_t>& cu_seqlens) {
+  const int64_t tokens = x.size(0), kernel = weight.size(2);
+  const at::Tensor padded = pad_packed(x.to(at::kFloat).reshape({tokens, -1}), cu_seqlens).transpose(1, 2);
+  const int64_t len = padded.size(2);
+  const at::Tensor conv = at::conv1d(padded, weight, bias, {1}, {kernel - 1}, {1}, padded.size(1));
+  return unpad_packed(at::silu(conv.narrow(2, 0, len)).transpose(1, 2), cu_seqlens);
 }
 
 }  // namespace hetero

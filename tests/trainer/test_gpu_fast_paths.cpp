@@ -4,7 +4,7 @@
 // scan, the chunked cross-entropy against the full logits, the cached bf16
 // weights against a cast at use, and shard-only initialisation on the device
 // against the CPU's, the fused chunk-score, SSD state input and output,
-// gated RMSNorm and residual add + LayerNorm kernels against the ATen expressions on the CPU, the GELU
+// gated RMSNorm, causal conv1d + SiLU and residual add + LayerNorm kernels against the ATen expressions on the CPU, the GELU
 // backward kernel against ATen's gelu and gelu_backward, the fused AdamW
 // step against the ATen ops on the CPU, and the gradient statistics against
 // the CPU's fp64 sums. bf16 results are held to design §4's tolerance
@@ -18,6 +18,7 @@
 #include "fused_references.h"
 #include "layer_checks.h"
 #include "model/add_layer_norm.h"
+#include "model/causal_conv1d.h"
 #include "model/chunk_scores.h"
 #include "model/gated_rms_norm.h"
 #include "model/gelu_backward.h"
@@ -495,6 +496,64 @@ TEST(GpuFastPaths, SsdStateInputKernelMatchesTheReference) {
         expect_bf16_close(got, want, "weighted" + at_shape);
         expect_bf16_close(got_grads[0], want_grads[0], "dx" + at_shape);
         expect_bf16_close(got_grads[1], want_grads[1], "d_to_end" + at_shape);
+      }
+    }
+  }
+}
+
+// The fused causal conv1d + SiLU on the GPU against the ATen expression's
+// autograd on the CPU: x a strided narrow of a projection (as the mixer
+// passes it), fp32 and bf16 input and output; sequences of 1 token, fewer
+// than K and several backward tiles; K = 3 and 4; the scalar path (a width
+// that is not a multiple of 8, a misaligned narrow) and the vector path; and
+// the production shape (T = 4096, 8 groups of 1280 channels, K = 4) with one
+// and three sequences.
+TEST(GpuFastPaths, CausalConv1dKernelMatchesTheReference) {
+  SKIP_WITHOUT_CUDA();
+  struct Shape {
+    std::vector<int64_t> cu_seqlens;
+    int64_t groups, width, kernel, offset;  // x = proj.narrow(2, offset, width)
+  };
+  const Shape shapes[] = {{{0, 1, 3, 8, 10}, 2, 5, 4, 1},
+                          {{0, 7, 8, 9, 200}, 3, 16, 3, 3},
+                          {{0, 100, 101, 300}, 2, 64, 4, 8},
+                          {{0, 4096}, 8, 1280, 4, 8},
+                          {{0, 1000, 1001, 4096}, 8, 1280, 4, 8}};
+  for (const Shape& s : shapes) {
+    const int64_t tokens = s.cu_seqlens.back(), channels = s.groups * s.width;
+    for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+      const std::string at_shape = std::string(dtype == at::kFloat ? " fp32" : " bf16") + " at T=" +
+                                   std::to_string(tokens) + " sequences=" + std::to_string(s.cu_seqlens.size() - 1) +
+                                   " groups=" + std::to_string(s.groups) + " width=" + std::to_string(s.width) +
+                                   " K=" + std::to_string(s.kernel) + " offset=" + std::to_string(s.offset);
+      torch::manual_seed(tokens + s.width + s.kernel);
+      const at::Tensor proj = torch::randn({tokens, s.groups, s.width + 16}).to(dtype).set_requires_grad(true);
+      const at::Tensor weight = (torch::randn({channels, 1, s.kernel}) * 0.5).set_requires_grad(true);
+      const at::Tensor bias = (torch::randn({channels}) * 0.1).set_requires_grad(true);
+      // The CPU reference on the same (rounded) inputs, its output rounded like the kernel's.
+      const at::Tensor reference =
+          causal_conv1d_silu_reference(proj.narrow(2, s.offset, s.width), weight, bias, s.cu_seqlens).to(dtype);
+      const at::Tensor direction = torch::randn(reference.sizes());
+      const variable_list want =
+          torch::autograd::grad({(reference.to(at::kFloat) * direction).sum()}, {proj, weight, bias});
+
+      const at::Tensor proj_gpu = gpu_leaf(proj), weight_gpu = gpu_leaf(weight), bias_gpu = gpu_leaf(bias);
+      const at::Tensor x_gpu = proj_gpu.narrow(2, s.offset, s.width);
+      ASSERT_NE(x_gpu.stride(0), channels);
+      const at::Tensor out = causal_conv1d_silu(x_gpu, weight_gpu, bias_gpu, s.cu_seqlens, dtype);
+      ASSERT_TRUE(out.is_cuda());
+      ASSERT_EQ(out.scalar_type(), dtype);
+      const variable_list got = torch::autograd::grad({(out.to(at::kFloat) * direction.to(kGpu)).sum()},
+                                                      {proj_gpu, weight_gpu, bias_gpu});
+      ASSERT_EQ(got[0].scalar_type(), dtype);
+      ASSERT_EQ(got[1].scalar_type(), at::kFloat);
+      const char* names[] = {"dx", "dw", "db"};
+      if (dtype == at::kFloat) {
+        expect_fp32_close(out, reference, 1e-5, "out" + at_shape);
+        for (size_t i = 0; i < got.size(); ++i) expect_fp32_close(got[i], want[i], 1e-5, names[i] + at_shape);
+      } else {
+        expect_bf16_close(out, reference, "out" + at_shape);
+        for (size_t i = 0; i < got.size(); ++i) expect_bf16_close(got[i], want[i], names[i] + at_shape);
       }
     }
   }

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "model/causal_conv1d.h"
 #include "model/gated_rms_norm.h"
 #include "model/packing.h"
 #include "model/ssd_scan.h"
@@ -84,15 +85,26 @@ at::Tensor MambaMixer::forward_partial(const at::Tensor& xi, const std::vector<i
   // [T, local groups, z_g | x_g B_g C_g | dt_g]
   const at::Tensor proj = weights_.linear(xi, in_proj_).view({tokens, gl, -1});
   const at::Tensor z_groups = proj.narrow(2, 0, hgp);  // [T, gl, hgp], strided
-  const at::Tensor xbc = proj.narrow(2, hgp, hgp + 2 * n).reshape({tokens, -1});
+  const at::Tensor xbc_groups = proj.narrow(2, hgp, hgp + 2 * n);  // [T, gl, hgp + 2n], strided
   const at::Tensor dt_raw = proj.narrow(2, 2 * hgp + 2 * n, per_group).reshape({tokens, hl});
 
-  // Causal depthwise conv per sample: left zero padding K-1, keep the first L outputs.
-  const at::Tensor padded = pad_packed(xbc, cu_seqlens).transpose(1, 2);  // [S, channels, L]
-  const int64_t samples = padded.size(0), len = padded.size(2);
-  const at::Tensor conv = at::conv1d(padded, weights_(conv_w_), weights_(conv_b_), {1}, {cfg_.conv_kernel - 1},
-                                     {1}, padded.size(1));
-  const at::Tensor xbc_act = at::silu(conv.narrow(2, 0, len)).transpose(1, 2).reshape({samples, len, gl, -1});
+  // Causal depthwise conv per sample (left zero padding K-1) and SiLU, as
+  // xbc_act [S, L, gl, hgp + 2n]. On CUDA one fused op over the packed
+  // tokens, reading x_g B_g C_g in place and the fp32 masters; elsewhere the
+  // ATen ops it is tested against.
+  at::Tensor xbc_act;
+  if (xi.is_cuda()) {
+    const at::Tensor act = causal_conv1d_silu(xbc_groups, conv_w_, conv_b_, cu_seqlens, compute_);
+    xbc_act = pad_packed(act.view({tokens, gl, hgp + 2 * n}), cu_seqlens);
+  } else {
+    const at::Tensor xbc = xbc_groups.reshape({tokens, -1});
+    const at::Tensor padded = pad_packed(xbc, cu_seqlens).transpose(1, 2);  // [S, channels, L]
+    const at::Tensor conv = at::conv1d(padded, weights_(conv_w_), weights_(conv_b_), {1}, {cfg_.conv_kernel - 1},
+                                       {1}, padded.size(1));
+    const int64_t len = padded.size(2);
+    xbc_act = at::silu(conv.narrow(2, 0, len)).transpose(1, 2).reshape({padded.size(0), len, gl, -1});
+  }
+  const int64_t samples = xbc_act.size(0), len = xbc_act.size(1);
   const at::Tensor xs = xbc_act.narrow(3, 0, hgp).reshape({samples, len, hl, p});
   const at::Tensor B = xbc_act.narrow(3, hgp, n);  // [S, L, groups, n]: the scan reads them per group
   const at::Tensor C = xbc_act.narrow(3, hgp + n, n);
