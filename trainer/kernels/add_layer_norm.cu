@@ -14,6 +14,7 @@
 #include "kernels/add_layer_norm_cuda.h"
 
 #include "kernels/add_layer_norm.h"
+#include "kernels/element.cuh"
 
 namespace hetero {
 namespace {
@@ -70,12 +71,6 @@ struct Pack<__nv_bfloat16> {
   // The value that store() keeps, so the statistics are those of the h returned.
   static __device__ __forceinline__ float rounded(float v) { return __bfloat162float(__float2bfloat16(v)); }
 };
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
 
 // The total of v over this thread's row slice (threadIdx.y), the same on
 // every thread of the slice; every thread of the block must call it.

@@ -6,6 +6,7 @@
 #include <c10/cuda/CUDAGuard.h>
 
 #include "kernels/add_layer_norm_cuda.h"
+#include "kernels/element_ptr.h"
 
 namespace hetero {
 namespace {
@@ -33,25 +34,6 @@ void check_vector_access(const at::Tensor& t, const char* name) {
 const float* f32(const at::Tensor& t) { return t.data_ptr<float>(); }
 float* f32(at::Tensor& t) { return t.data_ptr<float>(); }
 
-// The kernels' element types: fp32 or bf16 (the caller checked which).
-template <typename T>
-struct Cuda;
-template <>
-struct Cuda<float> {
-  static float* ptr(const at::Tensor& t) { return t.data_ptr<float>(); }
-};
-template <>
-struct Cuda<__nv_bfloat16> {
-  static __nv_bfloat16* ptr(const at::Tensor& t) { return reinterpret_cast<__nv_bfloat16*>(t.data_ptr<at::BFloat16>()); }
-};
-
-// f<T>() for the tensors' dtype.
-template <typename F>
-cudaError_t dispatch(at::ScalarType t, F&& f) {
-  if (t == at::kBFloat16) return f(Cuda<__nv_bfloat16>());
-  return f(Cuda<float>());
-}
-
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> add_layer_norm_cuda(const at::Tensor& x,
@@ -67,7 +49,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> add_layer_norm_cuda(c
   at::Tensor h = at::empty_like(x), y = at::empty_like(x);
   at::Tensor mean = at::empty({s.tokens}, gamma.options()), rstd = at::empty({s.tokens}, gamma.options());
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  const cudaError_t err = dispatch(x.scalar_type(), [&](auto t) {
+  const cudaError_t err = dispatch_element(x.scalar_type(), [&](auto t) {
     using T = decltype(t);
     return add_layer_norm_forward(T::ptr(x), T::ptr(a), f32(gamma), f32(beta), T::ptr(h), T::ptr(y), f32(mean),
                                   f32(rstd), s, stream);
@@ -95,7 +77,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> add_layer_norm_backward_cuda(cons
   at::Tensor partial = at::empty({add_layer_norm_partial_rows(s.tokens), 2 * static_cast<int64_t>(s.n)},
                                  gamma.options());
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  const cudaError_t err = dispatch(h.scalar_type(), [&](auto t) {
+  const cudaError_t err = dispatch_element(h.scalar_type(), [&](auto t) {
     using T = decltype(t);
     return add_layer_norm_backward(T::ptr(dy), dh_in.defined() ? T::ptr(dh_in) : nullptr, T::ptr(h), f32(gamma),
                                    f32(mean), f32(rstd), T::ptr(dh), f32(d_gamma), f32(d_beta), f32(partial), s,

@@ -18,6 +18,7 @@
 #include <type_traits>
 
 #include "kernels/causal_conv1d.h"
+#include "kernels/element.cuh"
 
 namespace hetero {
 namespace {
@@ -26,19 +27,6 @@ constexpr int kThreads = 128;
 constexpr int kChannelsPerThread = 8;
 constexpr int kForwardTile = 32;   // tokens per thread in the forward
 constexpr int kBackwardTile = 64;  // tokens per thread, and per dw/db partial, in the backward
-
-__device__ __forceinline__ float to_float(float v) { return v; }
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <typename T>
-__device__ __forceinline__ T from_float(float v);
-template <>
-__device__ __forceinline__ float from_float<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
-  return __float2bfloat16(v);
-}
 
 using Channels = float[kChannelsPerThread];
 

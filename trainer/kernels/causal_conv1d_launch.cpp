@@ -4,6 +4,7 @@
 #include <c10/cuda/CUDAGuard.h>
 
 #include "kernels/causal_conv1d_cuda.h"
+#include "kernels/element_ptr.h"
 
 namespace hetero {
 namespace {
@@ -33,28 +34,6 @@ CausalConv1dShape shape_of(const at::Tensor& x, const at::Tensor& weight, const 
 const float* f32(const at::Tensor& t) { return t.data_ptr<float>(); }
 float* f32(at::Tensor& t) { return t.data_ptr<float>(); }
 
-// The kernels' element types: fp32 or bf16 (the caller checked which).
-template <typename T>
-struct Cuda;
-template <>
-struct Cuda<float> {
-  static float* ptr(const at::Tensor& t) { return t.data_ptr<float>(); }
-};
-template <>
-struct Cuda<__nv_bfloat16> {
-  static __nv_bfloat16* ptr(const at::Tensor& t) { return reinterpret_cast<__nv_bfloat16*>(t.data_ptr<at::BFloat16>()); }
-};
-
-// f<X, Out>() for the tensors' dtypes.
-template <typename F>
-cudaError_t dispatch(at::ScalarType x, at::ScalarType out, F&& f) {
-  const bool x16 = x == at::kBFloat16, out16 = out == at::kBFloat16;
-  if (x16 && out16) return f(Cuda<__nv_bfloat16>(), Cuda<__nv_bfloat16>());
-  if (x16) return f(Cuda<__nv_bfloat16>(), Cuda<float>());
-  if (out16) return f(Cuda<float>(), Cuda<__nv_bfloat16>());
-  return f(Cuda<float>(), Cuda<float>());
-}
-
 }  // namespace
 
 at::Tensor causal_conv1d_silu_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
@@ -64,7 +43,7 @@ at::Tensor causal_conv1d_silu_cuda(const at::Tensor& x, const at::Tensor& weight
   at::Tensor out = at::empty({s.tokens, static_cast<int64_t>(s.groups) * s.width}, x.options().dtype(out_dtype));
   const int64_t* cu = cu_seqlens.data_ptr<int64_t>();
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  const cudaError_t err = dispatch(x.scalar_type(), out_dtype, [&](auto xt, auto ot) {
+  const cudaError_t err = dispatch_elements(x.scalar_type(), out_dtype, [&](auto xt, auto ot) {
     return causal_conv1d_silu_forward(decltype(xt)::ptr(x), f32(weight), f32(bias), cu, decltype(ot)::ptr(out), s,
                                       stream);
   });
@@ -88,7 +67,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> causal_conv1d_silu_backward_cuda(
                 weight.options());
   const int64_t* cu = cu_seqlens.data_ptr<int64_t>();
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  const cudaError_t err = dispatch(x.scalar_type(), d_out.scalar_type(), [&](auto xt, auto ot) {
+  const cudaError_t err = dispatch_elements(x.scalar_type(), d_out.scalar_type(), [&](auto xt, auto ot) {
     using X = decltype(xt);
     return causal_conv1d_silu_backward(decltype(ot)::ptr(d_out), X::ptr(x), f32(weight), f32(bias), cu, X::ptr(dx),
                                        f32(partial), s, stream);

@@ -15,6 +15,7 @@
 #include "kernels/chunk_scores_cuda.h"
 
 #include "kernels/chunk_scores.h"
+#include "kernels/element.cuh"
 
 namespace hetero {
 namespace {
@@ -25,8 +26,6 @@ constexpr int kTileElements = kThreads * kElementsPerThread;  // >= kChunkScores
 constexpr int kWarps = kThreads / 32;
 static_assert(kTileElements >= kChunkScoresMaxChunk, "a tile holds at least one row of the longest chunk");
 
-__device__ __forceinline__ float to_float(float v) { return v; }
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
 __device__ __forceinline__ void store(float* p, float v) { *p = v; }
 __device__ __forceinline__ void store(__nv_bfloat16* p, float v) { *p = __float2bfloat16(v); }
 

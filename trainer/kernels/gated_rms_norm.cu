@@ -10,6 +10,7 @@
 #include "kernels/gated_rms_norm_cuda.h"
 
 #include "kernels/gated_rms_norm.h"
+#include "kernels/element.cuh"
 
 namespace hetero {
 namespace {
@@ -18,19 +19,6 @@ constexpr int kThreads = 256;
 constexpr int kSlots = kGatedRmsNormMaxRow / kThreads;  // channels per thread
 constexpr int kWarps = kThreads / 32;
 constexpr int kTokensPerBlock = 32;
-
-__device__ __forceinline__ float to_float(float v) { return v; }
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <typename T>
-__device__ __forceinline__ T from_float(float v);
-template <>
-__device__ __forceinline__ float from_float<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
-  return __float2bfloat16(v);
-}
 
 // The block's total of v, the same on every thread; `scratch` holds kWarps
 // floats. Fixed reduction tree: deterministic.

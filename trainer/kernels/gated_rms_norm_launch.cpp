@@ -4,6 +4,7 @@
 #include <c10/cuda/CUDAGuard.h>
 
 #include "kernels/gated_rms_norm_cuda.h"
+#include "kernels/element_ptr.h"
 
 namespace hetero {
 namespace {
@@ -28,28 +29,6 @@ GatedRmsNormShape shape_of(const at::Tensor& y, const at::Tensor& z, const at::T
 const float* f32(const at::Tensor& t) { return t.data_ptr<float>(); }
 float* f32(at::Tensor& t) { return t.data_ptr<float>(); }
 
-// The kernels' element types: fp32 or bf16 (the caller checked which).
-template <typename T>
-struct Cuda;
-template <>
-struct Cuda<float> {
-  static float* ptr(const at::Tensor& t) { return t.data_ptr<float>(); }
-};
-template <>
-struct Cuda<__nv_bfloat16> {
-  static __nv_bfloat16* ptr(const at::Tensor& t) { return reinterpret_cast<__nv_bfloat16*>(t.data_ptr<at::BFloat16>()); }
-};
-
-// f<Z, Out>() for the tensors' dtypes.
-template <typename F>
-cudaError_t dispatch(at::ScalarType z, at::ScalarType out, F&& f) {
-  const bool z16 = z == at::kBFloat16, out16 = out == at::kBFloat16;
-  if (z16 && out16) return f(Cuda<__nv_bfloat16>(), Cuda<__nv_bfloat16>());
-  if (z16) return f(Cuda<__nv_bfloat16>(), Cuda<float>());
-  if (out16) return f(Cuda<float>(), Cuda<__nv_bfloat16>());
-  return f(Cuda<float>(), Cuda<float>());
-}
-
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> gated_rms_norm_cuda(const at::Tensor& y, const at::Tensor& z, const at::Tensor& w,
@@ -59,7 +38,7 @@ std::tuple<at::Tensor, at::Tensor> gated_rms_norm_cuda(const at::Tensor& y, cons
   at::Tensor out = at::empty({s.tokens, static_cast<int64_t>(s.groups) * s.n}, y.options().dtype(out_dtype));
   at::Tensor rstd = at::empty({s.tokens, s.groups}, y.options());
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  const cudaError_t err = dispatch(z.scalar_type(), out_dtype, [&](auto zt, auto ot) {
+  const cudaError_t err = dispatch_elements(z.scalar_type(), out_dtype, [&](auto zt, auto ot) {
     return gated_rms_norm_forward(f32(y), decltype(zt)::ptr(z), f32(w), decltype(ot)::ptr(out), f32(rstd), s, stream);
   });
   TORCH_CHECK(err == cudaSuccess, "gated_rms_norm forward kernel: ", cudaGetErrorString(err));
@@ -78,7 +57,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_rms_norm_backward_cuda(cons
   at::Tensor dz = at::empty(z.sizes(), z.options());  // contiguous, whatever z's strides
   at::Tensor partial = at::empty({gated_rms_norm_dw_partial_rows(s.tokens), w.numel()}, w.options());
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  const cudaError_t err = dispatch(z.scalar_type(), d_out.scalar_type(), [&](auto zt, auto ot) {
+  const cudaError_t err = dispatch_elements(z.scalar_type(), d_out.scalar_type(), [&](auto zt, auto ot) {
     using Z = decltype(zt);
     return gated_rms_norm_backward(decltype(ot)::ptr(d_out), f32(y), Z::ptr(z), f32(w), f32(rstd), f32(dy),
                                    Z::ptr(dz), f32(dw), f32(partial), s, stream);

@@ -3,30 +3,13 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 
+#include "kernels/element_ptr.h"
 #include "kernels/ssd_output_cuda.h"
 
 namespace hetero {
 namespace {
 
-template <typename T>
-T* ptr(const at::Tensor& t);
-template <>
-float* ptr<float>(const at::Tensor& t) {
-  return t.data_ptr<float>();
-}
-template <>
-__nv_bfloat16* ptr<__nv_bfloat16>(const at::Tensor& t) {
-  return reinterpret_cast<__nv_bfloat16*>(t.data_ptr<at::BFloat16>());
-}
-
 const float* optional_f32(const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
-
-// f(T{}) for the operands' dtype: fp32 or bf16 (the caller checked which).
-template <typename F>
-cudaError_t dispatch(at::ScalarType dtype, F&& f) {
-  if (dtype == at::kBFloat16) return f(__nv_bfloat16());
-  return f(float());
-}
 
 void check(cudaError_t err, const char* what) { TORCH_CHECK(err == cudaSuccess, what, ": ", cudaGetErrorString(err)); }
 
@@ -42,12 +25,12 @@ at::Tensor ssd_output_cuda(const at::Tensor& y_intra, const at::Tensor& y_inter,
   const c10::cuda::CUDAGuard guard(x.device());
   at::Tensor out = at::empty({shape.batch, shape.length, shape.heads(), shape.head_dim}, a_cum.options());
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  check(dispatch(x.scalar_type(),
-                 [&](auto t) {
-                   using T = decltype(t);
-                   return ssd_output_forward<T>(ptr<T>(y_intra), ptr<T>(y_inter), a_cum.data_ptr<float>(), ptr<T>(x),
-                                                optional_f32(D), out.data_ptr<float>(), shape, stream);
-                 }),
+  check(dispatch_element(x.scalar_type(),
+                         [&](auto e) {
+                           using E = decltype(e);
+                           return ssd_output_forward(E::ptr(y_intra), E::ptr(y_inter), a_cum.data_ptr<float>(),
+                                                     E::ptr(x), optional_f32(D), out.data_ptr<float>(), shape, stream);
+                         }),
         "ssd_output forward kernel");
   return out;
 }
@@ -63,17 +46,17 @@ SsdOutputGrads ssd_output_backward_cuda(const at::Tensor& dy, const at::Tensor& 
   g.d_y_inter = gradient_like(y_inter, shape);
   g.d_a_cum = gradient_like(a_cum, shape);
   g.dx = at::empty({shape.batch, shape.length, shape.heads(), shape.head_dim}, mm);
-  const at::Tensor dD_rows = D.defined() ? at::empty({shape.batch * shape.length, shape.heads()}, a_cum.options())
-                                         : at::Tensor();
+  const at::Tensor dD_rows =
+      D.defined() ? at::empty({shape.batch * shape.length, shape.heads()}, a_cum.options()) : at::Tensor();
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  check(dispatch(x.scalar_type(),
-                 [&](auto t) {
-                   using T = decltype(t);
-                   return ssd_output_backward<T>(dy.data_ptr<float>(), ptr<T>(y_inter), a_cum.data_ptr<float>(),
-                                                 ptr<T>(x), optional_f32(D), ptr<T>(g.d_y_intra),
-                                                 ptr<T>(g.d_y_inter), g.d_a_cum.data_ptr<float>(), ptr<T>(g.dx),
-                                                 D.defined() ? dD_rows.data_ptr<float>() : nullptr, shape, stream);
-                 }),
+  check(dispatch_element(x.scalar_type(),
+                         [&](auto e) {
+                           using E = decltype(e);
+                           return ssd_output_backward(dy.data_ptr<float>(), E::ptr(y_inter), a_cum.data_ptr<float>(),
+                                                      E::ptr(x), optional_f32(D), E::ptr(g.d_y_intra),
+                                                      E::ptr(g.d_y_inter), g.d_a_cum.data_ptr<float>(), E::ptr(g.dx),
+                                                      D.defined() ? dD_rows.data_ptr<float>() : nullptr, shape, stream);
+                         }),
         "ssd_output backward kernel");
   if (D.defined()) g.dD = dD_rows.sum(0);
   return g;

@@ -5,20 +5,12 @@
 #include "kernels/ssd_state_input_cuda.h"
 
 #include <algorithm>
+#include "kernels/element.cuh"
 
 namespace hetero {
 namespace {
 
 constexpr int kThreads = 256, kWarps = kThreads / 32;
-
-__device__ __forceinline__ float to_float(float v) { return v; }
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <typename T>
-__device__ __forceinline__ T from_float(float v);
-template <>
-__device__ __forceinline__ float from_float<float>(float v) { return v; }
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16(v); }
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads) forward_kernel(const T* __restrict__ x, const float* __restrict__ to_end,
@@ -50,8 +42,7 @@ __global__ void __launch_bounds__(kThreads)
         sum += g * to_float(x[r.x + k]);
       }
     }
-#pragma unroll
-    for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+    sum = warp_sum(sum);
     if (lane == 0) d_to_end[r.to_end] = sum;
   }
 }
