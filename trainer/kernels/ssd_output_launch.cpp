@@ -14,8 +14,8 @@ const float* optional_f32(const at::Tensor& t) { return t.defined() ? t.data_ptr
 void check(cudaError_t err, const char* what) { TORCH_CHECK(err == cudaSuccess, what, ": ", cudaGetErrorString(err)); }
 
 // Zeros where the padded tail (t >= length) gets no gradient from the kernel; else uninitialised.
-at::Tensor gradient_like(const at::Tensor& t, const SsdOutputShape& s) {
-  return s.length == s.chunks * s.chunk ? at::empty_like(t) : at::zeros_like(t);
+at::Tensor gradient_buffer(at::IntArrayRef sizes, const at::TensorOptions& options, const SsdOutputShape& s) {
+  return s.length == s.chunks * s.chunk ? at::empty(sizes, options) : at::zeros(sizes, options);
 }
 
 }  // namespace
@@ -40,11 +40,10 @@ SsdOutputGrads ssd_output_backward_cuda(const at::Tensor& dy, const at::Tensor& 
   const c10::cuda::CUDAGuard guard(x.device());
   SsdOutputGrads g;
   const auto mm = x.options();
-  g.d_y_intra = gradient_like(
-      at::empty({shape.batch, shape.chunks, shape.groups, shape.heads_per_group, shape.chunk, shape.head_dim}, mm),
-      shape);
-  g.d_y_inter = gradient_like(y_inter, shape);
-  g.d_a_cum = gradient_like(a_cum, shape);
+  g.d_y_intra = gradient_buffer(
+      {shape.batch, shape.chunks, shape.groups, shape.heads_per_group, shape.chunk, shape.head_dim}, mm, shape);
+  g.d_y_inter = gradient_buffer(y_inter.sizes(), y_inter.options(), shape);
+  g.d_a_cum = gradient_buffer(a_cum.sizes(), a_cum.options(), shape);
   g.dx = at::empty({shape.batch, shape.length, shape.heads(), shape.head_dim}, mm);
   const at::Tensor dD_rows =
       D.defined() ? at::empty({shape.batch * shape.length, shape.heads()}, a_cum.options()) : at::Tensor();

@@ -15,24 +15,35 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-SsdOutputShape shape_of(const at::Tensor& y_intra, const at::Tensor& y_inter, const at::Tensor& a_cum,
-                        const at::Tensor& x, const c10::optional<at::Tensor>& D) {
-  TORCH_CHECK(y_intra.dim() == 6 && x.dim() == 4, "ssd_chunk_output: y_intra must be [b, c, g, hg, q, p] and x ",
-              "[b, l, h, p], got ", y_intra.sizes(), " and ", x.sizes());
+// The layout, from a_cum [b, c, g, hg, q] and x [b, l, h, p]: all the op's
+// operands follow from these two.
+SsdOutputShape shape_from(const at::Tensor& a_cum, const at::Tensor& x) {
   SsdOutputShape s;
-  s.batch = y_intra.size(0);
-  s.chunks = y_intra.size(1);
-  s.groups = y_intra.size(2);
-  s.heads_per_group = y_intra.size(3);
-  s.chunk = y_intra.size(4);
-  s.head_dim = y_intra.size(5);
+  s.batch = a_cum.size(0);
+  s.chunks = a_cum.size(1);
+  s.groups = a_cum.size(2);
+  s.heads_per_group = a_cum.size(3);
+  s.chunk = a_cum.size(4);
+  s.head_dim = x.size(3);
   s.length = x.size(1);
+  s.x_stride_batch = x.stride(0);
+  s.x_stride_time = x.stride(1);
+  s.x_stride_head = x.stride(2);
+  return s;
+}
+
+void check_operands(const at::Tensor& y_intra, const at::Tensor& y_inter, const at::Tensor& a_cum, const at::Tensor& x,
+                    const c10::optional<at::Tensor>& D) {
+  TORCH_CHECK(y_intra.dim() == 6 && a_cum.dim() == 5 && x.dim() == 4, "ssd_chunk_output: y_intra must be [b, c, g, ",
+              "hg, q, p], a_cum [b, c, g, hg, q] and x [b, l, h, p], got ", y_intra.sizes(), ", ", a_cum.sizes(),
+              " and ", x.sizes());
+  const SsdOutputShape s = shape_from(a_cum, x);
+  TORCH_CHECK(
+      y_intra.sizes() == at::IntArrayRef({s.batch, s.chunks, s.groups, s.heads_per_group, s.chunk, s.head_dim}),
+      "ssd_chunk_output: y_intra ", y_intra.sizes(), " does not match a_cum ", a_cum.sizes(), " and x ", x.sizes());
   TORCH_CHECK(y_inter.sizes() == at::IntArrayRef({s.batch, s.chunks, s.groups, s.chunk, s.heads_per_group * s.head_dim}),
               "ssd_chunk_output: y_inter ", y_inter.sizes(), " does not match y_intra ", y_intra.sizes());
-  TORCH_CHECK(a_cum.sizes() == at::IntArrayRef({s.batch, s.chunks, s.groups, s.heads_per_group, s.chunk}),
-              "ssd_chunk_output: a_cum ", a_cum.sizes(), " does not match y_intra ", y_intra.sizes());
-  TORCH_CHECK(x.size(0) == s.batch && x.size(2) == s.heads() && x.size(3) == s.head_dim &&
-                  s.length <= s.chunks * s.chunk,
+  TORCH_CHECK(x.size(0) == s.batch && x.size(2) == s.heads() && s.length <= s.chunks * s.chunk,
               "ssd_chunk_output: x ", x.sizes(), " does not match y_intra ", y_intra.sizes(),
               " (b, h = g * hg, p, and l <= c * q)");
   TORCH_CHECK(y_intra.scalar_type() == x.scalar_type() && y_inter.scalar_type() == x.scalar_type() &&
@@ -41,10 +52,6 @@ SsdOutputShape shape_of(const at::Tensor& y_intra, const at::Tensor& y_inter, co
               "ssd_chunk_output: y_intra, y_inter and x must share the matmul dtype (fp32 or bf16) and a_cum be fp32");
   TORCH_CHECK(!D || (D->dim() == 1 && D->size(0) == s.heads() && D->scalar_type() == at::kFloat),
               "ssd_chunk_output: D must be fp32 [", s.heads(), "]");
-  s.x_stride_batch = x.stride(0);
-  s.x_stride_time = x.stride(1);
-  s.x_stride_head = x.stride(2);
-  return s;
 }
 
 // The CPU loops, on fp32 copies (a bf16 input converts exactly); results rounded once.
@@ -108,7 +115,7 @@ struct SsdChunkOutput : torch::autograd::Function<SsdChunkOutput> {
                             const at::Tensor& a_cum, const at::Tensor& x, const c10::optional<at::Tensor>& D) {
     const at::Tensor yi = y_intra.contiguous(), yr = y_inter.contiguous(), a = a_cum.contiguous();
     const at::Tensor xc = x.stride(3) == 1 ? x : x.contiguous();
-    const SsdOutputShape s = shape_of(yi, yr, a, xc, D);
+    const SsdOutputShape s = shape_from(a, xc);
     ctx->save_for_backward({yr, a, xc, D ? *D : at::Tensor()});
     ctx->saved_data["has_d"] = D.has_value();
 #ifdef HETERO_WITH_CUDA
@@ -121,17 +128,7 @@ struct SsdChunkOutput : torch::autograd::Function<SsdChunkOutput> {
     const variable_list saved = ctx->get_saved_variables();
     const at::Tensor &yr = saved[0], &a = saved[1], &x = saved[2];
     const at::Tensor D = ctx->saved_data["has_d"].toBool() ? saved[3] : at::Tensor();
-    SsdOutputShape s;
-    s.batch = yr.size(0);
-    s.chunks = yr.size(1);
-    s.groups = yr.size(2);
-    s.chunk = yr.size(3);
-    s.heads_per_group = a.size(3);
-    s.head_dim = x.size(3);
-    s.length = x.size(1);
-    s.x_stride_batch = x.stride(0);
-    s.x_stride_time = x.stride(1);
-    s.x_stride_head = x.stride(2);
+    const SsdOutputShape s = shape_from(a, x);
     const at::Tensor dy = grads[0].to(at::kFloat).contiguous();
 #ifdef HETERO_WITH_CUDA
     if (x.is_cuda()) {
@@ -148,7 +145,7 @@ struct SsdChunkOutput : torch::autograd::Function<SsdChunkOutput> {
 at::Tensor ssd_chunk_output(const at::Tensor& y_intra, const at::Tensor& y_inter, const at::Tensor& a_cum,
                             const at::Tensor& x, const at::Tensor& D) {
   const c10::optional<at::Tensor> d = D.defined() ? c10::make_optional(D) : c10::nullopt;
-  shape_of(y_intra, y_inter, a_cum, x, d);  // validate before autograd records anything
+  check_operands(y_intra, y_inter, a_cum, x, d);  // before autograd records anything
   return SsdChunkOutput::apply(y_intra, y_inter, a_cum, x, d);
 }
 
