@@ -27,6 +27,7 @@
 #include "model/ssd_output.h"
 #include "model/ssd_scan.h"
 #include "model/ssd_state_input.h"
+#include "model/transformer_block.h"
 #include "model/vocab_parallel.h"
 #include "optim/adamw_step.h"
 #include "optim/grads.h"
@@ -295,6 +296,44 @@ TEST(GpuFastPaths, GatedRmsNormKernelMatchesTheReference) {
         expect_bf16_close(out, reference, "out" + at_shape);
         for (size_t i = 0; i < got.size(); ++i) expect_bf16_close(got[i], want[i], names[i] + at_shape);
       }
+    }
+  }
+}
+
+// The LLM's RMSNorm through the gate-less kernels against rms_norm's ATen
+// expression on the CPU: odd widths, one row, the 20L recipe's 4096 (the
+// widest row the registers hold) with enough tokens for a multi-block dw
+// reduction; fp32 and bf16 out (dx and dw stay fp32).
+TEST(GpuFastPaths, RmsNormKernelMatchesTheAtenRmsNorm) {
+  SKIP_WITHOUT_CUDA();
+  const std::vector<int64_t> shapes[] = {{1, 1, 8}, {1, 7, 33}, {2, 5, 1000}, {1, 3000, 4096}, {2, 257, 2688}};
+  for (const auto& shape : shapes) {
+    for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+      const std::string at_shape = std::string(dtype == at::kFloat ? " fp32" : " bf16") + " at [" +
+                                   std::to_string(shape[0]) + ", " + std::to_string(shape[1]) + ", " +
+                                   std::to_string(shape[2]) + "]";
+      torch::manual_seed(shape[1] + shape[2]);
+      const at::Tensor x = (torch::randn(shape) * 2).set_requires_grad(true);
+      const at::Tensor w = (torch::rand({shape[2]}) + 0.5).set_requires_grad(true);
+      const at::Tensor reference = rms_norm(x, w, 1e-5).to(dtype);
+      const at::Tensor direction = torch::randn(shape);
+      const variable_list want = torch::autograd::grad({(reference.to(at::kFloat) * direction).sum()}, {x, w});
+      const at::Tensor x_gpu = gpu_leaf(x), w_gpu = gpu_leaf(w);
+      ASSERT_TRUE(rms_norm_fused_supported(x_gpu));
+      const at::Tensor out = rms_norm_fused(x_gpu, w_gpu, 1e-5, dtype);
+      ASSERT_EQ(out.scalar_type(), dtype);
+      ASSERT_EQ(out.sizes(), x.sizes());
+      const variable_list got = torch::autograd::grad({(out.to(at::kFloat) * direction.to(kGpu)).sum()}, {x_gpu, w_gpu});
+      ASSERT_EQ(got[0].scalar_type(), at::kFloat);
+      if (dtype == at::kFloat) {
+        expect_fp32_close(out, reference, 1e-5, "out" + at_shape);
+      } else {
+        expect_bf16_close(out, reference, "out" + at_shape);
+      }
+      // The gradients are fp32 either way; from a bf16 output they start from the same bf16-rounded
+      // direction on both sides, so the fp32 tolerance holds for both.
+      expect_fp32_close(got[0], want[0], 1e-5, "dx" + at_shape);
+      expect_fp32_close(got[1], want[1], 1e-5, "dw" + at_shape);
     }
   }
 }

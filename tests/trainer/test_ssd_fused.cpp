@@ -11,6 +11,7 @@
 #include "model/gated_rms_norm.h"
 #include "model/ssd_output.h"
 #include "model/ssd_state_input.h"
+#include "model/transformer_block.h"
 
 namespace hetero {
 namespace {
@@ -152,6 +153,51 @@ TEST(FusedGatedRmsNorm, RejectsAGateWithoutAContiguousLastDim) {
   const at::Tensor z = torch::randn({8, 3}).t();
   EXPECT_THROW(gated_rms_norm(y, z, w, 2, 1e-5, at::kFloat), c10::Error);
   EXPECT_THROW(gated_rms_norm(y, torch::randn({3, 2, 4}), w, 4, 1e-5, at::kFloat), c10::Error);
+}
+
+// Without a gate the op is the LLM's plain RMSNorm: the CPU twin loop (the
+// kernels' arithmetic) against rms_norm's ATen expression, the reference
+// path of the LLM layers, on [B, S, H] residual streams.
+TEST(FusedRmsNorm, ForwardAndGradientsEqualTheAtenRmsNorm) {
+  const std::vector<int64_t> shapes[] = {{1, 5, 8}, {2, 3, 33}, {1, 1, 3}, {3, 7, 64}};
+  for (const auto& shape : shapes) {
+    const std::string at_shape = "at [" + std::to_string(shape[0]) + ", " + std::to_string(shape[1]) + ", " +
+                                 std::to_string(shape[2]) + "]";
+    torch::manual_seed(shape[1] * 100 + shape[2]);
+    const at::Tensor x = (torch::randn(shape) * 3).set_requires_grad(true);
+    const at::Tensor w = (torch::rand({shape[2]}) + 0.5).set_requires_grad(true);
+    const at::Tensor fused = rms_norm_fused(x, w, 1e-5, at::kFloat);
+    const at::Tensor reference = rms_norm(x, w, 1e-5);
+    ASSERT_EQ(fused.sizes(), x.sizes());
+    expect_close(fused, reference, 1e-5, "out " + at_shape);
+    const at::Tensor direction = torch::randn(shape);
+    const auto got = grads_of(fused, direction, {x, w}), want = grads_of(reference, direction, {x, w});
+    expect_close(got[0], want[0], 1e-5, "dx " + at_shape);
+    expect_close(got[1], want[1], 1e-5, "dw " + at_shape);
+  }
+}
+
+// Into bf16 (the compute dtype of the matmul after the norm): the fp32
+// result rounded once, and gradients taken from the bf16 output's gradient.
+TEST(FusedRmsNorm, Bf16OutputIsTheFp32NormRounded) {
+  torch::manual_seed(5);
+  const at::Tensor x = torch::randn({2, 9, 24}).set_requires_grad(true);
+  const at::Tensor w = (torch::rand({24}) + 0.5).set_requires_grad(true);
+  const at::Tensor fused = rms_norm_fused(x, w, 1e-5, at::kBFloat16);
+  EXPECT_EQ(fused.scalar_type(), at::kBFloat16);
+  const at::Tensor reference = rms_norm(x, w, 1e-5).to(at::kBFloat16);
+  EXPECT_TRUE(at::equal(fused, reference));
+  const at::Tensor direction = torch::randn(x.sizes());
+  const auto got = grads_of(fused, direction, {x, w}), want = grads_of(reference, direction, {x, w});
+  EXPECT_EQ(got[0].scalar_type(), at::kFloat);
+  expect_close(got[0], want[0], 1e-5, "dx");
+  expect_close(got[1], want[1], 1e-5, "dw");
+}
+
+TEST(FusedRmsNorm, RejectsAWeightOfAnotherWidth) {
+  EXPECT_THROW(rms_norm_fused(torch::randn({3, 8}), torch::ones({7}), 1e-5, at::kFloat), c10::Error);
+  EXPECT_THROW(rms_norm_fused(torch::randn({3, 8}).to(at::kBFloat16), torch::ones({8}), 1e-5, at::kFloat),
+               c10::Error);
 }
 
 TEST(FusedSsdOutput, ForwardAndGradientsEqualTheAtenExpression) {

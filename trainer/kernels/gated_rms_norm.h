@@ -3,6 +3,7 @@
 // (model/gated_rms_norm.cpp) so that CPU tests check the kernels' arithmetic.
 // Over one row (a token's group of n channels):
 //   gated = y * silu(z);  rstd = 1 / sqrt(mean(gated^2) + eps);  out = gated * rstd * w
+// Without a gate (gated = y) it is the plain RMSNorm (model/rms_norm.h).
 #pragma once
 
 #include <math.h>
@@ -10,6 +11,8 @@
 #include "kernels/host_device.h"
 
 namespace hetero {
+
+constexpr int kGatedRmsNormMaxRow = 4096;  // channels per group (row) the CUDA kernels' registers hold
 
 HETERO_HOST_DEVICE float gated_sigmoid(float z) { return 1.0f / (1.0f + expf(-z)); }
 
@@ -42,6 +45,16 @@ HETERO_HOST_DEVICE GatedRmsNormGrad gated_rms_norm_grad(float d_out, float y, fl
   r.dw = d_out * normed;
   r.dy = d_gated * silu;
   r.dz = d_gated * y * (sig * (1.0f + z * (1.0f - sig)));
+  return r;
+}
+
+// The same without a gate (gated = y): dz is 0.
+HETERO_HOST_DEVICE GatedRmsNormGrad rms_norm_grad(float d_out, float y, float w, float rstd, float mean_dot) {
+  const float normed = y * rstd;
+  GatedRmsNormGrad r;
+  r.dw = d_out * normed;
+  r.dy = rstd * (d_out * w - normed * mean_dot);
+  r.dz = 0.0f;
   return r;
 }
 

@@ -3,6 +3,7 @@
 // (token, group), n channels each: y, out, d_out, dy, dz [tokens, groups, n]
 // contiguous; z [tokens, groups, n] with strides (z_token_stride,
 // z_group_stride, 1); w, dw [groups * n]; rstd [tokens * groups].
+// z = nullptr (and dz = nullptr) is the plain RMSNorm: no gate.
 #pragma once
 
 #include <cstdint>
@@ -10,9 +11,9 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
-namespace hetero {
+#include "kernels/gated_rms_norm.h"
 
-constexpr int kGatedRmsNormMaxRow = 2048;  // channels per group the kernels' registers hold
+namespace hetero {
 
 struct GatedRmsNormShape {
   int64_t tokens;
@@ -26,12 +27,12 @@ template <typename Z, typename Out>
 cudaError_t gated_rms_norm_forward(const float* y, const Z* z, const float* w, Out* out, float* rstd,
                                    const GatedRmsNormShape& shape, cudaStream_t stream);
 
-// dw_partial: scratch of gated_rms_norm_dw_partial_rows(tokens) * groups * n floats.
+// dw_partial: scratch of gated_rms_norm_dw_partial_rows(shape) * groups * n floats.
 template <typename Z, typename Out>
 cudaError_t gated_rms_norm_backward(const Out* d_out, const float* y, const Z* z, const float* w, const float* rstd,
                                     float* dy, Z* dz, float* dw, float* dw_partial, const GatedRmsNormShape& shape,
                                     cudaStream_t stream);
 
-int64_t gated_rms_norm_dw_partial_rows(int64_t tokens);
+int64_t gated_rms_norm_dw_partial_rows(const GatedRmsNormShape& shape);
 
 }  // namespace hetero

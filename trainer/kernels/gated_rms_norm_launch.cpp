@@ -9,21 +9,32 @@
 namespace hetero {
 namespace {
 
-// The kernels' limits and layout; the shapes themselves were checked by the caller.
+// The kernels' limits and layout; the shapes themselves were checked by the
+// caller. Without a gate (z undefined) the rows are y's: one group.
 GatedRmsNormShape shape_of(const at::Tensor& y, const at::Tensor& z, const at::Tensor& w, double eps) {
-  const int64_t n = z.size(2);
+  const bool gated = z.defined();
+  const int64_t n = gated ? z.size(2) : y.size(1);
   TORCH_CHECK(n <= kGatedRmsNormMaxRow, "gated_rms_norm on CUDA: ", n, " channels per group exceed the kernel's ",
               "limit of ", kGatedRmsNormMaxRow);
-  TORCH_CHECK(y.is_cuda() && z.is_cuda() && w.is_cuda(), "gated_rms_norm on CUDA: y, z and w must all be on CUDA");
+  TORCH_CHECK(y.is_cuda() && (!gated || z.is_cuda()) && w.is_cuda(),
+              "gated_rms_norm on CUDA: y, z and w must all be on CUDA");
   TORCH_CHECK(y.is_contiguous() && w.is_contiguous(), "gated_rms_norm on CUDA: y and w must be contiguous");
   GatedRmsNormShape s;
-  s.tokens = z.size(0);
-  s.groups = static_cast<int>(z.size(1));
+  s.tokens = y.size(0);
+  s.groups = gated ? static_cast<int>(z.size(1)) : 1;
   s.n = static_cast<int>(n);
-  s.z_token_stride = z.stride(0);
-  s.z_group_stride = z.stride(1);
+  s.z_token_stride = gated ? z.stride(0) : 0;
+  s.z_group_stride = gated ? z.stride(1) : 0;
   s.eps = static_cast<float>(eps);
   return s;
+}
+
+// The gate's dtype for the kernels' template (fp32 stands in when there is none).
+at::ScalarType gate_dtype(const at::Tensor& z) { return z.defined() ? z.scalar_type() : at::kFloat; }
+
+template <typename Z>
+auto gate_ptr(const at::Tensor& z) -> decltype(Z::ptr(z)) {
+  return z.defined() ? Z::ptr(z) : nullptr;
 }
 
 const float* f32(const at::Tensor& t) { return t.data_ptr<float>(); }
@@ -38,8 +49,9 @@ std::tuple<at::Tensor, at::Tensor> gated_rms_norm_cuda(const at::Tensor& y, cons
   at::Tensor out = at::empty({s.tokens, static_cast<int64_t>(s.groups) * s.n}, y.options().dtype(out_dtype));
   at::Tensor rstd = at::empty({s.tokens, s.groups}, y.options());
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  const cudaError_t err = dispatch_elements(z.scalar_type(), out_dtype, [&](auto zt, auto ot) {
-    return gated_rms_norm_forward(f32(y), decltype(zt)::ptr(z), f32(w), decltype(ot)::ptr(out), f32(rstd), s, stream);
+  const cudaError_t err = dispatch_elements(gate_dtype(z), out_dtype, [&](auto zt, auto ot) {
+    return gated_rms_norm_forward(f32(y), gate_ptr<decltype(zt)>(z), f32(w), decltype(ot)::ptr(out), f32(rstd), s,
+                                  stream);
   });
   TORCH_CHECK(err == cudaSuccess, "gated_rms_norm forward kernel: ", cudaGetErrorString(err));
   return {out, rstd};
@@ -54,13 +66,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_rms_norm_backward_cuda(cons
               "gated_rms_norm backward on CUDA: d_out and rstd must be contiguous CUDA tensors");
   const c10::cuda::CUDAGuard guard(y.device());
   at::Tensor dy = at::empty_like(y), dw = at::empty_like(w);
-  at::Tensor dz = at::empty(z.sizes(), z.options());  // contiguous, whatever z's strides
-  at::Tensor partial = at::empty({gated_rms_norm_dw_partial_rows(s.tokens), w.numel()}, w.options());
+  at::Tensor dz = z.defined() ? at::empty(z.sizes(), z.options()) : at::Tensor();  // contiguous, whatever z's strides
+  at::Tensor partial = at::empty({gated_rms_norm_dw_partial_rows(s), w.numel()}, w.options());
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  const cudaError_t err = dispatch_elements(z.scalar_type(), d_out.scalar_type(), [&](auto zt, auto ot) {
+  const cudaError_t err = dispatch_elements(gate_dtype(z), d_out.scalar_type(), [&](auto zt, auto ot) {
     using Z = decltype(zt);
-    return gated_rms_norm_backward(decltype(ot)::ptr(d_out), f32(y), Z::ptr(z), f32(w), f32(rstd), f32(dy),
-                                   Z::ptr(dz), f32(dw), f32(partial), s, stream);
+    return gated_rms_norm_backward(decltype(ot)::ptr(d_out), f32(y), gate_ptr<Z>(z), f32(w), f32(rstd), f32(dy),
+                                   gate_ptr<Z>(dz), f32(dw), f32(partial), s, stream);
   });
   TORCH_CHECK(err == cudaSuccess, "gated_rms_norm backward kernel: ", cudaGetErrorString(err));
   return {dy, dz, dw};

@@ -1,6 +1,7 @@
 // at::Tensor wrappers of the gated RMSNorm CUDA kernels (CUDA build only;
 // gated_rms_norm_launch.cpp). Shapes and dtypes as model/gated_rms_norm.h,
-// z already viewed as [tokens, groups, n] with its last dim contiguous.
+// z already viewed as [tokens, groups, n] with its last dim contiguous, or
+// undefined: no gate, the plain RMSNorm over y's rows.
 #pragma once
 
 #include <tuple>
@@ -13,7 +14,7 @@ namespace hetero {
 std::tuple<at::Tensor, at::Tensor> gated_rms_norm_cuda(const at::Tensor& y, const at::Tensor& z, const at::Tensor& w,
                                                        double eps, at::ScalarType out_dtype);
 
-// (dy fp32 like y, dz like z but contiguous, dw fp32 like w).
+// (dy fp32 like y, dz like z but contiguous (undefined without z), dw fp32 like w).
 std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_rms_norm_backward_cuda(const at::Tensor& d_out,
                                                                             const at::Tensor& y, const at::Tensor& z,
                                                                             const at::Tensor& w,

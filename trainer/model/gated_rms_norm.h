@@ -23,4 +23,18 @@ namespace hetero {
 at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Tensor& w, int64_t groups, double eps,
                           at::ScalarType out_dtype);
 
+// The same op without a gate: the plain RMSNorm x / sqrt(mean(x^2) + eps) * w
+// over x's last dim, in fp32, written in out_dtype. For the LLM's norms,
+// whose fp32 residual stream goes in and whose compute-dtype input of the
+// next matmul comes out: one read of x forward, one of x and the output's
+// gradient backward, only the per-row 1/rms saved (the ATen expression
+// keeps several fp32 intermediates of x's size). x [..., H] fp32, w [H]
+// fp32; dx and dw fp32. On CUDA only where rms_norm_fused_supported(x);
+// elsewhere callers keep the ATen expression (rms_norm in
+// transformer_block.h), which the CPU twin loop is tested against.
+at::Tensor rms_norm_fused(const at::Tensor& x, const at::Tensor& w, double eps, at::ScalarType out_dtype);
+
+// Whether the CUDA kernels take x: a CUDA build, x on CUDA, H <= 4096.
+bool rms_norm_fused_supported(const at::Tensor& x);
+
 }  // namespace hetero

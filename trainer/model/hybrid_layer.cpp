@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "model/gated_rms_norm.h"
 #include "model/tp_ops.h"
 #include "model/transformer_block.h"
 
@@ -105,8 +106,16 @@ at::Tensor HybridLayer::mix(const at::Tensor& h, at::Tensor* load_balancing) con
   return leave_tp_region(partial, tp_, sp_).to(at::kFloat);
 }
 
+at::Tensor llm_rms_norm(const at::Tensor& x, const at::Tensor& weight, at::ScalarType out_dtype) {
+  constexpr double eps = 1e-5;
+  if (rms_norm_fused_supported(x)) return rms_norm_fused(x, weight, eps, out_dtype);
+  return rms_norm(x, weight, eps).to(out_dtype);
+}
+
 at::Tensor HybridLayer::forward(const at::Tensor& x, at::Tensor* load_balancing) const {
-  return x + mix(rms_norm(x, replicated_weight(norm_, tp_, sp_)), load_balancing);
+  // The MoE router takes the fp32 norm; the other mixers start with a matmul in the compute dtype.
+  const at::Tensor h = llm_rms_norm(x, replicated_weight(norm_, tp_, sp_), moe_ ? at::kFloat : compute_);
+  return x + mix(h, load_balancing);
 }
 
 }  // namespace hetero

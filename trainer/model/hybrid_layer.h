@@ -25,6 +25,11 @@ namespace hetero {
 // The Mamba-2 mixer's configuration from the recipe's LLM architecture.
 MambaConfig mamba_config(const LlmArch& arch);
 
+// The LLM's RMSNorm (epsilon 1e-5, the value hf_config requires) of the fp32
+// residual stream x, written in out_dtype: on CUDA one fused op
+// (rms_norm_fused), elsewhere the ATen expression (the reference path).
+at::Tensor llm_rms_norm(const at::Tensor& x, const at::Tensor& weight, at::ScalarType out_dtype);
+
 class HybridLayer {
  public:
   // Parameters: <prefix>.norm.weight and <prefix>.mixer.* (HF names);

@@ -122,7 +122,7 @@ at::Tensor LanguageModel::take_load_balancing_sum() {
 at::Tensor LanguageModel::output_input(const at::Tensor& hidden) const {
   // Column-parallel output layer: each tp rank computes its vocabulary
   // shard, over whole sequences (under sp gathered from the slices).
-  const at::Tensor normed = rms_norm(hidden, replicated_weight(final_norm_, tp_, sp_)).to(compute_);
+  const at::Tensor normed = llm_rms_norm(hidden, replicated_weight(final_norm_, tp_, sp_), compute_);
   return enter_tp_region(normed, tp_, sp_);
 }
 
