@@ -204,7 +204,12 @@ at::Tensor TransformerBlock::forward(const at::Tensor& x, const PackedImages& im
   const at::Tensor attn_out = attention(norm1_(x, weights_), images, kernel);
   // On CUDA a LayerNorm's residual add, norm and their backward run fused
   // where its kernels take the shape; elsewhere the ATen ops (the reference).
-  if (norm2_.layer_norm && add_layer_norm_supported(x) && add_layer_norm_supported(attn_out)) {
+  // Not with FlashAttention's varlen kernel (opt-in, slower than the default
+  // on the H100/H200): with the fused norm its query/key gradients miss the
+  // bf16 check of ImageAttentionGpu.EncoderVarlenMatchesReferenceBf16 by 2x,
+  // with the ATen ops they pass it (cause not found; README, encoder speed).
+  if (norm2_.layer_norm && kernel != AttentionKernel::Varlen && add_layer_norm_supported(x) &&
+      add_layer_norm_supported(attn_out)) {
     auto [h, y] = add_layer_norm(x, attn_out, norm2_.weight, norm2_.bias, norm2_.eps);
     return h + mlp(y);
   }
