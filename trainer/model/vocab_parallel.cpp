@@ -47,10 +47,11 @@ at::Tensor chunk_loss_aten(const at::Tensor& logits_in, const at::Tensor& labels
 }
 
 #ifdef HETERO_WITH_CUDA
-// What the fused kernels take: bf16/fp16 logits on CUDA, int64 labels and the mask beside them.
+// What the fused kernels take: bf16/fp16 logits on CUDA, contiguous int64 labels and fp32 mask beside them.
 bool kernels_take(const at::Tensor& logits, const at::Tensor& labels, const at::Tensor& m) {
   return logits.is_cuda() && (logits.scalar_type() == at::kBFloat16 || logits.scalar_type() == at::kHalf) &&
-         labels.scalar_type() == at::kLong && labels.device() == logits.device() && m.device() == logits.device();
+         labels.scalar_type() == at::kLong && labels.device() == logits.device() && labels.is_contiguous() &&
+         m.device() == logits.device() && m.is_contiguous();
 }
 
 // chunk_loss_aten's result from two kernels (kernels/cross_entropy.cu) that
