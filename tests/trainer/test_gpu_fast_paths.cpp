@@ -1,7 +1,8 @@
 // The CUDA fast paths against their reference paths, on the GPU (skipped
 // where no CUDA device is visible, as in CI): the MoE's grouped GEMM against
 // the per-expert loop on the CPU, the grouped bf16 SSD scan against the fp32
-// scan, the chunked cross-entropy against the full logits, the cached bf16
+// scan, the chunked cross-entropy against the full logits and its fused
+// kernels against its ATen path and fp64 math, the cached bf16
 // weights against a cast at use, and shard-only initialisation on the device
 // against the CPU's, the fused chunk-score, SSD state input and output,
 // gated RMSNorm, causal conv1d + SiLU and residual add + LayerNorm kernels against the ATen expressions on the CPU, the GELU
@@ -31,6 +32,9 @@
 #include "model/vocab_parallel.h"
 #include "optim/adamw_step.h"
 #include "optim/grads.h"
+#ifdef HETERO_WITH_CUDA
+#include "kernels/cross_entropy_launch.h"
+#endif
 
 namespace hetero {
 namespace {
@@ -214,6 +218,118 @@ void expect_fp32_close(const at::Tensor& got, const at::Tensor& want, double rto
 
 // A leaf on the GPU with t's values.
 at::Tensor gpu_leaf(const at::Tensor& t) { return t.detach().to(kGpu).set_requires_grad(true); }
+
+// The chunked cross-entropy's fused kernels (bf16 and fp16) against its
+// ATen reference path on the same GPU: a vocabulary of odd width (rows off
+// the 16-byte grid; d_logits rows aligned unlike the logits' in some chunks)
+// and one of a multiple of 8, chunk sizes that do not divide the tokens,
+// masked tokens, labels at the first and last columns. Both paths share the
+// matmuls, so they differ only by the softmax's rounding.
+TEST(GpuFastPaths, FusedCrossEntropyMatchesTheAtenPath) {
+  SKIP_WITHOUT_CUDA();
+  const auto f = at::TensorOptions().device(kGpu);
+  const int64_t tokens = 1000, hidden = 128;
+  const Group one = test::single_group();
+  for (const at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
+    for (const int64_t vocab : {int64_t{50003}, int64_t{16384}}) {
+      torch::manual_seed(vocab);
+      const at::Tensor h0 = torch::randn({tokens, hidden}, f).to(dtype);
+      const at::Tensor w0 = torch::randn({vocab, hidden}, f) * 0.05;
+      at::Tensor labels = torch::randint(0, vocab, {tokens}, f.dtype(at::kLong));
+      at::Tensor mask = (torch::rand({tokens}, f) > 0.2).to(at::kFloat);
+      // Labels at the first and last columns, counted and masked.
+      const int64_t edge_labels[] = {0, vocab - 1, vocab - 1, 0};
+      const double edge_mask[] = {1.0, 1.0, 0.0, 0.0};
+      for (int i = 0; i < 4; ++i) {
+        labels[i] = edge_labels[i];
+        mask[i] = edge_mask[i];
+      }
+      for (const int64_t chunk : {int64_t{128}, int64_t{333}}) {
+        auto run = [&](bool fused) {
+          const at::Tensor h = h0.clone().set_requires_grad(true), w = w0.clone().set_requires_grad(true);
+          const at::Tensor loss = vocab_parallel_cross_entropy_sum(h, w, labels, mask, one, chunk, {}, fused);
+          (loss * 0.7).backward();
+          return std::vector<at::Tensor>{loss.detach(), h.grad(), w.grad()};
+        };
+        const auto fused = run(true), reference = run(false);
+        const std::string at_shape = std::string(dtype == at::kHalf ? " fp16" : " bf16") + " at vocab=" +
+                                     std::to_string(vocab) + " chunk=" + std::to_string(chunk);
+        const double loss = reference[0].item<double>();
+        EXPECT_LE(std::abs(fused[0].item<double>() - loss), 1e-4 * std::abs(loss)) << "loss" + at_shape;
+        expect_fp32_close(fused[1], reference[1], 1e-2, "d hidden" + at_shape);
+        expect_fp32_close(fused[2], reference[2], 1e-2, "d weight" + at_shape);
+      }
+    }
+  }
+}
+
+// The cross-entropy kernels on their own against fp64 math on the CPU: the
+// row stats exactly (max, target) and to fp32 rounding (sum of exp), the
+// gradient to bf16/fp16 rounding; logits rows off the 16-byte grid with a
+// row stride wider than the row, rows shorter than one 8-element pack, the
+// production width 131072; labels in other shards, at column 0 and at the
+// last column; a d_logits laid out like the logits (written directly) and
+// one that is not (written over the logits, then copied).
+TEST(GpuFastPaths, CrossEntropyKernelsMatchFp64) {
+  SKIP_WITHOUT_CUDA();
+#ifndef HETERO_WITH_CUDA
+  GTEST_SKIP() << "built without CUDA kernels";
+#else
+  struct Shape {
+    int64_t rows, cols, pad, offset;  // the logits: [rows, cols + pad] narrowed to columns [offset, offset + cols)
+  };
+  const Shape shapes[] = {{7, 50003, 9, 1}, {33, 131072, 0, 0}, {3, 5, 3, 3}, {1, 1, 0, 0}, {5, 1000, 8, 7}};
+  const int64_t start = 100;  // this shard's first global id
+  for (const at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
+    for (const Shape& s : shapes) {
+      const std::string at_shape = std::string(dtype == at::kHalf ? " fp16" : " bf16") + " at rows=" +
+                                   std::to_string(s.rows) + " cols=" + std::to_string(s.cols) +
+                                   " offset=" + std::to_string(s.offset);
+      torch::manual_seed(s.rows + s.cols);
+      const at::Tensor wide = (torch::randn({s.rows, s.cols + s.pad}) * 4).to(dtype).to(kGpu);
+      const at::Tensor logits = wide.narrow(1, s.offset, s.cols);
+      at::Tensor labels = torch::randint(0, s.cols + 2 * start, {s.rows}, at::kLong);  // some outside the shard
+      labels[0] = start;
+      if (s.rows > 1) labels[s.rows - 1] = start + s.cols - 1;
+      const at::Tensor mask = (torch::rand({s.rows}) > 0.3).to(at::kFloat);
+      const at::Tensor labels_gpu = labels.to(kGpu), mask_gpu = mask.to(kGpu);
+
+      const at::Tensor x = logits.to(at::kCPU, at::kDouble);
+      const at::Tensor local = labels - start, mine = local.ge(0).logical_and(local.lt(s.cols));
+      const at::Tensor want_max = std::get<0>(x.max(-1));
+      const at::Tensor e = at::exp(x - want_max.unsqueeze(-1));
+      const at::Tensor want_sum = e.sum(-1);
+      const at::Tensor want_target =
+          x.gather(-1, local.clamp(0, s.cols - 1).unsqueeze(-1)).squeeze(-1) * mine.to(at::kDouble);
+      const CrossEntropyRowStats stats = cross_entropy_row_stats_cuda(logits, labels_gpu, start);
+      ASSERT_EQ(stats.max.numel(), s.rows);
+      ASSERT_EQ(stats.sums.size(0), 2);
+      ASSERT_EQ(stats.sums.size(1), s.rows);
+      expect_fp32_close(stats.max, want_max, 0.0, "max" + at_shape);
+      expect_fp32_close(stats.sums[0], want_sum, 1e-5, "sum of exp" + at_shape);
+      expect_fp32_close(stats.sums[1], want_target, 0.0, "target" + at_shape);
+
+      // The gradient from the kernel's own stats (one shard: they are the global ones).
+      const at::Tensor m = mask.to(at::kDouble).unsqueeze(-1);
+      const at::Tensor one_hot = at::zeros_like(x).scatter_(-1, local.clamp(0, s.cols - 1).unsqueeze(-1),
+                                                           mine.to(at::kDouble).unsqueeze(-1));
+      const at::Tensor want_grad = e / want_sum.unsqueeze(-1) * m - one_hot * m;
+      const at::Tensor sum = stats.sums[0];
+      const at::Tensor before = logits.clone();
+      // Like the logits: same offset from the 16-byte grid, same row stride.
+      const at::Tensor alike = at::empty_like(wide).narrow(1, s.offset, s.cols);
+      cross_entropy_logit_grad_cuda(logits, alike, labels_gpu, start, stats.max, sum, mask_gpu);
+      EXPECT_TRUE(at::equal(logits, before)) << "logits written through a direct d_logits" << at_shape;
+      expect_fp32_close(alike, want_grad, 1e-2, "d logits (direct)" + at_shape);
+      // Contiguous: unlike the logits unless the offsets happen to agree.
+      const at::Tensor dense = at::empty({s.rows, s.cols}, logits.options());
+      cross_entropy_logit_grad_cuda(logits, dense, labels_gpu, start, stats.max, sum, mask_gpu);
+      expect_fp32_close(dense, want_grad, 1e-2, "d logits (dense)" + at_shape);
+      EXPECT_TRUE(at::equal(dense, alike)) << "the two layouts' gradients" << at_shape;
+    }
+  }
+#endif
+}
 
 // The fused chunk scores on the GPU (fp32 and bf16 output) against the ATen
 // expression's autograd on the CPU, on odd shapes (several row tiles and a

@@ -2,11 +2,13 @@
 // logits, then vocab_parallel_cross_entropy, masked and summed) in the loss
 // and in the gradients of the hidden states and the output weight, for
 // chunk sizes that do and do not divide the token count, single process and
-// over two tp ranks.
+// over two tp ranks; and the fused CUDA kernels' per-row math
+// (kernels/cross_entropy.h) against ATen on the CPU.
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
 
+#include "kernels/cross_entropy.h"
 #include "layer_checks.h"
 #include "model/tp_ops.h"
 #include "model/vocab_parallel.h"
@@ -72,6 +74,63 @@ TEST(VocabParallel, ChunkedCrossEntropyOverTwoTpRanks) {
                                                                             p.mask, tp, 5)
                                         .reshape({1});
                                   });
+}
+
+// The kernels' online softmax as they run it, on the CPU: each of `threads`
+// strided slices of a row adds `pack` values at a time, the slices then
+// combine pairwise as a butterfly and in order; against ATen's max and sum of
+// exp(x - max), on odd rows (fewer values than threads, a partial last pack).
+TEST(VocabParallel, OnlineSoftmaxStatsMatchAten) {
+  torch::manual_seed(8);
+  for (const int64_t cols : {1, 3, 37, 1001}) {
+    const at::Tensor x = torch::randn({5, cols}) * 6;
+    const at::Tensor want_max = std::get<0>(x.max(-1));
+    const at::Tensor want_sum = at::exp(x - want_max.unsqueeze(-1)).sum(-1);
+    at::Tensor got_max = at::empty({5}), got_sum = at::empty({5});
+    const int threads = 8, pack = 3;
+    for (int64_t r = 0; r < 5; ++r) {
+      const float* row = x[r].contiguous().data_ptr<float>();
+      std::vector<SoftmaxStats> slices(threads, SoftmaxStats{-INFINITY, 0.0f});
+      for (int64_t p = 0; p * pack < cols; ++p) {
+        const int count = static_cast<int>(std::min<int64_t>(pack, cols - p * pack));
+        slices[p % threads] = softmax_stats_add(slices[p % threads], row + p * pack, count);
+      }
+      for (int offset = threads / 2; offset > 0; offset /= 2) {
+        for (int t = 0; t < offset; ++t) slices[t] = softmax_stats_combine(slices[t], slices[t + offset]);
+      }
+      got_max[r] = slices[0].max;
+      got_sum[r] = slices[0].sum;
+    }
+    const std::string c = " (cols " + std::to_string(cols) + ")";
+    EXPECT_TRUE(at::equal(got_max, want_max)) << "max" << c;
+    test::expect_close(got_sum, want_sum, 1e-5, "sum of exp" + c);
+  }
+  // A slice that saw nothing (-inf, 0) leaves the other unchanged.
+  const SoftmaxStats none{-INFINITY, 0.0f}, some{2.0f, 3.0f};
+  EXPECT_EQ(softmax_stats_combine(none, none).sum, 0.0f);
+  EXPECT_EQ(softmax_stats_combine(none, some).max, 2.0f);
+  EXPECT_EQ(softmax_stats_combine(some, none).sum, 3.0f);
+}
+
+// The gradient kernel's per-logit math against ATen's softmax: m softmax - m one-hot.
+TEST(VocabParallel, CrossEntropyLogitGradMatchesAten) {
+  torch::manual_seed(9);
+  const int64_t rows = 6, cols = 29;
+  const at::Tensor x = torch::randn({rows, cols}) * 4;
+  const at::Tensor labels = torch::randint(0, cols, {rows}, at::kLong);
+  const at::Tensor m = torch::tensor({1.0f, 0.0f, 1.0f, 0.5f, 1.0f, 1.0f});
+  const at::Tensor want = at::softmax(x, -1) * m.unsqueeze(-1) -
+                          at::one_hot(labels, cols).to(at::kFloat) * m.unsqueeze(-1);
+  const at::Tensor max = std::get<0>(x.max(-1)), sum = at::exp(x - max.unsqueeze(-1)).sum(-1);
+  at::Tensor got = at::empty_like(x);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float scale = m[r].item<float>() / sum[r].item<float>();
+    for (int64_t c = 0; c < cols; ++c) {
+      const float label_m = c == labels[r].item<int64_t>() ? m[r].item<float>() : 0.0f;
+      got[r][c] = cross_entropy_logit_grad(x[r][c].item<float>(), max[r].item<float>(), scale, label_m);
+    }
+  }
+  test::expect_close(got, want, 1e-6, "d logits");
 }
 
 }  // namespace

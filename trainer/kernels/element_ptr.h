@@ -5,11 +5,12 @@
 
 #include <ATen/ATen.h>
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 namespace hetero {
 
-// Element<T>::ptr(t): t's data as T*, T float or __nv_bfloat16 (t's dtype checked by the caller).
+// Element<T>::ptr(t): t's data as T*, T float, __nv_bfloat16 or __half (t's dtype checked by the caller).
 template <typename T>
 struct Element;
 template <>
@@ -21,6 +22,10 @@ struct Element<__nv_bfloat16> {
   static __nv_bfloat16* ptr(const at::Tensor& t) {
     return reinterpret_cast<__nv_bfloat16*>(t.data_ptr<at::BFloat16>());
   }
+};
+template <>
+struct Element<__half> {
+  static __half* ptr(const at::Tensor& t) { return reinterpret_cast<__half*>(t.data_ptr<at::Half>()); }
 };
 
 // f(Element<T>()) for dtype bf16 (T = __nv_bfloat16) or else fp32.

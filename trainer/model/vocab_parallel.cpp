@@ -4,6 +4,9 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "model/tp_ops.h"
+#ifdef HETERO_WITH_CUDA
+#include "kernels/cross_entropy_launch.h"
+#endif
 
 namespace hetero {
 namespace {
@@ -18,6 +21,68 @@ std::pair<at::Tensor, at::Tensor> local_ids(const at::Tensor& ids, int64_t shard
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+// One chunk's summed, masked loss (a device scalar: no host sync) from its
+// logits [n, V/tp] in the compute dtype; where d_logits is defined (a slice
+// of [n, V/tp]) its d(loss)/d(logits) is written there. labels [n] global
+// ids, m [n] fp32 mask. The reference path: every step an ATen op on an fp32
+// copy of the logits.
+at::Tensor chunk_loss_aten(const at::Tensor& logits_in, const at::Tensor& labels, const at::Tensor& m,
+                           const Group& tp, const at::Tensor& d_logits) {
+  at::Tensor logits = logits_in.to(at::kFloat);
+  at::Tensor max = std::get<0>(logits.max(-1));
+  all_reduce_max(tp, max);
+  const auto [local, mine] = local_ids(labels, logits.size(-1), tp);
+  const at::Tensor target = logits.gather(-1, local.unsqueeze(-1)).squeeze(-1) * mine;
+  at::Tensor& e = logits.sub_(max.unsqueeze(-1)).exp_();  // in place: the logits are not needed again
+  at::Tensor sums = at::stack({e.sum(-1), target});
+  all_reduce_sum(tp, sums);  // {sum of exp, target logit}
+  const at::Tensor loss = ((at::log(sums[0]) + max - sums[1]) * m).sum();
+  if (d_logits.defined()) {
+    // d/dlogits of sum_t m_t CE_t: m_t softmax_t - m_t one-hot(label_t).
+    e.mul_((m / sums[0]).unsqueeze(-1));
+    e.scatter_add_(-1, local.unsqueeze(-1), -(mine.to(at::kFloat) * m).unsqueeze(-1));
+    d_logits.copy_(e);
+  }
+  return loss;
+}
+
+#ifdef HETERO_WITH_CUDA
+// What the fused kernels take: bf16/fp16 logits on CUDA, contiguous int64 labels and fp32 mask beside them.
+bool kernels_take(const at::Tensor& logits, const at::Tensor& labels, const at::Tensor& m) {
+  return logits.is_cuda() && (logits.scalar_type() == at::kBFloat16 || logits.scalar_type() == at::kHalf) &&
+         labels.scalar_type() == at::kLong && labels.device() == logits.device() && labels.is_contiguous() &&
+         m.device() == logits.device() && m.is_contiguous();
+}
+
+// chunk_loss_aten's result from two kernels (kernels/cross_entropy.cu) that
+// read the bf16/fp16 logits directly: no fp32 [n, V/tp] copy, and two passes
+// over the logits instead of about eight elementwise ops. Only [n]-sized
+// ATen ops between them, and the same two tp all-reduces in the same order.
+at::Tensor chunk_loss_kernels(const at::Tensor& logits, const at::Tensor& labels, const at::Tensor& m,
+                              const Group& tp, const at::Tensor& d_logits) {
+  const int64_t start = logits.size(-1) * tp.rank;
+  auto [local_max, sums] = cross_entropy_row_stats_cuda(logits, labels, start);  // sums: {sum of exp, target}
+  // The kernel's sums are relative to this shard's max: rescale them to the global one before summing over tp.
+  at::Tensor max = local_max.clone();
+  all_reduce_max(tp, max);
+  sums[0].mul_(at::exp(local_max - max));
+  all_reduce_sum(tp, sums);
+  const at::Tensor loss = ((at::log(sums[0]) + max - sums[1]) * m).sum();
+  if (d_logits.defined()) cross_entropy_logit_grad_cuda(logits, d_logits, labels, start, max, sums[0], m);
+  return loss;
+}
+#endif
+
+// The fused kernels where they apply, else the ATen reference path.
+at::Tensor chunk_loss(const at::Tensor& logits, const at::Tensor& labels, const at::Tensor& m, const Group& tp,
+                      const at::Tensor& d_logits, bool fused_kernels) {
+#ifdef HETERO_WITH_CUDA
+  if (fused_kernels && kernels_take(logits, labels, m)) return chunk_loss_kernels(logits, labels, m, tp, d_logits);
+#endif
+  (void)fused_kernels;  // the CPU build has the reference path only
+  return chunk_loss_aten(logits, labels, m, tp, d_logits);
+}
+
 // Forward of the chunked output layer + cross-entropy, and where asked
 // d(loss)/d(hidden), d(loss)/d(weight) for an incoming gradient of 1. The
 // chunks' d(loss)/d(logits) are kept in the compute dtype ([T, V/tp]; in
@@ -28,7 +93,7 @@ using torch::autograd::variable_list;
 struct ChunkedCrossEntropy : torch::autograd::Function<ChunkedCrossEntropy> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& hidden, const at::Tensor& weight,
                             const at::Tensor& labels, const at::Tensor& mask, const at::Tensor& weight_in_compute,
-                            const Group* tp, int64_t chunk, bool grad_hidden, bool grad_weight) {
+                            const Group* tp, int64_t chunk, bool grad_hidden, bool grad_weight, bool fused_kernels) {
     const bool grads = grad_hidden || grad_weight;
     const at::Tensor& w = weight_in_compute;
     const int64_t tokens = hidden.size(0), rows = weight.size(0);
@@ -36,22 +101,10 @@ struct ChunkedCrossEntropy : torch::autograd::Function<ChunkedCrossEntropy> {
     const at::Tensor d_logits_all = grads ? at::empty({tokens, rows}, hidden.options()) : at::Tensor();
     for (int64_t begin = 0; begin < tokens; begin += chunk) {
       const int64_t n = std::min(chunk, tokens - begin);
-      const at::Tensor h = hidden.narrow(0, begin, n);
-      at::Tensor logits = at::matmul(h, w.t()).to(at::kFloat);  // [n, V/tp]
-      at::Tensor max = std::get<0>(logits.max(-1));
-      all_reduce_max(*tp, max);
-      const auto [local, mine] = local_ids(labels.narrow(0, begin, n), rows, *tp);
-      const at::Tensor target = logits.gather(-1, local.unsqueeze(-1)).squeeze(-1) * mine;
-      at::Tensor& e = logits.sub_(max.unsqueeze(-1)).exp_();  // in place: the logits are not needed again
-      at::Tensor sums = at::stack({e.sum(-1), target});
-      all_reduce_sum(*tp, sums);  // {sum of exp, target logit}
+      const at::Tensor logits = at::matmul(hidden.narrow(0, begin, n), w.t());  // [n, V/tp]
       const at::Tensor m = mask.narrow(0, begin, n).to(at::kFloat);
-      loss = loss + ((at::log(sums[0]) + max - sums[1]) * m).sum();
-      if (!grads) continue;
-      // d/dlogits of sum_t m_t CE_t: m_t softmax_t - m_t one-hot(label_t).
-      e.mul_((m / sums[0]).unsqueeze(-1));
-      e.scatter_add_(-1, local.unsqueeze(-1), -(mine.to(at::kFloat) * m).unsqueeze(-1));
-      d_logits_all.narrow(0, begin, n).copy_(e);
+      const at::Tensor d_logits = grads ? d_logits_all.narrow(0, begin, n) : at::Tensor();
+      loss = loss + chunk_loss(logits, labels.narrow(0, begin, n), m, *tp, d_logits, fused_kernels);
     }
     if (grad_hidden) ctx->saved_data["d_hidden"] = at::matmul(d_logits_all, w);
     if (grad_weight) ctx->saved_data["d_weight"] = at::matmul(d_logits_all.t(), hidden);  // in the compute dtype
@@ -66,7 +119,8 @@ struct ChunkedCrossEntropy : torch::autograd::Function<ChunkedCrossEntropy> {
     const at::Tensor d_hidden = saved("d_hidden"), d_weight = saved("d_weight");
     return {d_hidden.defined() ? d_hidden * g.to(d_hidden.scalar_type()) : at::Tensor(),
             d_weight.defined() ? d_weight.to(at::kFloat) * g : at::Tensor(),
-            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
+            at::Tensor()};
   }
 };
 
@@ -74,13 +128,14 @@ struct ChunkedCrossEntropy : torch::autograd::Function<ChunkedCrossEntropy> {
 
 at::Tensor vocab_parallel_cross_entropy_sum(const at::Tensor& hidden, const at::Tensor& weight,
                                             const at::Tensor& labels, const at::Tensor& mask, const Group& tp,
-                                            int64_t chunk_tokens, const at::Tensor& weight_in_compute) {
+                                            int64_t chunk_tokens, const at::Tensor& weight_in_compute,
+                                            bool fused_kernels) {
   if (chunk_tokens <= 0) chunk_tokens = std::max<int64_t>(1, (int64_t{1} << 27) / weight.size(0));
   const bool grad_mode = at::GradMode::is_enabled();
   const at::Tensor w = weight_in_compute.defined() ? weight_in_compute.detach()
                                                   : weight.detach().to(hidden.scalar_type());
   return ChunkedCrossEntropy::apply(hidden, weight, labels.reshape({-1}), mask.reshape({-1}), w, &tp, chunk_tokens,
-                                    grad_mode && hidden.requires_grad(), grad_mode && weight.requires_grad());
+                                    grad_mode && hidden.requires_grad(), grad_mode && weight.requires_grad(), fused_kernels);
 }
 
 at::Tensor vocab_parallel_embedding(const at::Tensor& tokens, const at::Tensor& weight, const Group& tp) {

@@ -33,9 +33,14 @@ at::Tensor vocab_parallel_cross_entropy(const at::Tensor& logits_shard, const at
 // vocab_parallel_cross_entropy over the full logits, masked and summed.
 // `chunk_tokens` <= 0: sized so one chunk's logits take about 512 MB.
 // `weight_in_compute`: weight already in hidden's dtype (a ComputeWeights
-// copy), else it is cast here.
+// copy), else it is cast here. On CUDA with bf16/fp16 hidden (and int64
+// labels) each chunk's softmax and logits' gradient are two fused kernels
+// (kernels/cross_entropy.cu) instead of ATen ops on an fp32 copy of the
+// chunk's logits; `fused_kernels` = false keeps the ATen reference path
+// there too (tests compare the two).
 at::Tensor vocab_parallel_cross_entropy_sum(const at::Tensor& hidden, const at::Tensor& weight,
                                             const at::Tensor& labels, const at::Tensor& mask, const Group& tp,
-                                            int64_t chunk_tokens = 0, const at::Tensor& weight_in_compute = {});
+                                            int64_t chunk_tokens = 0, const at::Tensor& weight_in_compute = {},
+                                            bool fused_kernels = true);
 
 }  // namespace hetero
