@@ -11,6 +11,8 @@
 // the CPU's fp64 sums. bf16 results are held to design §4's tolerance
 // (relative 2e-2, cosine >= 0.999). The weight gradient that the linear
 // layers accumulate in fp32 is held closer (to fp32 rounding).
+#include <cstdio>
+
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
@@ -33,6 +35,9 @@
 #include "optim/adamw_step.h"
 #include "optim/grads.h"
 #ifdef HETERO_WITH_CUDA
+#include <ATen/cuda/CUDAEvent.h>
+
+#include "kernels/chunk_scores_launch.h"
 #include "kernels/cross_entropy_launch.h"
 #endif
 
@@ -331,16 +336,20 @@ TEST(GpuFastPaths, CrossEntropyKernelsMatchFp64) {
 #endif
 }
 
-// The fused chunk scores on the GPU (fp32 and bf16 output) against the ATen
-// expression's autograd on the CPU, on odd shapes (several row tiles and a
-// partial one at q = 200, the limits q = 256 and hg = 64) and the
-// production shape.
+// The fused chunk scores on the GPU (fp32 and bf16 output, so the backward
+// takes fp32 and bf16 d_scores) against the ATen expression's autograd on
+// the CPU, on odd shapes (q = 100, 37, 7, 5: not multiples of 8 or 16, the
+// backward's scalar path; q = 200: several row tiles and a partial one;
+// hg = 3; the limits q = 256 and hg = 64) and the production shape. Then
+// the backward kernels directly: two runs bitwise identical (no atomics),
+// and their time per call at the 20L shape (groups 256, hg 16, q 128, bf16).
 TEST(GpuFastPaths, ChunkScoresKernelMatchesTheReference) {
   SKIP_WITHOUT_CUDA();
   struct Shape {
     int64_t b, c, g, hg, q;
   };
-  const Shape shapes[] = {{1, 2, 3, 3, 7}, {2, 1, 2, 1, 5}, {1, 2, 2, 5, 200}, {1, 1, 1, 64, 256}, {1, 4, 8, 16, 128}};
+  const Shape shapes[] = {{1, 2, 3, 3, 7},  {2, 1, 2, 1, 5},     {1, 2, 2, 5, 200},  {1, 3, 1, 3, 100},
+                          {2, 1, 2, 3, 37}, {1, 1, 2, 3, 128},   {1, 1, 1, 64, 256}, {1, 4, 8, 16, 128}};
   for (const Shape& s : shapes) {
     const std::string at_shape = " at b=" + std::to_string(s.b) + " c=" + std::to_string(s.c) + " g=" +
                                  std::to_string(s.g) + " hg=" + std::to_string(s.hg) + " q=" + std::to_string(s.q);
@@ -367,6 +376,35 @@ TEST(GpuFastPaths, ChunkScoresKernelMatchesTheReference) {
       }
     }
   }
+#ifdef HETERO_WITH_CUDA
+  // Determinism: the same inputs twice give the same bits (odd shapes, both
+  // d_scores types, and the 20L shape, whose timing follows).
+  const Shape repeat[] = {{1, 3, 1, 3, 100}, {2, 1, 2, 3, 37}, {1, 32, 8, 16, 128}};
+  for (const Shape& s : repeat) {
+    const ChunkScoreInputs in = chunk_score_inputs(s.b, s.c, s.g, s.hg, s.q, at::TensorOptions().device(kGpu));
+    const at::Tensor cb = in.cb.detach(), a_cum = in.a_cum.detach(), dt = in.dt.detach();
+    for (const at::ScalarType type : {at::kFloat, at::kBFloat16}) {
+      const at::Tensor d_scores = torch::randn({s.b, s.c, s.g, s.hg, s.q, s.q}, at::TensorOptions().device(kGpu)).to(type);
+      const auto first = chunk_scores_backward_cuda(d_scores, cb, a_cum, dt);
+      const auto second = chunk_scores_backward_cuda(d_scores, cb, a_cum, dt);
+      const std::string what = std::string(type == at::kFloat ? "fp32" : "bf16") + " at hg=" + std::to_string(s.hg) +
+                               " q=" + std::to_string(s.q);
+      EXPECT_TRUE(at::equal(std::get<0>(first), std::get<0>(second))) << "d CB differs between runs, " << what;
+      EXPECT_TRUE(at::equal(std::get<1>(first), std::get<1>(second))) << "d a_cum differs between runs, " << what;
+      EXPECT_TRUE(at::equal(std::get<2>(first), std::get<2>(second))) << "d dt differs between runs, " << what;
+      if (s.c == 32 && type == at::kBFloat16) {  // the 20L shape: 4096 tokens / q = 128, 8 groups of 16 heads
+        constexpr int kCalls = 50;
+        at::cuda::CUDAEvent start(cudaEventDefault), stop(cudaEventDefault);
+        start.record();
+        for (int i = 0; i < kCalls; ++i) chunk_scores_backward_cuda(d_scores, cb, a_cum, dt);
+        stop.record();
+        stop.synchronize();
+        std::printf("chunk_scores backward (groups 256, hg 16, q 128, bf16 d_scores): %.4f ms per call\n",
+                    start.elapsed_time(stop) / kCalls);
+      }
+    }
+  }
+#endif
 }
 
 // The fused gated RMSNorm on the GPU against the ATen expression's autograd

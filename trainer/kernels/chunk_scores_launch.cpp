@@ -62,18 +62,23 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> chunk_scores_backward_cuda(const 
   const int64_t q = cb.size(-1), hg = a_cum.size(3), groups = cb.numel() / std::max<int64_t>(1, q * q);
   at::Tensor d_cb = at::empty_like(cb);
   at::Tensor d_a_cum = at::zeros_like(a_cum), d_dt = at::zeros_like(dt);  // the kernel adds into them
+  // Scratch for the per-tile row and column sums (on the current stream's allocator, freed after use).
+  at::Tensor workspace = at::empty(
+      {std::max<int64_t>(1, chunk_scores_backward_workspace_floats(groups, static_cast<int>(hg), static_cast<int>(q)))},
+      cb.options());
+  float* ws = workspace.data_ptr<float>();
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   cudaError_t err;
   if (d_scores.scalar_type() == at::kFloat) {
     err = chunk_scores_backward(d_scores.data_ptr<float>(), f32(cb), f32(a_cum), f32(dt), d_cb.data_ptr<float>(),
-                                d_a_cum.data_ptr<float>(), d_dt.data_ptr<float>(), groups, static_cast<int>(hg),
+                                d_a_cum.data_ptr<float>(), d_dt.data_ptr<float>(), ws, groups, static_cast<int>(hg),
                                 static_cast<int>(q), stream);
   } else {
     TORCH_CHECK(d_scores.scalar_type() == at::kBFloat16, "chunk_scores backward on CUDA: d_scores dtype ",
                 d_scores.scalar_type(), " is not fp32 or bf16");
     const auto* ds = reinterpret_cast<const __nv_bfloat16*>(d_scores.data_ptr<at::BFloat16>());
     err = chunk_scores_backward(ds, f32(cb), f32(a_cum), f32(dt), d_cb.data_ptr<float>(), d_a_cum.data_ptr<float>(),
-                                d_dt.data_ptr<float>(), groups, static_cast<int>(hg), static_cast<int>(q), stream);
+                                d_dt.data_ptr<float>(), ws, groups, static_cast<int>(hg), static_cast<int>(q), stream);
   }
   TORCH_CHECK(err == cudaSuccess, "chunk_scores backward kernel: ", cudaGetErrorString(err));
   return {d_cb, d_a_cum, d_dt};
