@@ -134,9 +134,10 @@ void expect_bf16_close(const at::Tensor& got, const at::Tensor& want, const std:
 // apart from each other (the fused kernel's gather and restore).
 const std::vector<int64_t> kMixedOffsets{0, 7, 137, 138, 145, 402, 532, 596};
 
-void compare_kernels(AttentionKernel kernel, at::ScalarType dtype, int64_t heads, int64_t d) {
+void compare_kernels(AttentionKernel kernel, at::ScalarType dtype, int64_t heads, int64_t d,
+                     const std::vector<int64_t>& offsets = kMixedOffsets) {
   const at::Device cuda(at::kCUDA, 0);
-  const PackedImages images(kMixedOffsets, cuda);
+  const PackedImages images(offsets, cuda);
   const Qkv x = random_qkv(images.tokens(), heads, d, dtype, cuda, 5);
   const auto got = run(x, [&](const Qkv& a) { return image_attention(a.q, a.k, a.v, images, kernel); }, 6);
   // The reference in fp32 from the same inputs.
@@ -161,6 +162,14 @@ TEST(ImageAttentionGpu, FusedMatchesReferenceFp32OnOddSizes) {
 TEST(ImageAttentionGpu, FusedMatchesReferenceBf16) {
   SKIP_WITHOUT_CUDA_FUSED();
   compare_kernels(AttentionKernel::Fused, at::kBFloat16, 4, 80);  // RADIO's head size
+}
+
+// Three images of one size: one group that is every token, batched without
+// a gather (the production case of a fixed image size).
+TEST(ImageAttentionGpu, FusedMatchesReferenceOnImagesOfOneSize) {
+  SKIP_WITHOUT_CUDA_FUSED();
+  compare_kernels(AttentionKernel::Fused, at::kFloat, 3, 10, {0, 131, 262, 393});
+  compare_kernels(AttentionKernel::Fused, at::kBFloat16, 4, 80, {0, 131, 262, 393});
 }
 
 TEST(ImageAttentionGpu, FlashVarlenMatchesReferenceBf16) {

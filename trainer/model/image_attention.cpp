@@ -79,12 +79,17 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
 
 at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const PackedImages& images) {
   const int64_t heads = q.size(1), d = q.size(2);
+  // A group's rows: the whole tensor where one group is every token (the
+  // common case: images of one size), so that no backward zero-fills a
+  // [T, heads, d] gradient to copy a slice into it, as narrow's does.
+  auto group_rows = [&](const at::Tensor& x, const SizeGroup& g) {
+    if (g.first_token == 0 && g.count * g.length == x.size(0)) return x;
+    return g.first_token >= 0 ? x.narrow(0, g.first_token, g.count * g.length) : x.index_select(0, g.tokens);
+  };
   std::vector<at::Tensor> out;
   for (const SizeGroup& g : images.size_groups) {
     auto batch = [&](const at::Tensor& x) {  // [count, heads, length, d]
-      const at::Tensor rows = g.first_token >= 0 ? x.narrow(0, g.first_token, g.count * g.length)
-                                                 : x.index_select(0, g.tokens);
-      return rows.reshape({g.count, g.length, heads, d}).transpose(1, 2);
+      return group_rows(x, g).reshape({g.count, g.length, heads, d}).transpose(1, 2);
     };
     out.push_back(at::scaled_dot_product_attention(batch(q), batch(k), batch(v))
                       .transpose(1, 2)
