@@ -250,19 +250,28 @@ TEST(GpuFastPaths, FusedCrossEntropyMatchesTheAtenPath) {
         mask[i] = edge_mask[i];
       }
       for (const int64_t chunk : {int64_t{128}, int64_t{333}}) {
-        auto run = [&](bool fused) {
+        // Two microbatches, so that the weight's gradient is also added to
+        // an existing one; with weight_grad_in_gemm its GEMM does that.
+        auto run = [&](bool fused, bool weight_grad_in_gemm) {
           const at::Tensor h = h0.clone().set_requires_grad(true), w = w0.clone().set_requires_grad(true);
-          const at::Tensor loss = vocab_parallel_cross_entropy_sum(h, w, labels, mask, one, chunk, {}, fused);
-          (loss * 0.7).backward();
+          at::Tensor loss;
+          for (const double scale : {0.7, 0.3}) {
+            loss = vocab_parallel_cross_entropy_sum(h, w, labels, mask, one, chunk, {}, fused, weight_grad_in_gemm);
+            (loss * scale).backward();
+          }
           return std::vector<at::Tensor>{loss.detach(), h.grad(), w.grad()};
         };
-        const auto fused = run(true), reference = run(false);
-        const std::string at_shape = std::string(dtype == at::kHalf ? " fp16" : " bf16") + " at vocab=" +
-                                     std::to_string(vocab) + " chunk=" + std::to_string(chunk);
-        const double loss = reference[0].item<double>();
-        EXPECT_LE(std::abs(fused[0].item<double>() - loss), 1e-4 * std::abs(loss)) << "loss" + at_shape;
-        expect_fp32_close(fused[1], reference[1], 1e-2, "d hidden" + at_shape);
-        expect_fp32_close(fused[2], reference[2], 1e-2, "d weight" + at_shape);
+        const auto reference = run(false, false);
+        for (const bool in_gemm : {false, true}) {
+          const auto fused = run(true, in_gemm);
+          const std::string at_shape = std::string(dtype == at::kHalf ? " fp16" : " bf16") + " at vocab=" +
+                                       std::to_string(vocab) + " chunk=" + std::to_string(chunk) +
+                                       (in_gemm ? " weight grad in its GEMM" : "");
+          const double loss = reference[0].item<double>();
+          EXPECT_LE(std::abs(fused[0].item<double>() - loss), 1e-4 * std::abs(loss)) << "loss" + at_shape;
+          expect_fp32_close(fused[1], reference[1], 1e-2, "d hidden" + at_shape);
+          expect_fp32_close(fused[2], reference[2], 1e-2, "d weight" + at_shape);
+        }
       }
     }
   }

@@ -76,6 +76,35 @@ TEST(VocabParallel, ChunkedCrossEntropyOverTwoTpRanks) {
                                   });
 }
 
+// The embedding whose backward adds into weight.grad itself (the CUDA path)
+// against autograd's: the same rows, and over two microbatches, with tokens
+// repeated within each, the same accumulated gradient; the input-side
+// gradient is the same too (rows scaled, so each microbatch's differs).
+TEST(VocabParallel, EmbeddingGradIntoTheWeightEqualsAutograd) {
+  torch::manual_seed(3);
+  const at::Tensor w0 = torch::randn({kVocab, kHidden});
+  const std::vector<at::Tensor> tokens{torch::tensor(std::vector<int64_t>{3, 1, 3, 0, kVocab - 1, 3}),
+                                       torch::tensor(std::vector<int64_t>{1, 1, 2, 5, 5, 0})};
+  auto run = [&](bool grad_into_weight) {
+    const at::Tensor w = w0.clone().set_requires_grad(true);
+    std::vector<at::Tensor> rows;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      const at::Tensor r = vocab_parallel_embedding(tokens[i], w, test::single_group(), grad_into_weight);
+      rows.push_back(r.detach());
+      (r * torch::randn_like(r) * (1.0 + double(i))).sum().backward();
+    }
+    return std::make_pair(rows, w.grad());
+  };
+  torch::manual_seed(4);
+  const auto [rows_autograd, grad_autograd] = run(false);
+  torch::manual_seed(4);
+  const auto [rows_into, grad_into] = run(true);
+  for (size_t i = 0; i < tokens.size(); ++i) EXPECT_TRUE(rows_into[i].equal(rows_autograd[i])) << "rows " << i;
+  test::expect_close(grad_into, grad_autograd, 1e-6, "embedding weight gradient");
+  EXPECT_GT(grad_into.abs().sum(1).gt(0).sum().item<int64_t>(), 0);
+  EXPECT_EQ(grad_into[4].abs().sum().item<double>(), 0.0) << "row 4 is never used";
+}
+
 // The kernels' online softmax as they run it, on the CPU: each of `threads`
 // strided slices of a row adds `pack` values at a time, the slices then
 // combine pairwise as a butterfly and in order; against ATen's max and sum of

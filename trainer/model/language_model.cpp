@@ -72,7 +72,7 @@ LanguageModel::LanguageModel(const LlmArch& arch, std::uint64_t seed, const Modu
 at::Tensor LanguageModel::embed(const at::Tensor& tokens, const at::Tensor& image_rows, std::int64_t image_token_id) const {
   const auto b = tokens.size(0), s = tokens.size(1);
   const at::Tensor flat_tokens = tokens.reshape({-1});
-  at::Tensor x = vocab_parallel_embedding(flat_tokens, embedding_, tp_);
+  at::Tensor x = vocab_parallel_embedding(flat_tokens, embedding_, tp_, /*grad_into_weight=*/embedding_.is_cuda());
   const at::Tensor slots = flat_tokens.eq(image_token_id).nonzero().squeeze(1);
   const int64_t n_rows = image_rows.defined() ? image_rows.size(0) : 0;
   if (slots.size(0) != n_rows)
@@ -131,7 +131,8 @@ at::Tensor LanguageModel::loss_sum(const TextBatch& batch, const at::Tensor& hid
   // [tokens, V/tp] logits are never held (vocab_parallel.h).
   const at::Tensor in = output_input(hidden);
   return vocab_parallel_cross_entropy_sum(in.reshape({-1, in.size(-1)}), output_, batch.labels, batch.loss_mask, tp_,
-                                          /*chunk_tokens=*/0, weights_.copy(output_));
+                                          /*chunk_tokens=*/0, weights_.copy(output_), /*fused_kernels=*/true,
+                                          weights_.accumulates_in_gemm(output_));
 }
 
 at::Tensor LanguageModel::logits(const at::Tensor& hidden) const {

@@ -3,6 +3,7 @@
 #include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "model/params.h"
 #include "model/tp_ops.h"
 #ifdef HETERO_WITH_CUDA
 #include "kernels/cross_entropy_launch.h"
@@ -93,7 +94,8 @@ at::Tensor chunk_loss(const at::Tensor& logits, const at::Tensor& labels, const 
 struct ChunkedCrossEntropy : torch::autograd::Function<ChunkedCrossEntropy> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& hidden, const at::Tensor& weight,
                             const at::Tensor& labels, const at::Tensor& mask, const at::Tensor& weight_in_compute,
-                            const Group* tp, int64_t chunk, bool grad_hidden, bool grad_weight, bool fused_kernels) {
+                            const Group* tp, int64_t chunk, bool grad_hidden, bool grad_weight, bool fused_kernels,
+                            bool weight_grad_in_gemm) {
     const bool grads = grad_hidden || grad_weight;
     const at::Tensor& w = weight_in_compute;
     const int64_t tokens = hidden.size(0), rows = weight.size(0);
@@ -107,7 +109,16 @@ struct ChunkedCrossEntropy : torch::autograd::Function<ChunkedCrossEntropy> {
       loss = loss + chunk_loss(logits, labels.narrow(0, begin, n), m, *tp, d_logits, fused_kernels);
     }
     if (grad_hidden) ctx->saved_data["d_hidden"] = at::matmul(d_logits_all, w);
-    if (grad_weight) ctx->saved_data["d_weight"] = at::matmul(d_logits_all.t(), hidden);  // in the compute dtype
+    if (grad_weight && weight_grad_in_gemm) {
+      // The weight's gradient is made in backward, scaled there and added to
+      // weight.grad in fp32 by its GEMM: no [V/tp, H] gradient in the
+      // compute dtype, no fp32 copy of it to scale and then add (three
+      // passes over 2 GB per microbatch at the 20L vocabulary).
+      ctx->saved_data["d_logits"] = d_logits_all;
+      ctx->save_for_backward({hidden, weight});
+    } else if (grad_weight) {
+      ctx->saved_data["d_weight"] = at::matmul(d_logits_all.t(), hidden);  // in the compute dtype
+    }
     return loss;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -116,11 +127,40 @@ struct ChunkedCrossEntropy : torch::autograd::Function<ChunkedCrossEntropy> {
       const auto it = ctx->saved_data.find(key);
       return it == ctx->saved_data.end() ? at::Tensor() : it->second.toTensor();
     };
-    const at::Tensor d_hidden = saved("d_hidden"), d_weight = saved("d_weight");
+    const at::Tensor d_hidden = saved("d_hidden"), d_weight = saved("d_weight"), d_logits = saved("d_logits");
+    if (d_logits.defined()) {
+      const variable_list s = ctx->get_saved_variables();  // hidden, weight
+      // The scale on hidden [T, H], not on d_logits [T, V/tp]: 1/32 of the
+      // elements at the 20L widths (bf16 times the fp32 scalar, rounded once).
+      accumulate_weight_grad(s[1], d_logits, s[0] * g);
+    }
     return {d_hidden.defined() ? d_hidden * g.to(d_hidden.scalar_type()) : at::Tensor(),
-            d_weight.defined() ? d_weight.to(at::kFloat) * g : at::Tensor(),
+            d_weight.defined() ? d_weight.to(at::kFloat) * g : at::Tensor(),  // undefined: in weight.grad already
             at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
-            at::Tensor()};
+            at::Tensor(), at::Tensor()};
+  }
+};
+
+// weight.index_select(0, ids) * keep, whose backward adds keep * d(rows)
+// into weight.grad with one index_add_ and returns no gradient for weight:
+// autograd's way makes a zero-filled [V/tp, H] gradient for the few rows
+// used and then adds all of it to weight.grad (two passes over 2 GB per
+// microbatch at the 20L vocabulary).
+struct EmbeddingRowsGradIntoWeight : torch::autograd::Function<EmbeddingRowsGradIntoWeight> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& weight, const at::Tensor& ids,
+                            const at::Tensor& keep) {
+    ctx->save_for_backward({weight});
+    ctx->saved_data["ids"] = ids;
+    ctx->saved_data["keep"] = keep;
+    return weight.index_select(0, ids) * keep;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const at::Tensor weight = ctx->get_saved_variables()[0];
+    const at::Tensor rows = grads[0] * ctx->saved_data["keep"].toTensor();
+    at::Tensor& grad = weight.mutable_grad();
+    if (!grad.defined()) grad = at::zeros_like(weight);
+    grad.index_add_(0, ctx->saved_data["ids"].toTensor(), rows);
+    return {at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -129,18 +169,23 @@ struct ChunkedCrossEntropy : torch::autograd::Function<ChunkedCrossEntropy> {
 at::Tensor vocab_parallel_cross_entropy_sum(const at::Tensor& hidden, const at::Tensor& weight,
                                             const at::Tensor& labels, const at::Tensor& mask, const Group& tp,
                                             int64_t chunk_tokens, const at::Tensor& weight_in_compute,
-                                            bool fused_kernels) {
+                                            bool fused_kernels, bool weight_grad_in_gemm) {
   if (chunk_tokens <= 0) chunk_tokens = std::max<int64_t>(1, (int64_t{1} << 27) / weight.size(0));
   const bool grad_mode = at::GradMode::is_enabled();
   const at::Tensor w = weight_in_compute.defined() ? weight_in_compute.detach()
                                                   : weight.detach().to(hidden.scalar_type());
   return ChunkedCrossEntropy::apply(hidden, weight, labels.reshape({-1}), mask.reshape({-1}), w, &tp, chunk_tokens,
-                                    grad_mode && hidden.requires_grad(), grad_mode && weight.requires_grad(), fused_kernels);
+                                    grad_mode && hidden.requires_grad(), grad_mode && weight.requires_grad(), fused_kernels,
+                                    weight_grad_in_gemm);
 }
 
-at::Tensor vocab_parallel_embedding(const at::Tensor& tokens, const at::Tensor& weight, const Group& tp) {
+at::Tensor vocab_parallel_embedding(const at::Tensor& tokens, const at::Tensor& weight, const Group& tp,
+                                    bool grad_into_weight) {
   const auto [local, mine] = local_ids(tokens, weight.size(0), tp);
-  const at::Tensor rows = weight.index_select(0, local.reshape({-1})) * mine.reshape({-1, 1}).to(weight.scalar_type());
+  const at::Tensor ids = local.reshape({-1}), keep = mine.reshape({-1, 1}).to(weight.scalar_type());
+  const at::Tensor rows = grad_into_weight && at::GradMode::is_enabled() && weight.requires_grad()
+                              ? EmbeddingRowsGradIntoWeight::apply(weight, ids, keep)
+                              : weight.index_select(0, ids) * keep;
   return leave_tp_region(rows, tp);
 }
 

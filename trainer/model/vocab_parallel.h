@@ -11,8 +11,12 @@
 namespace hetero {
 
 // Rows of `tokens` [...] from the local shard `weight` [V/tp, H]; summed over
-// tp so every rank gets the full embedding.
-at::Tensor vocab_parallel_embedding(const at::Tensor& tokens, const at::Tensor& weight, const Group& tp);
+// tp so every rank gets the full embedding. `grad_into_weight`: the backward
+// adds the rows' gradient into weight.grad (a leaf's) itself, touching only
+// the rows used, instead of autograd's full-size gradient that is then
+// added (the CUDA path; the CPU build keeps autograd's).
+at::Tensor vocab_parallel_embedding(const at::Tensor& tokens, const at::Tensor& weight, const Group& tp,
+                                    bool grad_into_weight = false);
 
 // Per-token cross-entropy from logit shards [..., V/tp] and labels [...]
 // (global ids). Identical on every tp rank; its gradient flows into each
@@ -37,10 +41,13 @@ at::Tensor vocab_parallel_cross_entropy(const at::Tensor& logits_shard, const at
 // labels) each chunk's softmax and logits' gradient are two fused kernels
 // (kernels/cross_entropy.cu) instead of ATen ops on an fp32 copy of the
 // chunk's logits; `fused_kernels` = false keeps the ATen reference path
-// there too (tests compare the two).
+// there too (tests compare the two). `weight_grad_in_gemm` (the caller's
+// ComputeWeights::accumulates_in_gemm(weight)): the weight's gradient is
+// added to weight.grad in fp32 by its GEMM in backward
+// (accumulate_weight_grad) instead of being returned.
 at::Tensor vocab_parallel_cross_entropy_sum(const at::Tensor& hidden, const at::Tensor& weight,
                                             const at::Tensor& labels, const at::Tensor& mask, const Group& tp,
                                             int64_t chunk_tokens = 0, const at::Tensor& weight_in_compute = {},
-                                            bool fused_kernels = true);
+                                            bool fused_kernels = true, bool weight_grad_in_gemm = false);
 
 }  // namespace hetero
