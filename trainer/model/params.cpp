@@ -112,7 +112,7 @@ struct LinearAccumulatingWeightGrad : torch::autograd::Function<LinearAccumulati
     const at::Tensor g2 = grads[0].reshape({-1, copy.size(0)});
     const at::Tensor x2 = x.reshape({-1, copy.size(1)});
     variable_list out{ctx->needs_input_grad(0) ? at::matmul(grads[0], copy) : at::Tensor(), at::Tensor(),
-                      ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2) ? g2.sum(0) : at::Tensor()};
+                      ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2) ? bias_grad(g2) : at::Tensor()};
     // The masters' rows lie side by side along the copy's output dim.
     int64_t row = 0;
     for (size_t i = 2; i < s.size(); ++i) {
@@ -201,6 +201,11 @@ void accumulate_weight_grad(const at::Tensor& master, const at::Tensor& grad_out
   (void)master, (void)grad_out, (void)input;
   throw std::logic_error("accumulate_weight_grad: a CUDA build's path (ComputeWeights::accumulates_in_gemm)");
 #endif
+}
+
+at::Tensor bias_grad(const at::Tensor& grad_out) {
+  if (!grad_out.is_cuda()) return grad_out.sum(0);
+  return at::mm(at::ones({1, grad_out.size(0)}, grad_out.options()), grad_out).squeeze(0);
 }
 
 at::Tensor ParamSet::add(const std::string& name, std::vector<int64_t> shape, int tp_shard_dim, Init init,

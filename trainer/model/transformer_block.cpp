@@ -73,7 +73,7 @@ struct ActivateThenProject : public torch::autograd::Function<ActivateThenProjec
     const at::Tensor dh = at::matmul(g, w);
     const auto [du, h] = activation_backward(dh, u, a);
     const at::Tensor g2 = g.reshape({-1, g.size(-1)}), h2 = h.reshape({-1, h.size(-1)});
-    const at::Tensor db = ctx->saved_data["bias"].toBool() ? g2.sum(0) : at::Tensor();
+    const at::Tensor db = ctx->saved_data["bias"].toBool() ? bias_grad(g2) : at::Tensor();
     if (s.size() == 3) {
       accumulate_weight_grad(s[2], g2, h2);
       return {du, at::Tensor(), db, at::Tensor(), at::Tensor()};
