@@ -1,6 +1,6 @@
 // The ATen expressions that the fused ops (model/chunk_scores.h,
 // model/gated_rms_norm.h, model/causal_conv1d.h, model/ssd_output.h,
-// model/ssd_state_input.h) replace on CUDA, as ssd_scan.cpp and
+// model/ssd_state_input.h, model/ssd_state_passing.h) replace on CUDA, as ssd_scan.cpp and
 // mamba_mixer.cpp compute them on the CPU, with random inputs of the shapes
 // they see there: the references of the fused-op tests.
 #pragma once
@@ -85,6 +85,20 @@ inline at::Tensor ssd_state_input_reference(const at::Tensor& x, const at::Tenso
   const at::Tensor padded = at::constant_pad_nd(x, {0, 0, 0, 0, 0, c * q - l});
   const at::Tensor xg = padded.reshape({b, c, q, g, hg, p}).permute({0, 1, 3, 2, 4, 5});
   return (xg * to_end.permute({0, 1, 2, 4, 3}).unsqueeze(-1)).to(x.scalar_type()).reshape({b, c, g, q, hg * p});
+}
+
+// own [b, c, h, w], chunk_log [b, c, h] -> the state each chunk starts
+// from, [b, c, h, w] in own's dtype, as ssd_scan.cpp's CPU path computes it:
+// entering_k = sum_{j<k} exp(G_{k-1} - G_j) own_j (G the cumulative
+// chunk_log), one masked [c, c] matmul per (b, h), in fp32.
+inline at::Tensor ssd_state_passing_reference(const at::Tensor& own, const at::Tensor& chunk_log) {
+  const int64_t c = own.size(1);
+  const at::Tensor log_by_head = chunk_log.permute({0, 2, 1});  // [b, h, c]
+  const at::Tensor G = log_by_head.cumsum(-1);
+  const at::Tensor earlier = at::ones({c, c}, chunk_log.options().dtype(at::kBool)).tril(-1);
+  const at::Tensor exponent = (G - log_by_head).unsqueeze(-1) - G.unsqueeze(-2);  // [b, h, k, j]
+  const at::Tensor carry = at::exp(exponent.masked_fill(earlier.logical_not(), -std::numeric_limits<float>::infinity()));
+  return at::matmul(carry, own.to(at::kFloat).permute({0, 2, 1, 3})).permute({0, 2, 1, 3}).to(own.scalar_type());
 }
 
 // x [T, channels] or [T, groups, width], weight [channels, 1, K], bias

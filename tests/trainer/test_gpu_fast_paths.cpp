@@ -30,6 +30,7 @@
 #include "model/ssd_output.h"
 #include "model/ssd_scan.h"
 #include "model/ssd_state_input.h"
+#include "model/ssd_state_passing.h"
 #include "model/transformer_block.h"
 #include "model/vocab_parallel.h"
 #include "optim/adamw_step.h"
@@ -698,6 +699,51 @@ TEST(GpuFastPaths, SsdStateInputKernelMatchesTheReference) {
         expect_bf16_close(got, want, "weighted" + at_shape);
         expect_bf16_close(got_grads[0], want_grads[0], "dx" + at_shape);
         expect_bf16_close(got_grads[1], want_grads[1], "d_to_end" + at_shape);
+      }
+    }
+  }
+}
+
+// The state passing across chunks on the GPU against the masked-matmul
+// reference on the CPU: odd shapes (one chunk; a width that is not a
+// multiple of the backward's slice) and 20L's (32 chunks, 128 heads of
+// 64 x 128 states), fp32 and bf16.
+TEST(GpuFastPaths, SsdStatePassingKernelMatchesTheReference) {
+  SKIP_WITHOUT_CUDA();
+  struct Shape {
+    int64_t b, c, h, w;
+  };
+  const Shape shapes[] = {{1, 1, 2, 7}, {2, 5, 3, 1500}, {1, 32, 128, 64 * 128}};
+  for (const Shape& s : shapes) {
+    for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+      const std::string at_shape = std::string(dtype == at::kFloat ? " fp32" : " bf16") + " at c=" +
+                                   std::to_string(s.c) + " h=" + std::to_string(s.h) + " w=" + std::to_string(s.w);
+      torch::manual_seed(s.w + s.c);
+      const at::Tensor own = torch::randn({s.b, s.c, s.h, s.w}).to(dtype).set_requires_grad(true);
+      const at::Tensor chunk_log = (-2 * torch::rand({s.b, s.c, s.h})).set_requires_grad(true);
+      const at::Tensor want = ssd_state_passing_reference(own, chunk_log);
+      const at::Tensor direction = torch::randn(want.sizes());
+      const variable_list want_grads =
+          torch::autograd::grad({(want.to(at::kFloat) * direction).sum()}, {own, chunk_log});
+      const variable_list leaves{gpu_leaf(own), gpu_leaf(chunk_log)};
+      const at::Tensor got = ssd_state_passing(leaves[0], leaves[1]);
+      ASSERT_TRUE(got.is_cuda());
+      ASSERT_EQ(got.scalar_type(), dtype);
+      const variable_list got_grads =
+          torch::autograd::grad({(got.to(at::kFloat) * direction.to(kGpu)).sum()}, leaves);
+      if (s.c == 1) {  // nothing enters the only chunk, and nothing flows back
+        EXPECT_EQ(got.abs().max().item<double>(), 0) << at_shape;
+        EXPECT_EQ(got_grads[0].abs().max().item<double>(), 0) << at_shape;
+        continue;
+      }
+      if (dtype == at::kFloat) {
+        expect_fp32_close(got, want, 1e-5, "entering" + at_shape);
+        expect_fp32_close(got_grads[0], want_grads[0], 1e-5, "d own" + at_shape);
+        expect_fp32_close(got_grads[1], want_grads[1], 1e-5, "d chunk_log" + at_shape);
+      } else {
+        expect_bf16_close(got, want, "entering" + at_shape);
+        expect_bf16_close(got_grads[0], want_grads[0], "d own" + at_shape);
+        expect_bf16_close(got_grads[1], want_grads[1], "d chunk_log" + at_shape);
       }
     }
   }

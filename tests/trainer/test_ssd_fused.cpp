@@ -11,6 +11,7 @@
 #include "model/gated_rms_norm.h"
 #include "model/ssd_output.h"
 #include "model/ssd_state_input.h"
+#include "model/ssd_state_passing.h"
 #include "model/transformer_block.h"
 
 namespace hetero {
@@ -285,6 +286,45 @@ TEST(FusedSsdStateInput, Bf16IsTheRoundedFp32Product) {
   ASSERT_EQ(got.scalar_type(), at::kBFloat16);
   EXPECT_TRUE(at::equal(got, ssd_state_input_reference(x, to_end)));
   EXPECT_THROW(ssd_state_input(x, torch::rand({1, 1, 2, 2, 4})), c10::Error);  // 6 steps in one chunk of 4
+}
+
+TEST(FusedSsdStatePassing, ForwardAndGradientsEqualTheAtenExpression) {
+  struct Shape {
+    int64_t b, c, h, w;
+  };
+  // One chunk (nothing enters it), two, and more chunks over widths below and above a warp.
+  const Shape shapes[] = {{1, 1, 1, 3}, {1, 2, 2, 5}, {2, 5, 3, 37}, {1, 9, 2, 70}};
+  for (const Shape& s : shapes) {
+    const std::string at_shape = "b=" + std::to_string(s.b) + " c=" + std::to_string(s.c) + " h=" +
+                                 std::to_string(s.h) + " w=" + std::to_string(s.w);
+    torch::manual_seed(s.c * 10 + s.w);
+    const at::Tensor own = torch::randn({s.b, s.c, s.h, s.w}).set_requires_grad(true);
+    // Log-decays of whole chunks: negative, some near 0 (the state carries), some far below.
+    const at::Tensor chunk_log = (-3 * torch::rand({s.b, s.c, s.h})).set_requires_grad(true);
+    const at::Tensor want = ssd_state_passing_reference(own, chunk_log), got = ssd_state_passing(own, chunk_log);
+    EXPECT_TRUE(at::equal(got.narrow(1, 0, 1), torch::zeros({s.b, 1, s.h, s.w}))) << "the first chunk starts from 0";
+    if (s.c == 1) continue;
+    expect_close(got, want, 1e-6, "entering " + at_shape);
+    const at::Tensor direction = torch::randn(want.sizes());
+    const auto want_grads = grads_of(want, direction, {own, chunk_log});
+    const auto got_grads = grads_of(got, direction, {own, chunk_log});
+    expect_close(got_grads[0], want_grads[0], 1e-5, "d own " + at_shape);
+    if (s.c == 2)  // the second chunk enters with own_0 alone: no decay acts on anything
+      EXPECT_TRUE(at::equal(got_grads[1], torch::zeros_like(chunk_log))) << at_shape;
+    else
+      expect_close(got_grads[1], want_grads[1], 1e-5, "d chunk_log " + at_shape);
+  }
+}
+
+TEST(FusedSsdStatePassing, Bf16StatesAreRoundedOnceFromFp32) {
+  torch::manual_seed(5);
+  const at::Tensor own = torch::randn({1, 6, 2, 9}).to(at::kBFloat16), chunk_log = -torch::rand({1, 6, 2});
+  const at::Tensor got = ssd_state_passing(own, chunk_log);
+  ASSERT_EQ(got.scalar_type(), at::kBFloat16);
+  // A bf16 own converts exactly; the recurrence runs in fp32 and rounds once at the end.
+  EXPECT_TRUE(at::equal(got, ssd_state_passing(own.to(at::kFloat), chunk_log).to(at::kBFloat16)));
+  EXPECT_THROW(ssd_state_passing(own, -torch::rand({1, 5, 2})), c10::Error);                     // chunks differ
+  EXPECT_THROW(ssd_state_passing(own, -torch::rand({1, 6, 2}).to(at::kBFloat16)), c10::Error);  // log not fp32
 }
 
 }  // namespace

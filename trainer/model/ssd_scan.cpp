@@ -6,6 +6,7 @@
 #include "model/chunk_scores.h"
 #include "model/ssd_output.h"
 #include "model/ssd_state_input.h"
+#include "model/ssd_state_passing.h"
 
 namespace hetero {
 
@@ -113,20 +114,30 @@ at::Tensor ssd_chunked_scan_grouped(const at::Tensor& x_in, const at::Tensor& dt
   const at::Tensor weighted =
       x_in.is_cuda() ? ssd_state_input(x_in, to_end)
                      : (x * to_end.permute({0, 1, 2, 4, 3}).unsqueeze(-1)).to(mm).reshape({b, c, g, q, hg * p});
-  const at::Tensor own = at::matmul(weighted.transpose(-1, -2), B).to(at::kFloat).view({b, c, g, hg, p, n});
+  const at::Tensor own = at::matmul(weighted.transpose(-1, -2), B);  // [b,c,g,hg*p,n] in mm
 
-  // Entering states: S_k = sum_{j<k} exp(G_{k-1} - G_j) own_j, G the
-  // cumulative chunk log-decays; one [c, c] matmul per (b, g, head).
-  const at::Tensor chunk_log = a_cum.select(-1, q - 1).permute({0, 2, 3, 1});  // [b,g,hg,c]
-  const at::Tensor G = chunk_log.cumsum(-1);
-  const at::Tensor earlier = at::ones({c, c}, dt.options().dtype(at::kBool)).tril(-1);  // j < k
-  const at::Tensor carry = masked_exp((G - chunk_log).unsqueeze(-1) - G.unsqueeze(-2), earlier);  // [b,g,hg,k,j]
-  const at::Tensor entering = at::matmul(carry, own.permute({0, 2, 3, 1, 4, 5}).reshape({b, g, hg, c, p * n}))
-                                  .view({b, g, hg, c, p, n})
-                                  .permute({0, 3, 1, 2, 4, 5});  // [b,c,g,hg,p,n]
+  // Entering states: S_0 = 0, S_{k+1} = exp(chunk_log_k) S_k + own_k. On CUDA
+  // one fused op in the states' own layout; elsewhere, the reference, as
+  // S_k = sum_{j<k} exp(G_{k-1} - G_j) own_j with G the cumulative chunk
+  // log-decays: one [c, c] matmul per (b, g, head).
+  const at::Tensor chunk_log = a_cum.select(-1, q - 1);  // [b,c,g,hg]
+  at::Tensor entering;                                    // [b,c,g,hg*p,n] in mm
+  if (x_in.is_cuda()) {
+    entering = ssd_state_passing(own.view({b, c, h, p * n}), chunk_log.reshape({b, c, h})).view(own.sizes());
+  } else {
+    const at::Tensor log_by_head = chunk_log.permute({0, 2, 3, 1});  // [b,g,hg,c]
+    const at::Tensor G = log_by_head.cumsum(-1);
+    const at::Tensor earlier = at::ones({c, c}, dt.options().dtype(at::kBool)).tril(-1);  // j < k
+    const at::Tensor carry = masked_exp((G - log_by_head).unsqueeze(-1) - G.unsqueeze(-2), earlier);  // [b,g,hg,k,j]
+    const at::Tensor own_by_head = own.to(at::kFloat).view({b, c, g, hg, p * n}).permute({0, 2, 3, 1, 4});
+    entering = at::matmul(carry, own_by_head)  // [b,g,hg,c,p*n]
+                   .permute({0, 3, 1, 2, 4})
+                   .to(mm)
+                   .reshape({b, c, g, hg * p, n});
+  }
 
   // Inter-chunk: y_t += exp(a_cum_t) C_t S_entering, a group's heads in one matmul.
-  const at::Tensor states = entering.to(mm).reshape({b, c, g, hg * p, n}).transpose(-1, -2);  // [b,c,g,n,hg*p]
+  const at::Tensor states = entering.transpose(-1, -2);  // [b,c,g,n,hg*p]
   const at::Tensor y_inter = at::matmul(C, states);  // [b,c,g,q,hg*p], before its decay exp(a_cum_t)
 
   // y = y_intra + y_inter exp(a_cum) (+ x D): on CUDA one fused op writing [b, l, h, p]; elsewhere
