@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <vector>
 
 #include "model/causal_conv1d.h"
 #include "model/gated_rms_norm.h"
@@ -84,9 +85,13 @@ at::Tensor MambaMixer::forward_partial(const at::Tensor& xi, const std::vector<i
   const int64_t per_group = cfg_.heads / cfg_.groups, hgp = per_group * p;
   // [T, local groups, z_g | x_g B_g C_g | dt_g]
   const at::Tensor proj = weights_.linear(xi, in_proj_).view({tokens, gl, -1});
-  const at::Tensor z_groups = proj.narrow(2, 0, hgp);  // [T, gl, hgp], strided
-  const at::Tensor xbc_groups = proj.narrow(2, hgp, hgp + 2 * n);  // [T, gl, hgp + 2n], strided
-  const at::Tensor dt_raw = proj.narrow(2, 2 * hgp + 2 * n, per_group).reshape({tokens, hl});
+  // One split rather than three narrows: its backward writes the parts'
+  // gradients side by side in one pass, where each narrow's zero-fills a
+  // [T, gl, width] gradient of its own and autograd then sums the three.
+  const std::vector<at::Tensor> parts = at::split_with_sizes(proj, {hgp, hgp + 2 * n, per_group}, 2);
+  const at::Tensor& z_groups = parts[0];    // [T, gl, hgp], strided
+  const at::Tensor& xbc_groups = parts[1];  // [T, gl, hgp + 2n], strided
+  const at::Tensor dt_raw = parts[2].reshape({tokens, hl});
 
   // Causal depthwise conv per sample (left zero padding K-1) and SiLU, as
   // xbc_act [S, L, gl, hgp + 2n]. On CUDA one fused op over the packed
@@ -105,9 +110,10 @@ at::Tensor MambaMixer::forward_partial(const at::Tensor& xi, const std::vector<i
     xbc_act = at::silu(conv.narrow(2, 0, len)).transpose(1, 2).reshape({padded.size(0), len, gl, -1});
   }
   const int64_t samples = xbc_act.size(0), len = xbc_act.size(1);
-  const at::Tensor xs = xbc_act.narrow(3, 0, hgp).reshape({samples, len, hl, p});
-  const at::Tensor B = xbc_act.narrow(3, hgp, n);  // [S, L, groups, n]: the scan reads them per group
-  const at::Tensor C = xbc_act.narrow(3, hgp + n, n);
+  const std::vector<at::Tensor> xbc_parts = at::split_with_sizes(xbc_act, {hgp, n, n}, 3);  // as above
+  const at::Tensor xs = xbc_parts[0].reshape({samples, len, hl, p});
+  const at::Tensor& B = xbc_parts[1];  // [S, L, groups, n]: the scan reads them per group
+  const at::Tensor& C = xbc_parts[2];
 
   at::Tensor dt = at::softplus(pad_packed(dt_raw, cu_seqlens).to(at::kFloat) + dt_bias_);  // [S, L, hl]
   if (cfg_.dt_clamp_min > 0) dt = dt.clamp_min(cfg_.dt_clamp_min);
