@@ -248,14 +248,12 @@ StepResult clip_and_step(Trainer& t, std::vector<Param>& enc_params, std::vector
     out.skipped = true;
     return out;
   }
+  // Clipping: the optimizers take the gradients times `factor` as they read
+  // them (no pass of its own over every gradient).
   const double clip = t.recipe.train.clip_grad;
-  if (clip > 0 && out.grad_norm > clip) {
-    const double factor = clip / (out.grad_norm + 1e-6);
-    scale_grads(enc_params, factor);
-    scale_grads(llm_params, factor);
-  }
-  if (t.encoder_optim) t.encoder_optim->step(lr, weight_decay);
-  if (t.llm_optim) t.llm_optim->step(lr, weight_decay);
+  const double factor = clip > 0 && out.grad_norm > clip ? clip / (out.grad_norm + 1e-6) : 1.0;
+  if (t.encoder_optim) t.encoder_optim->step(lr, weight_decay, factor);
+  if (t.llm_optim) t.llm_optim->step(lr, weight_decay, factor);
   return out;
 }
 

@@ -1,11 +1,14 @@
 // The fused AdamW step's per-element math (run by its CPU loop) against the
 // ATen ops both optimizers use on the CPU (optim/adamw_step.h): the same
 // weights and moments over several steps, with weight decay everywhere, by
-// mask, and none.
+// mask, and none. The gradient scale (clipping) that both optimizers take
+// gives, on the CPU, bit for bit the weights of scaling the gradients first.
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
 
+#include "layer_checks.h"
+#include "optim/adamw.h"
 #include "optim/adamw_step.h"
 
 namespace hetero {
@@ -69,6 +72,76 @@ TEST(AdamWStep, MismatchedSizesAreRefused) {
   at::Tensor w = at::zeros({4}), m = at::zeros({4}), v = at::zeros({3});
   EXPECT_THROW(adamw_step_fused(w, at::zeros({4}), m, v, at::Tensor(), AdamWStepConfig()), c10::Error);
   EXPECT_FALSE(adamw_step_fusable(w, w, m, m));  // CPU tensors: the reference path
+}
+
+// The fused loop's grad_scale against the reference's, and against the
+// fused loop on gradients scaled beforehand (the same fp32 product: equal).
+TEST(AdamWStep, FusedLoopScalesTheGradientAsTheReference) {
+  const int64_t n = 1001;
+  State fused = fresh_state(n), reference = fresh_state(n), prescaled = fresh_state(n);
+  for (int step = 1; step <= 3; ++step) {
+    const at::Tensor g = torch::randn({n});
+    AdamWStepConfig c;
+    c.lr = 3e-3;
+    c.step = step;
+    c.decay = 1.0 - 3e-3 * 0.1;
+    AdamWStepConfig scaled = c;
+    scaled.grad_scale = 0.3 / (step + 1.7);
+    adamw_step_fused(fused.w, g, fused.m, fused.v, at::Tensor(), scaled);
+    adamw_step_reference(reference.w, g, reference.m, reference.v, at::Tensor(), scaled);
+    adamw_step_fused(prescaled.w, g * scaled.grad_scale, prescaled.m, prescaled.v, at::Tensor(), c);
+  }
+  expect_close(fused.w, reference.w, "w");
+  expect_close(fused.m, reference.m, "exp_avg");
+  expect_close(fused.v, reference.v, "exp_avg_sq");
+  EXPECT_TRUE(at::equal(fused.w, prescaled.w));
+  EXPECT_TRUE(at::equal(fused.v, prescaled.v));
+}
+
+// Both optimizers on the CPU: step(lr, wd, factor) on the raw gradients
+// gives exactly the weights of grad.mul_(factor) and then step(lr, wd, 1),
+// what clipping did before it moved into the step; the gradients stay as
+// they were. A wrong factor (applied twice, or not at all) fails.
+TEST(AdamWStep, OptimizersApplyTheGradScaleExactlyOnce) {
+  TrainConfig cfg;
+  cfg.adam_beta2 = 0.95;
+  const Group one = test::single_group();
+  auto make_params = [] {
+    torch::manual_seed(3);
+    std::vector<Param> params;
+    for (const int64_t n : {37, 1000, 5}) {
+      Param p;
+      p.name = "p" + std::to_string(n);
+      p.value = torch::randn({n}).set_requires_grad(true);
+      p.decay = n != 5;
+      params.push_back(p);
+    }
+    return params;
+  };
+  for (const bool distributed : {false, true}) {
+    std::vector<Param> scaled = make_params(), folded = make_params();
+    const std::unique_ptr<Optimizer> a = make_optimizer(scaled, cfg, one, distributed);
+    const std::unique_ptr<Optimizer> b = make_optimizer(folded, cfg, one, distributed);
+    for (int step = 1; step <= 3; ++step) {
+      const double factor = step == 2 ? 1.0 : 0.25 / step;
+      for (size_t i = 0; i < scaled.size(); ++i) {
+        const at::Tensor g = torch::randn(scaled[i].value.sizes());
+        scaled[i].value.mutable_grad() = g.clone();
+        folded[i].value.mutable_grad() = g.clone();
+      }
+      {
+        at::NoGradGuard no_grad;
+        for (Param& p : scaled) p.value.mutable_grad().mul_(factor);
+      }
+      const at::Tensor raw = folded[1].value.grad().clone();
+      a->step(3e-3, 0.1, 1.0);
+      b->step(3e-3, 0.1, factor);
+      EXPECT_TRUE(at::equal(folded[1].value.grad(), raw)) << "the step does not write the gradient";
+    }
+    for (size_t i = 0; i < scaled.size(); ++i)
+      EXPECT_TRUE(at::equal(folded[i].value.detach(), scaled[i].value.detach()))
+          << scaled[i].name << (distributed ? " (distributed)" : "");
+  }
 }
 
 }  // namespace

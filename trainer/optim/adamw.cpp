@@ -9,7 +9,7 @@
 namespace hetero {
 namespace {
 
-AdamWStepConfig step_config(const TrainConfig& cfg, double lr, int step, double decay) {
+AdamWStepConfig step_config(const TrainConfig& cfg, double lr, int step, double decay, double grad_scale) {
   AdamWStepConfig c;
   c.lr = lr;
   c.beta1 = cfg.adam_beta1;
@@ -17,6 +17,7 @@ AdamWStepConfig step_config(const TrainConfig& cfg, double lr, int step, double 
   c.eps = cfg.adam_eps;
   c.step = step;
   c.decay = decay;
+  c.grad_scale = grad_scale;
   return c;
 }
 
@@ -29,13 +30,14 @@ AdamW::AdamW(std::vector<Param>& params, const TrainConfig& cfg) : params_(param
   }
 }
 
-void AdamW::step(double lr, double weight_decay) {
+void AdamW::step(double lr, double weight_decay, double grad_scale) {
   at::NoGradGuard no_grad;
   ++steps_;
   for (size_t i = 0; i < params_.size(); ++i) {
     at::Tensor w = params_[i].value;
     const double decay = params_[i].decay ? 1.0 - lr * weight_decay : 1.0;
-    adamw_step(w, w.grad(), exp_avg_[i], exp_avg_sq_[i], at::Tensor(), step_config(cfg_, lr, steps_, decay));
+    adamw_step(w, w.grad(), exp_avg_[i], exp_avg_sq_[i], at::Tensor(),
+               step_config(cfg_, lr, steps_, decay, grad_scale));
   }
 }
 
@@ -74,7 +76,7 @@ ShardedAdamW::ShardedAdamW(std::vector<Param>& params, const TrainConfig& cfg, c
   exp_avg_sq_ = at::zeros({shard_}, opts);
 }
 
-void ShardedAdamW::step(double lr, double weight_decay) {
+void ShardedAdamW::step(double lr, double weight_decay, double grad_scale) {
   at::NoGradGuard no_grad;
   ++steps_;
   const int64_t padded = shard_ * dp_.size();
@@ -85,7 +87,8 @@ void ShardedAdamW::step(double lr, double weight_decay) {
   };
   at::Tensor w = flat(false).narrow(0, begin_, shard_).clone();
   const at::Tensor g = flat(true).narrow(0, begin_, shard_);
-  adamw_step(w, g, exp_avg_, exp_avg_sq_, decay_mask_, step_config(cfg_, lr, steps_, 1.0 - lr * weight_decay));
+  adamw_step(w, g, exp_avg_, exp_avg_sq_, decay_mask_,
+             step_config(cfg_, lr, steps_, 1.0 - lr * weight_decay, grad_scale));
 
   // Every replica gets every updated share.
   const at::Tensor updated = at::cat(all_gather(dp_, w));
@@ -138,9 +141,9 @@ class DenseAndExpertAdamW : public Optimizer {
     dense_optim_ = std::make_unique<ShardedAdamW>(dense_, cfg, dp);
     expert_optim_ = std::make_unique<ShardedAdamW>(experts_, cfg, *experts_.front().expert_dp);
   }
-  void step(double lr, double weight_decay) override {
-    dense_optim_->step(lr, weight_decay);
-    expert_optim_->step(lr, weight_decay);
+  void step(double lr, double weight_decay, double grad_scale) override {
+    dense_optim_->step(lr, weight_decay, grad_scale);
+    expert_optim_->step(lr, weight_decay, grad_scale);
   }
   int steps() const override { return dense_optim_->steps(); }
   std::vector<OptimizerStatePiece> state_pieces() override {

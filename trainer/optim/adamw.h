@@ -37,8 +37,10 @@ using MomentReader = std::function<at::Tensor(const std::string& moment, const P
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
-  // One step on gradients already reduced over the data-parallel group.
-  virtual void step(double lr, double weight_decay) = 0;
+  // One step on gradients already reduced over the data-parallel group,
+  // taken as multiplied by grad_scale (gradient clipping; 1 for none),
+  // which the gradients themselves are not.
+  virtual void step(double lr, double weight_decay, double grad_scale) = 0;
   // Steps taken (bias correction depends on it).
   virtual int steps() const = 0;
   virtual std::vector<OptimizerStatePiece> state_pieces() = 0;
@@ -50,7 +52,7 @@ class Optimizer {
 class AdamW : public Optimizer {
  public:
   AdamW(std::vector<Param>& params, const TrainConfig& cfg);
-  void step(double lr, double weight_decay) override;
+  void step(double lr, double weight_decay, double grad_scale) override;
   int steps() const override { return steps_; }
   std::vector<OptimizerStatePiece> state_pieces() override;
   void load_state(const MomentReader& read, int steps) override;
@@ -68,7 +70,7 @@ class AdamW : public Optimizer {
 class ShardedAdamW : public Optimizer {
  public:
   ShardedAdamW(std::vector<Param>& params, const TrainConfig& cfg, const Group& dp);
-  void step(double lr, double weight_decay) override;
+  void step(double lr, double weight_decay, double grad_scale) override;
   int steps() const override { return steps_; }
   std::vector<OptimizerStatePiece> state_pieces() override;
   void load_state(const MomentReader& read, int steps) override;

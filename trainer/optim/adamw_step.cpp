@@ -20,6 +20,7 @@ AdamWScalars scalars_of(const AdamWStepConfig& c) {
   s.inv_bias_correction2 = static_cast<float>(1.0 / (1.0 - std::pow(c.beta2, c.step)));
   s.eps = static_cast<float>(c.eps);
   s.step_size = static_cast<float>(-c.lr / (1.0 - std::pow(c.beta1, c.step)));
+  s.grad_scale = static_cast<float>(c.grad_scale);
   return s;
 }
 
@@ -55,9 +56,11 @@ bool adamw_step_fusable(const at::Tensor& w, const at::Tensor& g, const at::Tens
   return true;
 }
 
-void adamw_step_reference(at::Tensor& w, const at::Tensor& g, at::Tensor& m, at::Tensor& v,
+void adamw_step_reference(at::Tensor& w, const at::Tensor& grad, at::Tensor& m, at::Tensor& v,
                           const at::Tensor& decay_mask, const AdamWStepConfig& cfg) {
-  check_alike(w, g, m, v, decay_mask);
+  check_alike(w, grad, m, v, decay_mask);
+  // The values of grad.mul_(grad_scale), grad left as it is.
+  const at::Tensor g = cfg.grad_scale == 1.0 ? grad : grad.mul(cfg.grad_scale);
   const double b1 = cfg.beta1, b2 = cfg.beta2;
   const double c1 = 1.0 - std::pow(b1, cfg.step), c2 = 1.0 - std::pow(b2, cfg.step);
   if (decay_mask.defined())

@@ -16,6 +16,9 @@ struct AdamWStepConfig {
   // The factor weights are multiplied by before the update (1 - lr * weight
   // decay); with a decay mask (bool, one per element) only where it is true.
   double decay = 1.0;
+  // The factor the gradient is multiplied by first, in fp32 (gradient
+  // clipping), without writing it back: in the fused pass as it is read.
+  double grad_scale = 1.0;
 };
 
 // w, m, v updated from g; all of one element count, fp32 for m and v.

@@ -1,6 +1,9 @@
 #include "optim/grads.h"
 
 #include <ATen/core/grad_mode.h>
+#ifdef HETERO_WITH_CUDA
+#include "kernels/grad_stats_launch.h"
+#endif
 
 namespace hetero {
 
@@ -46,7 +49,8 @@ namespace {
 
 // fp64 [] sum of g's squares. On CUDA one fp32 dot product, which reads the
 // gradient once (an fp64 copy, its square and sum make three passes over
-// twice its size); elsewhere in fp64 throughout, the reference.
+// twice its size); elsewhere in fp64 throughout, the reference. (CUDA
+// builds count contiguous fp32 CUDA gradients by grad_stats_cuda instead.)
 at::Tensor sum_of_squares(const at::Tensor& g) {
   if (g.is_cuda()) {
     const at::Tensor flat = g.reshape({-1});
@@ -55,26 +59,42 @@ at::Tensor sum_of_squares(const at::Tensor& g) {
   return g.to(at::kDouble).pow(2).sum();
 }
 
+// CUDA builds: g is one that grad_stats_cuda counts along with `batch`
+// (contiguous fp32 on the batch's device): one kernel over them all reads
+// each element once for both terms, with one launch for every gradient.
+bool joins_kernel(const at::Tensor& g, const std::vector<at::Tensor>& batch) {
+#ifdef HETERO_WITH_CUDA
+  return g.is_cuda() && g.scalar_type() == at::kFloat && g.is_contiguous() &&
+         (batch.empty() || g.device() == batch.front().device());
+#else
+  (void)g, (void)batch;
+  return false;
+#endif
+}
+
 }  // namespace
 
 at::Tensor local_grad_stats(const std::vector<Param>& params, const Group& tp, const Group& dp, at::Device device) {
   at::NoGradGuard no_grad;
   std::vector<at::Tensor> terms;  // per counted parameter: {sum of squares, zero count}
+  std::vector<at::Tensor> batch;  // gradients that the kernel counts (joins_kernel)
   for (const auto& p : params) {
     // An expert element lives on one rank of each expert-data-parallel
     // replica; other parameters on one dp replica, tp-replicated ones on
     // every tp rank.
     if (p.expert_dp ? p.expert_dp->rank != 0 : (dp.rank != 0 || (p.tp_shard_dim < 0 && tp.rank != 0))) continue;
     const at::Tensor& g = p.value.grad();
+    if (joins_kernel(g, batch)) {
+      batch.push_back(g);
+      continue;
+    }
     terms.push_back(at::stack({sum_of_squares(g), g.eq(0).sum().to(at::kDouble)}));
   }
+#ifdef HETERO_WITH_CUDA
+  if (!batch.empty()) terms.push_back(grad_stats_cuda(batch));
+#endif
   if (terms.empty()) return at::zeros({2}, at::TensorOptions().dtype(at::kDouble).device(device));
   return at::stack(terms).sum(0).to(device);
-}
-
-void scale_grads(std::vector<Param>& params, double factor) {
-  at::NoGradGuard no_grad;
-  for (auto& p : params) p.value.mutable_grad().mul_(factor);
 }
 
 }  // namespace hetero

@@ -29,9 +29,9 @@ void reduce_grads_over_dp(std::vector<Param>& params, const Group& dp);
 // Returned as a [2] fp64 tensor {sum_sq, zeros} on the gradients' device
 // (zeros on `device` when no gradient counts here), with no host sync: the
 // per-parameter terms are stacked and summed on the device, so the caller
-// can reduce it with other scalars and read it once.
+// can reduce it with other scalars and read it once. CUDA builds count the
+// contiguous fp32 CUDA gradients by one kernel that reads each element once
+// (kernels/grad_stats_launch.h); CPU gradients in fp64, the reference.
 at::Tensor local_grad_stats(const std::vector<Param>& params, const Group& tp, const Group& dp, at::Device device);
-
-void scale_grads(std::vector<Param>& params, double factor);
 
 }  // namespace hetero
