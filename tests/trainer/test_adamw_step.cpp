@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include "grad_scale_run.h"
 #include "layer_checks.h"
 #include "optim/adamw.h"
 #include "optim/adamw_step.h"
@@ -103,44 +104,12 @@ TEST(AdamWStep, FusedLoopScalesTheGradientAsTheReference) {
 // what clipping did before it moved into the step; the gradients stay as
 // they were. A wrong factor (applied twice, or not at all) fails.
 TEST(AdamWStep, OptimizersApplyTheGradScaleExactlyOnce) {
-  TrainConfig cfg;
-  cfg.adam_beta2 = 0.95;
-  const Group one = test::single_group();
-  auto make_params = [] {
-    torch::manual_seed(3);
-    std::vector<Param> params;
-    for (const int64_t n : {37, 1000, 5}) {
-      Param p;
-      p.name = "p" + std::to_string(n);
-      p.value = torch::randn({n}).set_requires_grad(true);
-      p.decay = n != 5;
-      params.push_back(p);
-    }
-    return params;
-  };
   for (const bool distributed : {false, true}) {
-    std::vector<Param> scaled = make_params(), folded = make_params();
-    const std::unique_ptr<Optimizer> a = make_optimizer(scaled, cfg, one, distributed);
-    const std::unique_ptr<Optimizer> b = make_optimizer(folded, cfg, one, distributed);
-    for (int step = 1; step <= 3; ++step) {
-      const double factor = step == 2 ? 1.0 : 0.25 / step;
-      for (size_t i = 0; i < scaled.size(); ++i) {
-        const at::Tensor g = torch::randn(scaled[i].value.sizes());
-        scaled[i].value.mutable_grad() = g.clone();
-        folded[i].value.mutable_grad() = g.clone();
-      }
-      {
-        at::NoGradGuard no_grad;
-        for (Param& p : scaled) p.value.mutable_grad().mul_(factor);
-      }
-      const at::Tensor raw = folded[1].value.grad().clone();
-      a->step(3e-3, 0.1, 1.0);
-      b->step(3e-3, 0.1, factor);
-      EXPECT_TRUE(at::equal(folded[1].value.grad(), raw)) << "the step does not write the gradient";
-    }
-    for (size_t i = 0; i < scaled.size(); ++i)
-      EXPECT_TRUE(at::equal(folded[i].value.detach(), scaled[i].value.detach()))
-          << scaled[i].name << (distributed ? " (distributed)" : "");
+    const test::GradScaleRun run = test::step_with_grad_scale(test::single_group(), 1000, distributed);
+    EXPECT_TRUE(run.grads_untouched) << "the step does not write the gradient";
+    for (size_t i = 0; i < run.scaled.size(); ++i)
+      EXPECT_TRUE(at::equal(run.folded[i].value.detach(), run.scaled[i].value.detach()))
+          << run.scaled[i].name << (distributed ? " (distributed)" : "");
   }
 }
 
