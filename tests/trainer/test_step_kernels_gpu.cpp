@@ -1,5 +1,6 @@
 // The CUDA fast paths of the training step against their references (skipped
-// where no CUDA device is visible, as in CI): the AdamW step
+// where no CUDA device is visible, as in CI): the MoE experts' stacked bf16
+// copy whose backward adds into the fp32 masters' .grad, the AdamW step
 // that takes the clipping factor as it reads the gradient, and the one-pass
 // gradient statistics kernel against the CPU's fp64 sums.
 #include <memory>
@@ -10,6 +11,7 @@
 
 #include <torch/torch.h>
 
+#include "grad_scale_run.h"
 #include "layer_checks.h"
 #include "model/params.h"
 #include "optim/adamw.h"
@@ -29,6 +31,67 @@ const at::Device kGpu(at::kCUDA, 0);
 
 void expect_fp32_close(const at::Tensor& got, const at::Tensor& want, double rtol, const std::string& what) {
   test::expect_close(got.detach().to(at::kCPU, at::kDouble), want.detach().to(at::kCPU, at::kDouble), rtol, what);
+}
+
+// ComputeWeights::stacked on the GPU (bf16 copy of fp32 masters) against the
+// same on the CPU, whose backward casts each expert's gradient and lets
+// autograd add it: two backward passes (accumulation), with the masters'
+// .grad undefined at first, set beforehand as separate tensors (as
+// zero_grads leaves them), and with one expert frozen.
+TEST(GpuStepKernels, StackedCopyAddsIntoTheFp32Grads) {
+  SKIP_WITHOUT_CUDA();
+  const int64_t experts = 5, rows = 7, cols = 9;  // odd sizes
+  enum class Start { Undefined, Separate, Frozen };
+  for (const Start start : {Start::Undefined, Start::Separate, Start::Frozen}) {
+    const std::string what = start == Start::Undefined ? "grads undefined at first"
+                             : start == Start::Separate ? "grads set beforehand"
+                                                        : "one expert frozen";
+    torch::manual_seed(21);
+    std::vector<at::Tensor> values, initial;
+    for (int64_t e = 0; e < experts; ++e) {
+      values.push_back(torch::randn({rows, cols}));
+      initial.push_back(torch::randn({rows, cols}));
+    }
+    std::vector<at::Tensor> directions;
+    for (int pass = 0; pass < 2; ++pass) directions.push_back(torch::randn({experts, rows, cols}));
+
+    auto run = [&](at::Device device) {
+      std::vector<at::Tensor> masters;
+      for (int64_t e = 0; e < experts; ++e) {
+        // clone(): on the CPU .to() returns the tensor itself, and backward
+        // adds into .grad in place; each run must start from the same values.
+        at::Tensor m = values[e].to(device).clone().set_requires_grad(start != Start::Frozen || e != 2);
+        if (start == Start::Separate) m.mutable_grad() = initial[e].to(device).clone();
+        masters.push_back(m);
+      }
+      const ComputeWeights weights(at::kBFloat16);
+      for (int pass = 0; pass < 2; ++pass) {
+        const at::Tensor w = weights.stacked(masters);
+        EXPECT_EQ(w.scalar_type(), at::kBFloat16) << what;
+        (w.to(at::kFloat) * directions[pass].to(device)).sum().backward();
+      }
+      return masters;
+    };
+    const std::vector<at::Tensor> want = run(at::kCPU), got = run(kGpu);
+#ifdef HETERO_WITH_CUDA
+    ASSERT_TRUE(ComputeWeights(at::kBFloat16).accumulates_in_gemm(got[0]));
+#endif
+    for (int64_t e = 0; e < experts; ++e) {
+      const std::string at_expert = what + ", expert " + std::to_string(e);
+      ASSERT_EQ(got[e].grad().defined(), want[e].grad().defined()) << at_expert;
+      if (!want[e].grad().defined()) continue;
+      EXPECT_EQ(got[e].grad().scalar_type(), at::kFloat) << at_expert;
+      EXPECT_EQ(got[e].grad().sizes(), want[e].grad().sizes()) << at_expert;
+      expect_fp32_close(got[e].grad(), want[e].grad(), 1e-6, at_expert);
+    }
+#ifdef HETERO_WITH_CUDA
+    if (start != Start::Frozen) {
+      // One [E, ...] buffer, so that later backwards add the stack in one go.
+      for (int64_t e = 1; e < experts; ++e)
+        EXPECT_EQ(got[e].grad().data_ptr<float>(), got[0].grad().data_ptr<float>() + e * rows * cols) << what;
+    }
+#endif
+  }
 }
 
 // The fused AdamW kernel with grad_scale against the same kernel on
@@ -66,46 +129,14 @@ TEST(GpuStepKernels, AdamWGradScaleEqualsScalingTheGradientsFirst) {
   expect_fp32_close(wg, w, 1e-5, "w against the CPU reference");
   expect_fp32_close(vg, v, 1e-5, "exp_avg_sq against the CPU reference");
 
-  TrainConfig cfg;
-  cfg.adam_beta2 = 0.95;
-  const Group one = [&] {
-    Group g = test::single_group();
-    g.device = kGpu;
-    return g;
-  }();
-  auto make_params = [] {
-    torch::manual_seed(3);
-    std::vector<Param> params;
-    for (const int64_t n : {37, 100003, 5}) {
-      Param p;
-      p.name = "p" + std::to_string(n);
-      p.value = torch::randn({n}).to(kGpu).set_requires_grad(true);
-      p.decay = n != 5;
-      params.push_back(p);
-    }
-    return params;
-  };
+  Group one = test::single_group();
+  one.device = kGpu;
   for (const bool distributed : {false, true}) {
-    std::vector<Param> scaled = make_params(), folded = make_params();
-    const std::unique_ptr<Optimizer> a = make_optimizer(scaled, cfg, one, distributed);
-    const std::unique_ptr<Optimizer> b = make_optimizer(folded, cfg, one, distributed);
-    for (int step = 1; step <= 3; ++step) {
-      const double factor = step == 2 ? 1.0 : 0.25 / step;
-      for (size_t i = 0; i < scaled.size(); ++i) {
-        const at::Tensor g = torch::randn(scaled[i].value.sizes()).to(kGpu);
-        scaled[i].value.mutable_grad() = g.clone();
-        folded[i].value.mutable_grad() = g.clone();
-      }
-      {
-        at::NoGradGuard no_grad;
-        for (Param& p : scaled) p.value.mutable_grad().mul_(factor);
-      }
-      a->step(3e-3, 0.1, 1.0);
-      b->step(3e-3, 0.1, factor);
-    }
-    for (size_t i = 0; i < scaled.size(); ++i)
-      expect_fp32_close(folded[i].value, scaled[i].value, 1e-6,
-                        scaled[i].name + (distributed ? " (distributed)" : ""));
+    const test::GradScaleRun run = test::step_with_grad_scale(one, 100003, distributed);
+    EXPECT_TRUE(run.grads_untouched) << "the step does not write the gradient";
+    for (size_t i = 0; i < run.scaled.size(); ++i)
+      expect_fp32_close(run.folded[i].value, run.scaled[i].value, 1e-6,
+                        run.scaled[i].name + (distributed ? " (distributed)" : ""));
   }
 }
 

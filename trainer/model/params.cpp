@@ -67,24 +67,88 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+// The .grad of `masters` (alike, fp32) as one [E, ...] tensor, where they
+// are consecutive slices of one contiguous buffer; else undefined.
+at::Tensor grads_as_one(const variable_list& masters, at::IntArrayRef stack_sizes) {
+  const at::Tensor& first = masters.front().grad();
+  if (!first.defined()) return {};
+  const int64_t n = first.numel();
+  for (size_t i = 0; i < masters.size(); ++i) {
+    const at::Tensor& g = masters[i].grad();
+    if (!g.defined() || g.scalar_type() != at::kFloat || !g.is_contiguous() || g.sizes() != masters[i].sizes() ||
+        g.storage().unsafeGetStorageImpl() != first.storage().unsafeGetStorageImpl() ||
+        g.storage_offset() != first.storage_offset() + static_cast<int64_t>(i) * n)
+      return {};
+  }
+  std::vector<int64_t> strides(stack_sizes.size(), 1);
+  for (int64_t d = static_cast<int64_t>(stack_sizes.size()) - 2; d >= 0; --d)
+    strides[d] = strides[d + 1] * stack_sizes[d + 1];
+  return first.as_strided(stack_sizes, strides, first.storage_offset());
+}
+
+// master.grad += grad[i] (fp32 += the compute dtype, one mixed-dtype add)
+// for every master i that wants a gradient. Where all do, their .grad are
+// made slices of one [E, ...] fp32 buffer (once, keeping what they held),
+// so that the whole stack is one add_.
+void add_into_grads(const variable_list& masters, const at::Tensor& grad) {
+  at::NoGradGuard no_grad;
+  const bool all = std::all_of(masters.begin(), masters.end(), [](const at::Tensor& m) { return m.requires_grad(); });
+  if (!all) {
+    for (size_t i = 0; i < masters.size(); ++i) {
+      if (!masters[i].requires_grad()) continue;
+      at::Tensor& g = masters[i].mutable_grad();
+      const at::Tensor slice = grad.select(0, static_cast<int64_t>(i));
+      if (g.defined())
+        g.add_(slice);
+      else
+        g = slice.to(at::kFloat);
+    }
+    return;
+  }
+  at::Tensor buffer = grads_as_one(masters, grad.sizes());
+  if (!buffer.defined()) {
+    buffer = at::zeros(grad.sizes(), masters.front().options());
+    for (size_t i = 0; i < masters.size(); ++i) {
+      at::Tensor& g = masters[i].mutable_grad();
+      at::Tensor slice = buffer.select(0, static_cast<int64_t>(i));
+      if (g.defined()) slice.copy_(g);
+      g = slice;
+    }
+  }
+  buffer.add_(grad);
+}
+
 // Forward: the precomputed copy (the masters' values in the compute dtype,
 // stacked or not); backward: the gradient cast back to each master's dtype
-// (unstacked).
+// (unstacked). With `into_grads` (a stack of CUDA fp32 masters and a 16-bit
+// copy: ComputeWeights::accumulates_in_gemm) the backward instead adds the
+// stack's gradient into the masters' fp32 .grad itself (add_into_grads) and
+// returns none for them: a cast per expert and then autograd's add per
+// expert made 4 kernels per expert, stack and backward (MoE layers of 128
+// experts: a fifth of an H100 step), where this is one.
 struct CachedCopy : torch::autograd::Function<CachedCopy> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& copy, at::TensorList masters, bool stack) {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& copy, at::TensorList masters, bool stack,
+                            bool into_grads) {
     ctx->saved_data["stack"] = stack;
     ctx->saved_data["dtype"] = masters.front().scalar_type();
+    ctx->saved_data["into_grads"] = into_grads;
+    if (into_grads) ctx->save_for_backward(masters.vec());
     return copy;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto dtype = ctx->saved_data["dtype"].toScalarType();
     variable_list out{at::Tensor()};  // the copy: no gradient
-    if (ctx->saved_data["stack"].toBool()) {
+    if (ctx->saved_data["into_grads"].toBool()) {
+      const variable_list masters = ctx->get_saved_variables();
+      if (grads[0].defined()) add_into_grads(masters, grads[0]);
+      out.resize(1 + masters.size());  // already in master.grad
+    } else if (ctx->saved_data["stack"].toBool()) {
       for (const at::Tensor& g : grads[0].unbind(0)) out.push_back(g.to(dtype));
     } else {
       out.push_back(grads[0].to(dtype));
     }
     out.push_back(at::Tensor());  // stack
+    out.push_back(at::Tensor());  // into_grads
     return out;
   }
 };
@@ -148,14 +212,16 @@ at::Tensor ComputeWeights::cached(const std::vector<at::Tensor>& masters, bool s
 at::Tensor ComputeWeights::operator()(const at::Tensor& master) const {
   if (master.scalar_type() == dtype_) return master;
   const at::Tensor c = cached({master}, false);
-  return master.requires_grad() && at::GradMode::is_enabled() ? CachedCopy::apply(c, at::TensorList(master), false) : c;
+  const bool grad = master.requires_grad() && at::GradMode::is_enabled();
+  return grad ? CachedCopy::apply(c, at::TensorList(master), false, false) : c;
 }
 
 at::Tensor ComputeWeights::stacked(const std::vector<at::Tensor>& masters) const {
   if (masters.front().scalar_type() == dtype_) return at::stack(masters);
   const at::Tensor c = cached(masters, true);
   const bool grad = at::GradMode::is_enabled() && masters.front().requires_grad();
-  return grad ? CachedCopy::apply(c, at::TensorList(masters), true) : c;
+  // On CUDA with a 16-bit copy the backward adds into the fp32 .grad itself.
+  return grad ? CachedCopy::apply(c, at::TensorList(masters), true, accumulates_in_gemm(masters.front())) : c;
 }
 
 at::Tensor ComputeWeights::copy(const at::Tensor& master) const {

@@ -57,7 +57,9 @@ class ComputeWeights {
   // `master` in the compute dtype; differentiable.
   at::Tensor operator()(const at::Tensor& master) const;
   // Masters of one shape stacked along a new dim 0 (MoE experts), in the
-  // compute dtype; differentiable.
+  // compute dtype; differentiable. Where accumulates_in_gemm (CUDA), its
+  // backward adds the gradient into the masters' fp32 .grad itself, which
+  // it keeps as slices of one [E, ...] buffer (one add per stack).
   at::Tensor stacked(const std::vector<at::Tensor>& masters) const;
   // The cached copy alone, outside autograd, for code that computes the
   // master's gradient itself.
