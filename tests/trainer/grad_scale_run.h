@@ -22,7 +22,7 @@ struct GradScaleRun {
 };
 
 // Three parameters of 37, `large` and 5 elements on `group.device` (the
-// last without weight decay), factors 0.125, 1, 0.083 over the three steps.
+// last without weight decay), factors 0.25, 1, 0.083 over the three steps.
 inline GradScaleRun step_with_grad_scale(const Group& group, int64_t large, bool distributed) {
   TrainConfig cfg;
   cfg.adam_beta2 = 0.95;
