@@ -9,13 +9,6 @@
 namespace hetero {
 namespace {
 
-// f(Element<T>()) for the logits' dtype, fp16 (T = __half) or else bf16.
-template <typename F>
-cudaError_t dispatch_half(at::ScalarType dtype, F&& f) {
-  if (dtype == at::kHalf) return f(Element<__half>());
-  return f(Element<__nv_bfloat16>());
-}
-
 // The rows' row stride; a single row may carry any stride.
 int64_t row_stride(const at::Tensor& t) { return t.size(0) > 1 ? t.stride(0) : t.size(1); }
 

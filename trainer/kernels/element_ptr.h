@@ -35,6 +35,13 @@ cudaError_t dispatch_element(at::ScalarType dtype, F&& f) {
   return f(Element<float>());
 }
 
+// f(Element<T>()) for dtype fp16 (T = __half) or else bf16: kernels of 16-bit data only.
+template <typename F>
+cudaError_t dispatch_half(at::ScalarType dtype, F&& f) {
+  if (dtype == at::kHalf) return f(Element<__half>());
+  return f(Element<__nv_bfloat16>());
+}
+
 // f(Element<A>(), Element<B>()) for two dtypes, each bf16 or else fp32.
 template <typename F>
 cudaError_t dispatch_elements(at::ScalarType a, at::ScalarType b, F&& f) {

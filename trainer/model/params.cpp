@@ -87,24 +87,11 @@ at::Tensor grads_as_one(const variable_list& masters, at::IntArrayRef stack_size
 }
 
 // master.grad += grad[i] (fp32 += the compute dtype, one mixed-dtype add)
-// for every master i that wants a gradient. Where all do, their .grad are
-// made slices of one [E, ...] fp32 buffer (once, keeping what they held),
-// so that the whole stack is one add_.
+// for every master i (all want a gradient: ComputeWeights::stacked). Their
+// .grad are made slices of one [E, ...] fp32 buffer (once, keeping what they
+// held), so that the whole stack is one add_.
 void add_into_grads(const variable_list& masters, const at::Tensor& grad) {
   at::NoGradGuard no_grad;
-  const bool all = std::all_of(masters.begin(), masters.end(), [](const at::Tensor& m) { return m.requires_grad(); });
-  if (!all) {
-    for (size_t i = 0; i < masters.size(); ++i) {
-      if (!masters[i].requires_grad()) continue;
-      at::Tensor& g = masters[i].mutable_grad();
-      const at::Tensor slice = grad.select(0, static_cast<int64_t>(i));
-      if (g.defined())
-        g.add_(slice);
-      else
-        g = slice.to(at::kFloat);
-    }
-    return;
-  }
   at::Tensor buffer = grads_as_one(masters, grad.sizes());
   if (!buffer.defined()) {
     buffer = at::zeros(grad.sizes(), masters.front().options());
@@ -220,8 +207,11 @@ at::Tensor ComputeWeights::stacked(const std::vector<at::Tensor>& masters) const
   if (masters.front().scalar_type() == dtype_) return at::stack(masters);
   const at::Tensor c = cached(masters, true);
   const bool grad = at::GradMode::is_enabled() && masters.front().requires_grad();
-  // On CUDA with a 16-bit copy the backward adds into the fp32 .grad itself.
-  return grad ? CachedCopy::apply(c, at::TensorList(masters), true, accumulates_in_gemm(masters.front())) : c;
+  // On CUDA with a 16-bit copy the backward adds into the fp32 .grad itself
+  // where every expert is trained; a partly frozen stack takes autograd's
+  // per-expert path.
+  const bool all = std::all_of(masters.begin(), masters.end(), [](const at::Tensor& m) { return m.requires_grad(); });
+  return grad ? CachedCopy::apply(c, at::TensorList(masters), true, all && accumulates_in_gemm(masters.front())) : c;
 }
 
 at::Tensor ComputeWeights::copy(const at::Tensor& master) const {
