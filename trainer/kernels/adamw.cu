@@ -3,7 +3,7 @@
 // it replaces make eight passes.
 #include "kernels/adamw_cuda.h"
 
-#include <algorithm>
+#include "kernels/grid.h"
 
 namespace hetero {
 namespace {
@@ -29,8 +29,7 @@ __global__ void __launch_bounds__(kThreads)
 cudaError_t adamw_step_fp32(float* w, const float* g, float* m, float* v, const bool* decay_mask, int64_t elements,
                             const AdamWScalars& s, cudaStream_t stream) {
   if (elements == 0) return cudaSuccess;
-  // Enough blocks to fill the GPU several times over; the loop covers the rest.
-  const int64_t blocks = std::min<int64_t>((elements + kThreads - 1) / kThreads, 132 * 16);
+  const int64_t blocks = grid_stride_blocks(elements, kThreads, 16);
   adamw_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(w, g, m, v, decay_mask, elements, s);
   return cudaGetLastError();
 }

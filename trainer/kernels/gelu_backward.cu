@@ -3,9 +3,8 @@
 // grid-stride over the tensor.
 #include "kernels/gelu_backward_cuda.h"
 
-#include <algorithm>
-
 #include "kernels/gelu_math.h"
+#include "kernels/grid.h"
 
 namespace hetero {
 namespace {
@@ -42,8 +41,7 @@ cudaError_t gelu_backward_with_activation(const __nv_bfloat16* dh, const __nv_bf
   if (elements % kVec != 0) return cudaErrorInvalidValue;
   const int64_t vectors = elements / kVec;
   if (vectors == 0) return cudaSuccess;
-  // Enough blocks to fill the GPU several times over; the loop covers the rest.
-  const int64_t blocks = std::min<int64_t>((vectors + kThreads - 1) / kThreads, 132 * 16);
+  const int64_t blocks = grid_stride_blocks(vectors, kThreads, 16);
   gelu_backward_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
       reinterpret_cast<const uint4*>(dh), reinterpret_cast<const uint4*>(u), reinterpret_cast<uint4*>(du),
       reinterpret_cast<uint4*>(h), vectors);

@@ -7,8 +7,7 @@
 // loads in flight; the warp and then the block combine them in a fixed
 // order (no atomics: deterministic).
 #include "kernels/grad_stats_cuda.h"
-
-#include <algorithm>
+#include "kernels/grid.h"
 
 namespace hetero {
 namespace {
@@ -16,7 +15,7 @@ namespace {
 constexpr int kThreads = 512;
 constexpr int kWarps = kThreads / 32;
 constexpr int kUnroll = 4;
-constexpr int64_t kMaxBlocks = 132 * 8;  // several per SM of an H100
+constexpr int kBlocksPerSm = 8;
 
 __global__ void __launch_bounds__(kThreads)
     grad_stats_kernel(const int64_t* __restrict__ table, int count, int64_t total, int64_t per_block,
@@ -91,7 +90,7 @@ __global__ void __launch_bounds__(kThreads)
 
 int grad_stats_blocks(int64_t total) {
   const int64_t per_block = static_cast<int64_t>(kThreads) * kUnroll;
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>((total + per_block - 1) / per_block, kMaxBlocks)));
+  return static_cast<int>(grid_stride_blocks(total, per_block, kBlocksPerSm));
 }
 
 cudaError_t grad_stats_fp32(const int64_t* table, int count, int64_t total, double* partials, cudaStream_t stream) {

@@ -4,8 +4,8 @@
 // reduction with one writer (no atomics).
 #include "kernels/ssd_state_input_cuda.h"
 
-#include <algorithm>
 #include "kernels/element.cuh"
+#include "kernels/grid.h"
 
 namespace hetero {
 namespace {
@@ -47,9 +47,7 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-int64_t blocks_for(int64_t rows) {
-  return std::max<int64_t>(1, std::min<int64_t>((rows + kWarps - 1) / kWarps, 132 * 32));
-}
+int64_t blocks_for(int64_t rows) { return grid_stride_blocks(rows, kWarps, 32); }
 
 }  // namespace
 
