@@ -21,6 +21,7 @@
 #include "optim/grads.h"
 #include "optim/nonfinite_guard.h"
 #include "stop_signal.h"
+#include "telemetry/device_memory.h"
 #include "telemetry/kernel_trace.h"
 #include "telemetry/weights_snapshot.h"
 #include "trainer.h"
@@ -325,6 +326,7 @@ int train(Trainer& t) {
   // Bad data skipped (data.skip_bad_samples): samples by this start's
   // iterations, on top of what the checkpoint's run had skipped.
   std::int64_t skipped_samples = start.data_skipped;
+  bool memory_reported = false;  // the memory line, once per start
   std::int64_t data_skipped = start.data_skipped;
   if (logs)
     std::cout << describe_freeze(t.recipe.train) << "; compute in "
@@ -395,19 +397,23 @@ int train(Trainer& t) {
                 << ": the gradient norm is not finite (" << step.grad_norm << ")" << std::endl;
     }
 
-    // Logging: the sums came with the gradient norm; the stalls over all
-    // ranks (with them, whether any rank was asked to stop).
+    // Logging: the sums came with the gradient norm; the maxima over all
+    // ranks of the stalls, the bridge traffic and the device memory (with
+    // them, whether any rank was asked to stop).
     const at::Tensor& sums = step.log_sums;  // {loss, images, load balancing}
     // The bad data skipped so far (data_skipped_counts says who counts what).
     const auto [bad_samples, bad_images] = data_skipped_counts(t, iter);
     at::Tensor balance = at::tensor({bad_samples, bad_images}, at::kDouble).to(t.comms.device);
     all_reduce_sum(t.comms.world, balance);
     balance = balance.cpu();
-    at::Tensor stalls = at::tensor({mb.encoder_stall_ms, mb.bridge_wait_ms, stop_requested() ? 1.0 : 0.0,
-                                    static_cast<double>(mb.bridge_bytes)},
-                                   at::kDouble).to(t.comms.device);
-    all_reduce_max(t.comms.world, stalls);
-    stalls = stalls.cpu();
+    const DeviceMemory memory = read_device_memory(t.comms.device);
+    at::Tensor maxima = at::tensor({mb.encoder_stall_ms, mb.bridge_wait_ms, stop_requested() ? 1.0 : 0.0,
+                                    static_cast<double>(mb.bridge_bytes), memory.allocated, memory.max_allocated,
+                                    memory.max_reserved},
+                                   at::kDouble)
+                            .to(t.comms.device);
+    all_reduce_max(t.comms.world, maxima);
+    maxima = maxima.cpu();
     // The image count is this process's total so far; every rank has the sums.
     skipped_samples += static_cast<std::int64_t>(balance[0].item<double>());
     data_skipped = skipped_samples + static_cast<std::int64_t>(balance[1].item<double>());
@@ -428,20 +434,28 @@ int train(Trainer& t) {
       // Model FLOPs of the LLM (model/llm_flops.h) per GPU that runs it.
       m.tflops_per_gpu = llm_model_flops(t.recipe.llm, t.recipe.llm.seq_length, t.topo.global_batch_size) /
                          (m.iter_time_ms / 1e3) / t.topo.llm.dims.size / 1e12;
-      m.encoder_stall_ms = stalls[0].item<double>();
-      m.bridge_wait_ms = stalls[1].item<double>();
+      m.encoder_stall_ms = maxima[0].item<double>();
+      m.bridge_wait_ms = maxima[1].item<double>();
       m.data_skipped = data_skipped;
       if (m.data_skipped > 0)
         std::cout << "data: " << m.data_skipped << " bad samples and images skipped so far (data.skip_bad_samples)"
                   << std::endl;
-      m.bridge_bytes = static_cast<std::int64_t>(stalls[3].item<double>());  // the busiest encoder rank
+      m.bridge_bytes = static_cast<std::int64_t>(maxima[3].item<double>());  // the busiest encoder rank
+      m.memory_allocated_bytes = static_cast<std::int64_t>(maxima[4].item<double>());
+      m.memory_max_allocated_bytes = static_cast<std::int64_t>(maxima[5].item<double>());
+      m.memory_max_reserved_bytes = static_cast<std::int64_t>(maxima[6].item<double>());
       metrics->write(m);
       if (tensorboard) add_iteration_scalars(*tensorboard, m, t.topo.global_batch_size, t.recipe.llm.num_experts > 0);
       std::cout << format_iteration_line(m, t.options.iters, t.topo.global_batch_size) << std::endl;
+      // Once per start, after its first iteration (the optimizer's state then exists), as Megatron does.
+      if (!memory_reported && m.memory_max_reserved_bytes > 0) {
+        std::cout << format_memory_line(m) << std::endl;
+        memory_reported = true;
+      }
     }
     // Checkpoints: every save_interval iterations, on a stop request and at
     // the end; the files are written while the next iterations run.
-    const bool stop = stalls[2].item<double>() > 0;
+    const bool stop = maxima[2].item<double>() > 0;
     if (save_interval > 0) {
       auto r = t.timeline.region(regions::kCkptSave, iter);
       checkpoints.poll(t.comms.world, /*wait=*/false);

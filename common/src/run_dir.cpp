@@ -82,6 +82,9 @@ std::string metrics_to_json(const IterationMetrics& m) {
   j["images"] = m.images;
   j["data_skipped"] = m.data_skipped;
   j["bridge_bytes"] = m.bridge_bytes;
+  j["memory_allocated_bytes"] = m.memory_allocated_bytes;
+  j["memory_max_allocated_bytes"] = m.memory_max_allocated_bytes;
+  j["memory_max_reserved_bytes"] = m.memory_max_reserved_bytes;
   return j.dump();
 }
 
@@ -125,6 +128,9 @@ std::vector<IterationMetrics> read_metrics(const std::string& path) {
       m.images = j.value("images", std::int64_t{0});
       m.data_skipped = j.value("data_skipped", std::int64_t{0});
       m.bridge_bytes = j.value("bridge_bytes", std::int64_t{0});
+      m.memory_allocated_bytes = j.value("memory_allocated_bytes", std::int64_t{0});
+      m.memory_max_allocated_bytes = j.value("memory_max_allocated_bytes", std::int64_t{0});
+      m.memory_max_reserved_bytes = j.value("memory_max_reserved_bytes", std::int64_t{0});
       out.push_back(m);
     } catch (const std::exception& e) {
       throw std::runtime_error(path + ":" + std::to_string(line_no) + ": not a metrics record: " + e.what());
@@ -143,6 +149,17 @@ std::string format_iteration_line(const IterationMetrics& m, int train_iters, in
                 m.iter, train_iters, static_cast<long long>(m.consumed_samples), m.iter_time_ms, m.lr,
                 global_batch_size, m.lm_loss, m.loss_scale, m.grad_norm, static_cast<double>(m.num_zeros),
                 m.skipped, m.skipped);
+  return buf;
+}
+
+std::string format_memory_line(const IterationMetrics& m) {
+  auto mb = [](std::int64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); };
+  char buf[256];
+  std::snprintf(buf, sizeof(buf),
+                "(after %d iterations) memory (MB), the largest of any rank | allocated: %.1f | max allocated: %.1f |"
+                " max reserved: %.1f",
+                m.iter, mb(m.memory_allocated_bytes), mb(m.memory_max_allocated_bytes),
+                mb(m.memory_max_reserved_bytes));
   return buf;
 }
 

@@ -19,7 +19,6 @@
 #include <ATen/ATen.h>
 #include <boost/program_options.hpp>
 #ifdef HETERO_WITH_CUDA
-#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #endif
 
@@ -28,6 +27,7 @@
 #include "hetero/recipe.h"
 #include "hf/hf_radio.h"
 #include "model/radio_encoder.h"
+#include "telemetry/device_memory.h"
 #include "telemetry/kernel_trace.h"
 #include "tools/hf_commands.h"
 #include "tools/radio_images.h"
@@ -70,26 +70,6 @@ void synchronize(at::Device device) {
   if (device.is_cuda()) c10::cuda::device_synchronize();
 #endif
   (void)device;
-}
-
-void reset_peak_memory(at::Device device) {
-#ifdef HETERO_WITH_CUDA
-  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
-#endif
-  (void)device;
-}
-
-// Peak bytes allocated by tensors since the last reset (what PyTorch's
-// torch.cuda.max_memory_allocated reports); -1 off CUDA.
-double peak_memory_bytes(at::Device device) {
-#ifdef HETERO_WITH_CUDA
-  if (device.is_cuda()) {
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
-    return static_cast<double>(stats.allocated_bytes[0].peak);
-  }
-#endif
-  (void)device;
-  return -1;
 }
 
 }  // namespace
@@ -155,7 +135,7 @@ int hf_radio_bench(int argc, char** argv) {
 
   for (int i = 0; i < warmup; ++i) step();
   synchronize(device);
-  reset_peak_memory(device);
+  reset_peak_device_memory(device);
   const auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < steps; ++i) step();
   synchronize(device);
@@ -169,6 +149,8 @@ int hf_radio_bench(int argc, char** argv) {
   }
 
   const double tflops = step_flops(a, batch) / seconds / 1e12;
+  // What torch.cuda.max_memory_allocated reports on the other side; -1 off CUDA.
+  const double peak_gb = device.is_cuda() ? read_device_memory(device).max_allocated / 1e9 : -1;
   char line[512];
   std::snprintf(line, sizeof line,
                 "{\"impl\": \"hetero\", \"attention\": \"%s\", \"dtype\": \"%s\", \"images\": %d, \"patches\": %lld, "
@@ -176,7 +158,7 @@ int hf_radio_bench(int argc, char** argv) {
                 kernel == AttentionKernel::Fused ? "fused" : kernel == AttentionKernel::Varlen ? "varlen" : "reference",
                 dtype_name.c_str(), batch.num_images(),
                 static_cast<long long>(batch.num_patches()), seconds * 1e3, batch.num_patches() / seconds, tflops,
-                tflops / peak_tflops, peak_memory_bytes(device) / 1e9);
+                tflops / peak_tflops, peak_gb);
   std::cout << line << std::endl;
   return 0;
 }

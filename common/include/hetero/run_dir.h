@@ -71,6 +71,12 @@ struct IterationMetrics {
   std::int64_t images = 0;  // images in the global batch
   std::int64_t data_skipped = 0;  // bad samples and images skipped so far (data.skip_bad_samples)
   std::int64_t bridge_bytes = 0;  // image embeddings sent over the bridge this iteration, by the busiest encoder rank
+  // The CUDA caching allocator's counters after this iteration, the largest
+  // of any rank, in bytes (0 off CUDA): tensors now, tensors at most since
+  // the start, and the most the allocator reserved from the driver.
+  std::int64_t memory_allocated_bytes = 0;
+  std::int64_t memory_max_allocated_bytes = 0;
+  std::int64_t memory_max_reserved_bytes = 0;
 };
 
 std::string metrics_to_json(const IterationMetrics& m);
@@ -80,6 +86,8 @@ std::vector<IterationMetrics> read_metrics(const std::string& path);
 
 // Megatron's iteration line, so existing log scrapers keep working.
 std::string format_iteration_line(const IterationMetrics& m, int train_iters, int global_batch_size);
+// Megatron's memory line (after iteration m.iter, MB), from m's memory_* fields.
+std::string format_memory_line(const IterationMetrics& m);
 
 // A start that continues a run after iteration `iter` (0: a fresh start)
 // keeps metrics.jsonl's rows up to `iter` and drops the rest (rows of
