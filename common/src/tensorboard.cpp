@@ -156,6 +156,12 @@ void add_iteration_scalars(TensorBoardWriter& tb, const IterationMetrics& m, int
   // A dense model has no balancing loss (its field stays 0); zeros would
   // read as a perfectly balanced router.
   if (moe) add("load_balancing_loss", m.load_balancing_loss);
+  // Megatron's memory tags (at iterations only); a CPU run has no counters.
+  if (m.memory_max_reserved_bytes > 0) {
+    tb.add_scalar("mem-allocated-bytes", static_cast<double>(m.memory_allocated_bytes), m.iter);
+    tb.add_scalar("mem-max-allocated-bytes", static_cast<double>(m.memory_max_allocated_bytes), m.iter);
+    tb.add_scalar("mem-max-reserved-bytes", static_cast<double>(m.memory_max_reserved_bytes), m.iter);
+  }
 }
 
 }  // namespace hetero

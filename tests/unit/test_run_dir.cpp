@@ -41,6 +41,11 @@ TEST(RunDir, MetricsRoundTripEveryField) {
   m.encoder_stall_ms = 4.5;
   m.bridge_wait_ms = 2.25;
   m.images = 9;
+  m.data_skipped = 2;
+  m.bridge_bytes = 123456789012;
+  m.memory_allocated_bytes = 5'000'000'000;
+  m.memory_max_allocated_bytes = 80'000'000'001;  // beyond 32 bits, exact
+  m.memory_max_reserved_bytes = 90'000'000'000;
   const std::string path = temp_file("metrics.jsonl");
   std::remove(path.c_str());
   {
@@ -67,6 +72,11 @@ TEST(RunDir, MetricsRoundTripEveryField) {
   EXPECT_DOUBLE_EQ(r.encoder_stall_ms, 4.5);
   EXPECT_DOUBLE_EQ(r.bridge_wait_ms, 2.25);
   EXPECT_EQ(r.images, 9);
+  EXPECT_EQ(r.data_skipped, 2);
+  EXPECT_EQ(r.bridge_bytes, 123456789012);
+  EXPECT_EQ(r.memory_allocated_bytes, 5'000'000'000);
+  EXPECT_EQ(r.memory_max_allocated_bytes, 80'000'000'001);
+  EXPECT_EQ(r.memory_max_reserved_bytes, 90'000'000'000);
   std::remove(path.c_str());
 }
 
@@ -96,6 +106,18 @@ TEST(RunDir, IterationLineFollowsMegatron) {
       R"(^ iteration +3/ +20 \| consumed samples: +24 \| elapsed time per iteration \(ms\): 41\.2 \|)"
       R"( learning rate: 2\.500000E-04 \| global batch size: +8 \| lm loss: 1\.234560E\+00 \|.* grad norm: 0\.500 \|)");
   EXPECT_TRUE(std::regex_search(line, megatron)) << line;
+}
+
+// The memory line is in MiB (Megatron's "memory (MB)" divides by 1024^2).
+TEST(RunDir, MemoryLineInMebibytes) {
+  IterationMetrics m;
+  m.iter = 1;
+  m.memory_allocated_bytes = 3LL << 30;
+  m.memory_max_allocated_bytes = (5LL << 30) + (1LL << 19);
+  m.memory_max_reserved_bytes = 6LL << 30;
+  EXPECT_EQ(format_memory_line(m),
+            "(after 1 iterations) memory (MB), the largest of any rank | allocated: 3072.0 | max allocated: 5120.5 |"
+            " max reserved: 6144.0");
 }
 
 }  // namespace

@@ -188,6 +188,28 @@ TEST(TensorBoard, IterationScalarsUseMegatronTagsAtIterationAndSampleSteps) {
   fs::remove_all(dir);
 }
 
+TEST(TensorBoard, ARunOnCudaAlsoLogsMegatronsMemoryTagsAtIterations) {
+  const fs::path dir = fresh_dir("tb-memory");
+  IterationMetrics m;
+  m.iter = 2;
+  m.consumed_samples = 16;
+  m.memory_allocated_bytes = 3LL << 30;
+  m.memory_max_allocated_bytes = 5LL << 30;
+  m.memory_max_reserved_bytes = 6LL << 30;
+  std::string path;
+  {
+    TensorBoardWriter tb(dir.string());
+    path = tb.path();
+    add_iteration_scalars(tb, m, 8, /*moe=*/false);
+  }
+  const Scalars scalars = scalars_by_tag_and_step(read_events(path));
+  EXPECT_EQ(at(scalars, "mem-allocated-bytes", 2), static_cast<float>(3LL << 30));
+  EXPECT_EQ(at(scalars, "mem-max-allocated-bytes", 2), static_cast<float>(5LL << 30));
+  EXPECT_EQ(at(scalars, "mem-max-reserved-bytes", 2), static_cast<float>(6LL << 30));
+  EXPECT_EQ(scalars.count({"mem-allocated-bytes vs samples", 16}), 0u);
+  fs::remove_all(dir);
+}
+
 TEST(TensorBoard, AModelWithMoeLayersAlsoLogsMegatronsLoadBalancingLoss) {
   const fs::path dir = fresh_dir("tb-moe");
   IterationMetrics m;
