@@ -6,7 +6,8 @@
 # micro batch 1) and prints tokens/s, model TFLOP/s (model/llm_flops.h: 3 x
 # the forward matmul FLOPs, active experts only), MFU against 989 TFLOP/s
 # (H100/H200 dense bf16) and against the measured GEMM ceiling, peak GPU
-# memory (nvidia-smi) and the time from start to iteration 1; then the same
+# memory (nvidia-smi; and the caching allocator's maxima from metrics.jsonl,
+# all GiB) and the time from start to iteration 1; then the same
 # shapes through transformers' NemotronHForCausalLM (fp32 weights + bf16
 # autocast, scripts/bench_hf_nemotron_h.py), and a per-layer-kind time
 # breakdown from the runs' differences (the 1-MLP-layer run isolates the
@@ -97,13 +98,14 @@ tflops = statistics.median(x["tflops_per_gpu"] for x in steady)
 first = next((float(l.split()[0]) for l in open(d + ".log") if re.search(r"iteration +1/", l)), float("nan"))
 mem = max((int(x) for x in open(d + ".mem").read().split() if x.isdigit()), default=0) / 1024
 print(f"{shape}\t{m[0]['tokens'] / ms * 1e3:.0f}\t{tflops:.1f}\t{100 * tflops / 989:.1f}\t{100 * tflops / ceiling:.1f}"
-      f"\t{mem:.1f}\t{first - t0:.1f}\t{ms:.1f}\t{m[-1]['lm_loss']:.4f}")
+      f"\t{mem:.1f}\t{first - t0:.1f}\t{ms:.1f}\t{m[-1]['lm_loss']:.4f}"
+      f"\t{m[-1].get('memory_max_allocated_bytes', 0) / 2**30:.1f}\t{m[-1].get('memory_max_reserved_bytes', 0) / 2**30:.1f}")
 PY
   if [ -n "${KERNEL_TRACE_AT:-}" ] && [ -f "$dir/trace/kernels-rank-00000.json" ]; then
     python3 scripts/kernel_top.py "$dir/trace/kernels-rank-00000.json" --top "${KERNEL_TOP:-30}" --by-shape > "$out/$shape.kernels.txt"
     head -n 1 "$out/$shape.kernels.txt"
   fi
-  tail -n 1 "$summary" | awk -F'\t' '{printf "%s: tokens/s %s | model TFLOP/s %s | MFU %s%% of 989, %s%% of the GEMM ceiling | peak memory %s GB | start -> iteration 1 %s s | step %s ms | lm loss %s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9}'
+  tail -n 1 "$summary" | awk -F'\t' '{printf "%s: tokens/s %s | model TFLOP/s %s | MFU %s%% of 989, %s%% of the GEMM ceiling | peak memory %s GB (allocator: %s max allocated, %s max reserved) | start -> iteration 1 %s s | step %s ms | lm loss %s\n", $1,$2,$3,$4,$5,$6,$10,$11,$7,$8,$9}'
 done
 
 echo "== per-layer-kind time (ms per iteration of 4 x 4096 tokens, from the runs' differences)"
