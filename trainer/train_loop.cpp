@@ -326,7 +326,6 @@ int train(Trainer& t) {
   // Bad data skipped (data.skip_bad_samples): samples by this start's
   // iterations, on top of what the checkpoint's run had skipped.
   std::int64_t skipped_samples = start.data_skipped;
-  bool memory_reported = false;  // the memory line, once per start
   std::int64_t data_skipped = start.data_skipped;
   if (logs)
     std::cout << describe_freeze(t.recipe.train) << "; compute in "
@@ -337,7 +336,8 @@ int train(Trainer& t) {
   KernelTrace kernel_trace(
       t.options.kernel_trace_at > 0 ? RunPaths{t.options.run_dir}.rank_kernel_trace(t.comms.rank) : "",
       t.options.kernel_trace_at);
-  for (int iter = start.iteration + 1; iter <= t.options.iters; ++iter) {
+  const int first_iter = start.iteration + 1;  // of this start
+  for (int iter = first_iter; iter <= t.options.iters; ++iter) {
     kernel_trace.begin(iter);
     const auto start = std::chrono::steady_clock::now();
     if (iter == t.options.fail_at_iter && t.comms.rank == t.options.fail_rank)
@@ -448,10 +448,8 @@ int train(Trainer& t) {
       if (tensorboard) add_iteration_scalars(*tensorboard, m, t.topo.global_batch_size, t.recipe.llm.num_experts > 0);
       std::cout << format_iteration_line(m, t.options.iters, t.topo.global_batch_size) << std::endl;
       // Once per start, after its first iteration (the optimizer's state then exists), as Megatron does.
-      if (!memory_reported && m.memory_max_reserved_bytes > 0) {
+      if (iter == first_iter && m.memory_max_reserved_bytes > 0)
         std::cout << format_memory_line(m) << std::endl;
-        memory_reported = true;
-      }
     }
     // Checkpoints: every save_interval iterations, on a stop request and at
     // the end; the files are written while the next iterations run.

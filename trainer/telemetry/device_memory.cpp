@@ -19,7 +19,6 @@ DeviceMemory read_device_memory(at::Device device) {
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index_of(device));
     m.allocated = static_cast<double>(stats.allocated_bytes[0].current);
     m.max_allocated = static_cast<double>(stats.allocated_bytes[0].peak);
-    m.reserved = static_cast<double>(stats.reserved_bytes[0].current);
     m.max_reserved = static_cast<double>(stats.reserved_bytes[0].peak);
   }
 #endif

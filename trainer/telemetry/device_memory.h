@@ -11,8 +11,7 @@ namespace hetero {
 struct DeviceMemory {
   double allocated = 0;      // bytes held by tensors now
   double max_allocated = 0;  // the most held by tensors since the start (or the last reset)
-  double reserved = 0;       // bytes the allocator holds from the driver now
-  double max_reserved = 0;   // the most it has held
+  double max_reserved = 0;   // the most bytes the allocator has held from the driver
 };
 
 // Zeros off CUDA (the CPU build, or a CPU device).
