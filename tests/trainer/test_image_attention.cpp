@@ -184,16 +184,23 @@ EncoderArch head80_cradio() {
 // Features and every parameter's gradient of one encoder, computed with
 // `kernel` in `compute`, against the reference kernel. In fp32 the two agree
 // to rounding (parameter gradients, sums over every token through both
-// layers, to 5e-5 relative). In bf16 both paths round differently, and the
-// query/key gradients are the most sensitive to it, so each is held against
-// the fp32 reference computation: the fused kernel's distance from it
-// (1 - cosine) may be twice the bf16 reference path's, and at least 5e-3.
-// The floor is FlashAttention's own rounding: its backward forms
-// dS = P (dP - rowsum(dO O)) from the bf16 output O, a difference of nearly
-// equal terms, so query and key gradients carry a few 1e-3 (2.2e-3 to
-// 3.2e-3 seen on the H200 with cuDNN's kernel and with FlashAttention-2's
-// varlen kernel alike) where the reference's fp32 softmax backward has 2e-4.
-// A wrong kernel (scale, image boundaries) lands far beyond. Features within §4.
+// layers, to 5e-5 relative): this holds the kernels' wiring (scale, image
+// boundaries, grouping by size, order). In bf16 both paths round
+// differently, so each gradient is held against the fp32 reference
+// computation: the kernel's distance from it (1 - cosine) may be twice the
+// bf16 reference path's, and at least 5e-3; the features within §4.
+// The query/key gradients (weights and query bias) have a floor of their
+// own, 1e-1. FlashAttention's backward forms dS = P (dP - rowsum(dO O))
+// from the bf16 output O; the rounding of rowsum(dO O) enters query i's
+// gradient as -d(rowsum)_i times its attention-weighted mean key, common
+// component included, the same sign for every key, while the exact gradient
+// holds only the keys' deviations from that mean. How far that lands
+// depends on the draw: over six input seeds, with the fused norms, with
+// norm1 on the ATen ops and with both norms on them (H100), the last
+// block's query/key gradients sat at 1.3e-3 to 4.9e-2 with cuDNN's kernel
+// and 4.1e-4 to 3.3e-2 with FlashAttention-2's varlen kernel, the same
+// spread in every norm configuration, where the first block's stayed under
+// 3.2e-4 and the reference path's (fp32 softmax backward) under 3e-4.
 void compare_encoder(at::ScalarType compute, AttentionKernel kernel = AttentionKernel::Fused) {
   const at::Device cuda(at::kCUDA, 0);
   const EncoderArch a = head80_cradio();
@@ -239,7 +246,9 @@ void compare_encoder(at::ScalarType compute, AttentionKernel kernel = AttentionK
     } else if (i == 0) {
       expect_bf16_close(got[i], exact[i], what);
     } else {
-      EXPECT_LE(1 - cosine(got[i], exact[i]), std::max(2 * (1 - cosine(ref[i], exact[i])), 5e-3))
+      const bool query_key = what.find("q_proj") != std::string::npos || what.find("k_proj") != std::string::npos;
+      const double floor = query_key ? 1e-1 : 5e-3;
+      EXPECT_LE(1 - cosine(got[i], exact[i]), std::max(2 * (1 - cosine(ref[i], exact[i])), floor))
           << what << " (the bf16 reference path's distance: " << 1 - cosine(ref[i], exact[i]) << ")";
     }
   }

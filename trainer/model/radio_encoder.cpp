@@ -80,7 +80,9 @@ at::Tensor RadioEncoder::features(const ImageBatch& images) const {
   // The blocks run in the compute dtype, the final norm in fp32.
   at::Tensor x = rows.index_select(0, index(source)).to(compute_);  // [tokens, hidden]
   const PackedImages packed(offsets, device_);
-  for (const auto& block : blocks_) x = block.forward(x, packed, attention_kernel_);
+  TransformerBlock::Residual stream{x, at::Tensor()};
+  for (const auto& block : blocks_) stream = block.forward(stream, packed, attention_kernel_);
+  x = stream.sum();
   x = x.to(at::kFloat);
   if (final_norm_.weight.defined()) x = final_norm_(x);  // the final norm runs over every token
   return x.index_select(0, index(patch_slot));  // summary tokens dropped

@@ -200,21 +200,33 @@ at::Tensor TransformerBlock::mlp(const at::Tensor& x) const {
   return b2_.defined() ? out + weights_(b2_) : out;
 }
 
-at::Tensor TransformerBlock::forward(const at::Tensor& x, const PackedImages& images, AttentionKernel kernel) const {
-  const at::Tensor attn_out = attention(norm1_(x, weights_), images, kernel);
-  // On CUDA a LayerNorm's residual add, norm and their backward run fused
-  // where its kernels take the shape; elsewhere the ATen ops (the reference).
-  // Not with FlashAttention's varlen kernel (opt-in, slower than the default
-  // on the H100/H200): with the fused norm its query/key gradients miss the
-  // bf16 check of ImageAttentionGpu.EncoderVarlenMatchesReferenceBf16 by 2x,
-  // with the ATen ops they pass it (cause not found; README, encoder speed).
-  if (norm2_.layer_norm && kernel != AttentionKernel::Varlen && add_layer_norm_supported(x) &&
-      add_layer_norm_supported(attn_out)) {
+// On CUDA a LayerNorm's residual add, norm and their backward run fused
+// where its kernels take the shape; elsewhere the ATen ops (the reference).
+bool TransformerBlock::fuses_add_norm(const at::Tensor& x, const at::Tensor& a, const Norm& norm) const {
+  return norm.layer_norm && add_layer_norm_supported(x) && add_layer_norm_supported(a);
+}
+
+TransformerBlock::Residual TransformerBlock::forward(const Residual& in, const PackedImages& images,
+                                                     AttentionKernel kernel) const {
+  at::Tensor x, normed;
+  if (in.pending.defined() && fuses_add_norm(in.h, in.pending, norm1_)) {
+    auto [h, y] = add_layer_norm(in.h, in.pending, norm1_.weight, norm1_.bias, norm1_.eps);
+    x = h, normed = y;
+  } else {
+    x = in.sum();
+    normed = norm1_(x, weights_);
+  }
+  const at::Tensor attn_out = attention(normed, images, kernel);
+  if (fuses_add_norm(x, attn_out, norm2_)) {
     auto [h, y] = add_layer_norm(x, attn_out, norm2_.weight, norm2_.bias, norm2_.eps);
-    return h + mlp(y);
+    return {h, mlp(y)};
   }
   const at::Tensor h = x + attn_out;
-  return h + mlp(norm2_(h, weights_));
+  return {h, mlp(norm2_(h, weights_))};
+}
+
+at::Tensor TransformerBlock::forward(const at::Tensor& x, const PackedImages& images, AttentionKernel kernel) const {
+  return forward(Residual{x, at::Tensor()}, images, kernel).sum();
 }
 
 }  // namespace hetero

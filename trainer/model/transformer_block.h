@@ -54,7 +54,19 @@ class TransformerBlock {
   // attends to the tokens of its own image only.
   at::Tensor forward(const at::Tensor& x, const PackedImages& images, AttentionKernel kernel) const;
 
+  // The residual stream between blocks kept as two terms, h + pending
+  // (pending undefined: h alone), so that the next block adds them inside
+  // its first LayerNorm's fused kernel instead of in a pass of their own.
+  struct Residual {
+    at::Tensor h, pending;
+    at::Tensor sum() const { return pending.defined() ? h + pending : h; }
+  };
+  // The block on in.sum(); returns {its input + attention, MLP} unsummed.
+  Residual forward(const Residual& in, const PackedImages& images, AttentionKernel kernel) const;
+
  private:
+  // Whether the residual add x + a and `norm` run as the fused kernels.
+  bool fuses_add_norm(const at::Tensor& x, const at::Tensor& a, const Norm& norm) const;
   at::Tensor attention(const at::Tensor& x, const PackedImages& images, AttentionKernel kernel) const;
   at::Tensor mlp(const at::Tensor& x) const;
   at::Tensor row_parallel(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
