@@ -2,7 +2,8 @@
 // where no CUDA device is visible, as in CI): the MoE experts' stacked bf16
 // copy whose backward adds into the fp32 masters' .grad, the AdamW step
 // that takes the clipping factor as it reads the gradient, and the one-pass
-// gradient statistics kernel against the CPU's fp64 sums.
+// gradient statistics kernel against the CPU's fp64 sums, and the bias
+// gradients' column-sum kernel against the same.
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "optim/adamw_step.h"
 #include "optim/grads.h"
 #ifdef HETERO_WITH_CUDA
+#include "kernels/column_sums_launch.h"
 #include "kernels/grad_stats_launch.h"
 #endif
 
@@ -195,6 +197,54 @@ TEST(GpuStepKernels, GradStatsKernelMatchesFp64) {
   // Deterministic: the same bits again.
   EXPECT_TRUE(at::equal(grad_stats_cuda(all), stats));
 #endif
+}
+
+// bias_grad on CUDA (the column-sum kernel where it takes the shape, the
+// GEMM of ones elsewhere) against the CPU's fp64 column sums: bf16 and fp32,
+// rows from 1 to the encoder's 1024-px microbatch (12,318 tokens), columns
+// narrower than one block and not a multiple of the block's 256 (the
+// kernel), and 7 columns and a non-contiguous gradient (the GEMM). Each
+// column sum within fp32 rounding of the terms' magnitudes (the result then
+// rounded once to the gradient's dtype); the kernel's fp32 sums the same
+// bits on a second call.
+TEST(GpuStepKernels, BiasGradColumnSumsMatchFp64) {
+  SKIP_WITHOUT_CUDA();
+  torch::manual_seed(13);
+  struct Case {
+    int64_t rows, cols;
+    bool transposed;
+  };
+  const std::vector<Case> cases = {{1, 8, false},     {37, 1288, false}, {12318, 1280, false},
+                                   {12318, 5128, false}, {300, 7, false},  {129, 264, true}};
+  for (const at::ScalarType dtype : {at::kBFloat16, at::kFloat}) {
+    for (const Case& c : cases) {
+      const std::string what = std::string(c10::toString(dtype)) + " [" + std::to_string(c.rows) + ", " +
+                               std::to_string(c.cols) + "]" + (c.transposed ? " transposed" : "");
+      // A common offset per column, as bias gradients have, and noise around it.
+      const at::Tensor cpu = (torch::randn({c.rows, c.cols}) + torch::randn({1, c.cols}) * 3).to(dtype);
+      at::Tensor gpu = c.transposed ? cpu.t().contiguous().to(kGpu).t() : cpu.to(kGpu);
+      ASSERT_EQ(gpu.is_contiguous(), !c.transposed) << what;
+      const at::Tensor got = bias_grad(gpu);
+      ASSERT_EQ(got.scalar_type(), dtype) << what;
+      const at::Tensor exact = cpu.to(at::kDouble).sum(0), magnitude = cpu.to(at::kDouble).abs().sum(0);
+      const double unit = dtype == at::kBFloat16 ? 1.0 / 256 : 1.2e-7;  // the dtype's rounding, relative
+      const at::Tensor err = (got.to(at::kCPU, at::kDouble) - exact).abs();
+      const at::Tensor bound = exact.abs() * unit + magnitude * 1e-6 + 1e-30;
+      EXPECT_TRUE((err <= bound).all().item<bool>())
+          << what << ": worst error / bound " << (err / bound).max().item<double>();
+#ifdef HETERO_WITH_CUDA
+      if (column_sums_supported(gpu)) {
+        const at::Tensor sums = column_sums_cuda(gpu);
+        ASSERT_EQ(sums.scalar_type(), at::kFloat) << what;
+        const at::Tensor fp32_err = (sums.to(at::kCPU, at::kDouble) - exact).abs();
+        EXPECT_TRUE((fp32_err <= magnitude * 1e-6 + 1e-30).all().item<bool>()) << what;
+        EXPECT_TRUE(at::equal(column_sums_cuda(gpu), sums)) << what << ": not deterministic";
+      } else {
+        EXPECT_TRUE(c.cols % 8 != 0 || c.transposed) << what << ": the kernel should take this shape";
+      }
+#endif
+    }
+  }
 }
 
 }  // namespace

@@ -27,6 +27,8 @@ int multiprocessors() {
 
 }  // namespace
 
+int device_multiprocessors() { return multiprocessors(); }
+
 int64_t grid_stride_blocks(int64_t items, int64_t per_block, int blocks_per_sm) {
   const int64_t needed = (items + per_block - 1) / per_block;
   return std::max<int64_t>(1, std::min<int64_t>(needed, static_cast<int64_t>(multiprocessors()) * blocks_per_sm));

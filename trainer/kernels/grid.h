@@ -10,4 +10,7 @@ namespace hetero {
 // (several waves; the kernel's loop covers the rest), and at least one.
 int64_t grid_stride_blocks(int64_t items, int64_t per_block, int blocks_per_sm);
 
+// The current device's multiprocessor count (read once per device).
+int device_multiprocessors();
+
 }  // namespace hetero

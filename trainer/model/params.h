@@ -98,10 +98,10 @@ class ComputeWeights {
 // backward of code that computes its weight's gradient itself.
 void accumulate_weight_grad(const at::Tensor& master, const at::Tensor& grad_out, const at::Tensor& input);
 
-// A bias's gradient, the column sums of grad_out [M, N]: on CUDA one GEMM
-// of a row of ones with grad_out (fp32 accumulation, as sum's), which reads
-// grad_out at the GEMV's bandwidth where ATen's column sum over a narrow
-// bf16 matrix does not; elsewhere grad_out.sum(0).
+// A bias's gradient, the column sums of grad_out [M, N], in grad_out's
+// dtype: on CUDA the column-sum kernel (kernels/column_sums.cu: one read of
+// grad_out, fp32 sums), where it takes the shape, else a GEMM of a row of
+// ones with grad_out; elsewhere grad_out.sum(0), the reference.
 at::Tensor bias_grad(const at::Tensor& grad_out);
 
 class ParamSet {
