@@ -4,8 +4,7 @@
 // thin reductions. A block covers 256 columns (32 threads of 8 columns, one
 // 16-byte bf16 load each) and a chunk of rows (8 threads down, kUnroll rows
 // in flight each); it folds its 8 row lanes in shared memory and writes one
-// partial row. A second kernel sums the partial rows in order and writes
-// the sums in the input's dtype (no cast op after it). No atomics:
+// partial row. A second kernel sums the partial rows in order. No atomics:
 // deterministic.
 #include "kernels/column_sums_cuda.h"
 
@@ -79,14 +78,13 @@ __global__ void __launch_bounds__(kColThreads * kRowThreads)
   partials[static_cast<int64_t>(blockIdx.y) * cols + c] = sum;
 }
 
-template <typename T>
 __global__ void sum_chunks_kernel(const float* __restrict__ partials, int64_t chunks, int64_t cols,
-                                  T* __restrict__ out) {
+                                  float* __restrict__ out) {
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= cols) return;
   float sum = 0.0f;
   for (int64_t k = 0; k < chunks; ++k) sum += partials[k * cols + c];
-  out[c] = from_float<T>(sum);
+  out[c] = sum;
 }
 
 int64_t column_blocks(int64_t cols) { return (cols + kBlockColumns - 1) / kBlockColumns; }
@@ -103,7 +101,7 @@ int64_t column_sums_chunks(int64_t rows, int64_t cols) {
 }
 
 template <typename T>
-cudaError_t column_sums(const T* x, int64_t rows, int64_t cols, float* partials, T* out, cudaStream_t stream) {
+cudaError_t column_sums(const T* x, int64_t rows, int64_t cols, float* partials, float* out, cudaStream_t stream) {
   if (cols <= 0) return cudaSuccess;
   const int64_t chunks = column_sums_chunks(rows, cols);
   const int64_t rows_per_chunk = (rows + chunks - 1) / chunks;
@@ -111,13 +109,13 @@ cudaError_t column_sums(const T* x, int64_t rows, int64_t cols, float* partials,
   column_partial_sums_kernel<T><<<grid, dim3(kColThreads, kRowThreads), 0, stream>>>(x, rows, cols, rows_per_chunk,
                                                                                     partials);
   const int threads = 256;
-  sum_chunks_kernel<T><<<static_cast<unsigned>((cols + threads - 1) / threads), threads, 0, stream>>>(partials, chunks,
+  sum_chunks_kernel<<<static_cast<unsigned>((cols + threads - 1) / threads), threads, 0, stream>>>(partials, chunks,
                                                                                                   cols, out);
   return cudaGetLastError();
 }
 
 template cudaError_t column_sums<float>(const float*, int64_t, int64_t, float*, float*, cudaStream_t);
-template cudaError_t column_sums<__nv_bfloat16>(const __nv_bfloat16*, int64_t, int64_t, float*, __nv_bfloat16*,
+template cudaError_t column_sums<__nv_bfloat16>(const __nv_bfloat16*, int64_t, int64_t, float*, float*,
                                                 cudaStream_t);
 
 }  // namespace hetero

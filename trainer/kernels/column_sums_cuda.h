@@ -15,12 +15,12 @@ constexpr int kColumnSumsMultiple = 8;  // cols % 8 == 0: a thread's 8 columns a
 // The rows of the partial sums column_sums launches over a [rows, cols] matrix.
 int64_t column_sums_chunks(int64_t rows, int64_t cols);
 
-// out[c] = sum over r of x[r, c], summed in fp32 and written in T, for x
-// [rows, cols] row-major in T (fp32 or bf16), cols a multiple of kColumnSumsMultiple, x 16-byte aligned.
+// out[c] = sum over r of x[r, c], in fp32, for x [rows, cols] row-major in T
+// (fp32 or bf16), cols a multiple of kColumnSumsMultiple, x 16-byte aligned.
 // partials: column_sums_chunks(rows, cols) * cols floats of scratch. Each
 // chunk of rows is summed in a fixed order, then the chunks in order: the
 // result is deterministic.
 template <typename T>
-cudaError_t column_sums(const T* x, int64_t rows, int64_t cols, float* partials, T* out, cudaStream_t stream);
+cudaError_t column_sums(const T* x, int64_t rows, int64_t cols, float* partials, float* out, cudaStream_t stream);
 
 }  // namespace hetero

@@ -22,11 +22,12 @@ at::Tensor column_sums_cuda(const at::Tensor& x) {
               " ", x.sizes(), " on ", x.device());
   const int64_t rows = x.size(0), cols = x.size(1);
   const c10::cuda::CUDAGuard guard(x.device());
-  at::Tensor out = at::empty({cols}, x.options());
-  at::Tensor partials = at::empty({column_sums_chunks(rows, cols), cols}, x.options().dtype(at::kFloat));
+  const auto f32 = x.options().dtype(at::kFloat);
+  at::Tensor out = at::empty({cols}, f32);
+  at::Tensor partials = at::empty({column_sums_chunks(rows, cols), cols}, f32);
   const cudaError_t err = dispatch_element(x.scalar_type(), [&](auto t) {
     using T = decltype(t);
-    return column_sums(T::ptr(x), rows, cols, partials.data_ptr<float>(), T::ptr(out),
+    return column_sums(T::ptr(x), rows, cols, partials.data_ptr<float>(), out.data_ptr<float>(),
                        at::cuda::getCurrentCUDAStream());
   });
   TORCH_CHECK(err == cudaSuccess, "column_sums kernel: ", cudaGetErrorString(err));

@@ -10,7 +10,7 @@ namespace hetero {
 // tensor whose row length is a multiple of 8, at a 16-byte aligned address.
 bool column_sums_supported(const at::Tensor& x);
 
-// x.sum(0) ([cols], summed in fp32, in x's dtype), x [rows, cols] as column_sums_supported.
+// x.sum(0) in fp32 ([cols]), x [rows, cols] as column_sums_supported.
 at::Tensor column_sums_cuda(const at::Tensor& x);
 
 }  // namespace hetero

@@ -265,7 +265,7 @@ void accumulate_weight_grad(const at::Tensor& master, const at::Tensor& grad_out
 at::Tensor bias_grad(const at::Tensor& grad_out) {
   if (!grad_out.is_cuda()) return grad_out.sum(0);
 #ifdef HETERO_WITH_CUDA
-  if (column_sums_supported(grad_out)) return column_sums_cuda(grad_out);
+  if (column_sums_supported(grad_out)) return column_sums_cuda(grad_out).to(grad_out.scalar_type());
 #endif
   return at::mm(at::ones({1, grad_out.size(0)}, grad_out.options()), grad_out).squeeze(0);
 }
