@@ -8,7 +8,12 @@ kernels named by their kind.
 --by-shape adds a table by launching op and its input shapes (traces record
 them), which tells apart the same op on different tensors.
 
-Usage: scripts/kernel_top.py TRACE.json [--top N] [--width CHARS] [--by-shape]
+--host adds the host side: per thread the time its ops span, and the ops'
+self time (an op's duration less its child ops') by name, largest first,
+with their counts; where the GPU idles between kernels this says which host
+work holds it up. The profiler adds its own few microseconds to every op.
+
+Usage: scripts/kernel_top.py TRACE.json [--top N] [--width CHARS] [--by-shape] [--host]
 """
 import argparse
 import collections
@@ -21,6 +26,7 @@ def main():
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--width", type=int, default=110, help="kernel names are cut to this many characters")
     ap.add_argument("--by-shape", action="store_true", help="also sum by launching op and its input shapes")
+    ap.add_argument("--host", action="store_true", help="also sum the host threads' op self time by op name")
     args = ap.parse_args()
     events = json.load(open(args.trace))["traceEvents"]
     op_of, shape_of = {}, {}  # External id -> the ATen op that launched under it, and its input shapes
@@ -58,6 +64,40 @@ def main():
     print(f"-- by kernel (top {args.top})")
     for name, us in by_kernel.most_common(args.top):
         print(f"{us / 1e3:9.2f} ms {100 * us / total:5.1f}% {count[name]:6d}x  {name[:args.width]}")
+    if args.host:
+        host_summary(events, args.top, args.width)
+
+
+def host_summary(events, top, width):
+    threads = collections.defaultdict(list)
+    for e in events:
+        if e.get("cat") in ("cpu_op", "cuda_runtime", "cuda_driver") and "dur" in e:
+            threads[(e.get("pid"), e.get("tid"))].append(e)
+    self_us, count = collections.Counter(), collections.Counter()
+    for key, evs in sorted(threads.items(), key=lambda kv: -len(kv[1])):
+        evs.sort(key=lambda e: (e["ts"], -e["dur"]))
+        stack = []  # [end, name, child time]
+        span_first, span_last, top_level = evs[0]["ts"], 0.0, 0.0
+
+        def close(until):
+            while stack and stack[-1][0] <= until:
+                end, name, children, dur = stack.pop()
+                self_us[name] += dur - children
+                if stack:
+                    stack[-1][2] += dur
+        for e in evs:
+            close(e["ts"])
+            if not stack:
+                top_level += e["dur"]
+            stack.append([e["ts"] + e["dur"], e["name"], 0.0, e["dur"]])
+            count[e["name"]] += 1
+            span_last = max(span_last, e["ts"] + e["dur"])
+        close(float("inf"))
+        print(f"-- host thread {key[1]}: {len(evs)} ops and runtime calls, busy {top_level / 1e3:.1f} ms "
+              f"of a {(span_last - span_first) / 1e3:.1f} ms span")
+    print(f"-- host self time by op (top {top}; all threads)")
+    for name, us in self_us.most_common(top):
+        print(f"{us / 1e3:9.2f} ms {count[name]:6d}x {us / max(count[name], 1):7.1f} us  {name[:width]}")
 
 
 if __name__ == "__main__":

@@ -93,11 +93,13 @@ TEST(GpuFastPaths, CachedBf16WeightsEqualACastAtUse) {
   EXPECT_TRUE(at::equal(cached.second, cast.second));
 }
 
-// ComputeWeights::linear on the GPU adds the weight gradient into the fp32
-// master's .grad from its GEMM: over two backward passes (the first creates
-// .grad, the second accumulates) the masters' gradients, x's and the bias's
-// must equal fp64 math on the same bf16 operands to fp32-accumulation
-// rounding, tighter than the bf16 tolerance a bf16 gradient would need.
+// ComputeWeights::linear on the GPU adds the weight and bias gradients into
+// the fp32 masters' .grad itself (the weights' from their GEMM, the biases'
+// from fp32 column sums): over two backward passes (the first creates .grad,
+// the second accumulates) the masters' gradients and x's must equal fp64
+// math on the same bf16 operands to fp32-accumulation rounding, tighter than
+// the bf16 tolerance a bf16 gradient would need. In the stacked case the
+// middle weight has no bias (the encoder's key): its output rows carry none.
 TEST(GpuFastPaths, LinearAccumulatesTheWeightGradientInFp32) {
   SKIP_WITHOUT_CUDA();
   torch::manual_seed(4);
@@ -105,23 +107,29 @@ TEST(GpuFastPaths, LinearAccumulatesTheWeightGradientInFp32) {
   const int64_t tokens = 333, in = 96, rows = 40;  // odd sizes
   const ComputeWeights weights(at::kBFloat16);
   for (const bool stacked : {false, true}) {
-    std::vector<at::Tensor> masters;
-    for (int i = 0; i < (stacked ? 3 : 1); ++i)
+    std::vector<at::Tensor> masters, biases;
+    for (int i = 0; i < (stacked ? 3 : 1); ++i) {
       masters.push_back((torch::randn({rows, in}, f) * 0.1).set_requires_grad(true));
+      biases.push_back(stacked && i == 1 ? at::Tensor() : torch::randn({rows}, f).set_requires_grad(true));
+    }
     const int64_t out = rows * static_cast<int64_t>(masters.size());
-    const at::Tensor bias_master = torch::randn({out}, f).set_requires_grad(true);
     ASSERT_TRUE(weights.accumulates_in_gemm(masters[0]));
     at::Tensor ref_w_grad, ref_b_grad;
     const at::Tensor w_all = at::cat(masters, 0).to(at::kBFloat16).to(at::kDouble);
+    std::vector<at::Tensor> b_parts;
+    for (size_t i = 0; i < biases.size(); ++i)
+      b_parts.push_back(biases[i].defined() ? biases[i].detach().to(at::kBFloat16).to(at::kDouble)
+                                            : at::zeros({rows}, f.dtype(at::kDouble)));
+    const at::Tensor b_all = at::cat(b_parts);
     for (int pass = 0; pass < 2; ++pass) {
       const at::Tensor x = torch::randn({3, tokens / 3, in}, f).to(at::kBFloat16).set_requires_grad(true);
       const at::Tensor g = torch::randn({3, tokens / 3, out}, f).to(at::kBFloat16);
-      const at::Tensor y = stacked ? weights.linear(x, masters, weights(bias_master))
-                                   : weights.linear(x, masters[0], weights(bias_master));
+      const at::Tensor y = stacked ? weights.linear(x, masters, biases) : weights.linear(x, masters[0], biases[0]);
       y.backward(g);
       // fp64 on the same bf16 values
       const at::Tensor x2 = x.detach().reshape({-1, in}).to(at::kDouble);
       const at::Tensor g2 = g.reshape({-1, out}).to(at::kDouble);
+      expect_bf16_close(y.detach().reshape({-1, out}), at::matmul(x2, w_all.t()) + b_all, "y");
       const at::Tensor dw = at::matmul(g2.t(), x2), db = g2.sum(0);
       ref_w_grad = pass == 0 ? dw : ref_w_grad + dw;
       ref_b_grad = pass == 0 ? db : ref_b_grad + db;
@@ -135,7 +143,15 @@ TEST(GpuFastPaths, LinearAccumulatesTheWeightGradientInFp32) {
     EXPECT_EQ(masters[0].grad().scalar_type(), at::kFloat);
     const double scale = ref_w_grad.abs().max().item<double>();
     EXPECT_LE((got_w - ref_w_grad).abs().max().item<double>(), 1e-4 * scale) << (stacked ? "stacked" : "single");
-    expect_bf16_close(bias_master.grad(), ref_b_grad, "d bias");
+    const double b_scale = ref_b_grad.abs().max().item<double>();
+    for (size_t i = 0; i < biases.size(); ++i) {
+      if (!biases[i].defined()) continue;
+      ASSERT_TRUE(biases[i].grad().defined()) << "bias " << i;
+      EXPECT_EQ(biases[i].grad().scalar_type(), at::kFloat);
+      const at::Tensor ref = ref_b_grad.narrow(0, static_cast<int64_t>(i) * rows, rows);
+      EXPECT_LE((biases[i].grad().to(at::kDouble) - ref).abs().max().item<double>(), 1e-5 * b_scale)
+          << (stacked ? "stacked" : "single") << " bias " << i;
+    }
   }
 }
 

@@ -143,38 +143,52 @@ struct CachedCopy : torch::autograd::Function<CachedCopy> {
   }
 };
 
-c10::optional<at::Tensor> optional(const at::Tensor& t) { return t.defined() ? c10::make_optional(t) : c10::nullopt; }
-
-// x @ copy^T (+ bias) whose backward adds the weight gradient into the
-// masters' fp32 .grad from the GEMM itself (accumulate_weight_grad) and
-// returns none for them; x and the bias get theirs as usual. The masters
-// are inputs so that the output needs a gradient even where x does not.
+// x @ copy^T (+ bias, a compute-dtype copy) whose backward adds the weight
+// gradients into the weight masters' fp32 .grad from the GEMM itself
+// (accumulate_weight_grad) and the bias masters' from one fp32 column sum
+// (accumulate_bias_grad), returning none for them; x gets its gradient as
+// usual. `masters`: the weight masters, their rows side by side along the
+// copy's output dim, then the bias masters, bias j's first output row at
+// bias_rows[j]. The masters are inputs so that the output needs a gradient
+// even where x does not.
 struct LinearAccumulatingWeightGrad : torch::autograd::Function<LinearAccumulatingWeightGrad> {
   // The bias is optional rather than an undefined tensor: LibTorch 2.x
   // records a device for every tensor input of a Function.
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& copy,
-                            const c10::optional<at::Tensor>& bias, at::TensorList masters) {
+                            const c10::optional<at::Tensor>& bias, at::TensorList masters,
+                            const std::vector<int64_t>& bias_rows) {
     variable_list saved{x, copy};
     saved.insert(saved.end(), masters.begin(), masters.end());
     ctx->save_for_backward(saved);
-    ctx->saved_data["bias"] = bias.has_value();
+    ctx->saved_data["bias_rows"] = bias_rows;
     return bias ? at::linear(x, copy, *bias) : at::matmul(x, copy.t());
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const variable_list s = ctx->get_saved_variables();
     const at::Tensor &x = s[0], &copy = s[1];
+    const std::vector<int64_t> bias_rows = ctx->saved_data["bias_rows"].toIntVector();
+    const size_t weights = s.size() - 2 - bias_rows.size();
     const at::Tensor g2 = grads[0].reshape({-1, copy.size(0)});
     const at::Tensor x2 = x.reshape({-1, copy.size(1)});
+    // x's gradient; none for the copy and the bias copy (outside autograd).
     variable_list out{ctx->needs_input_grad(0) ? at::matmul(grads[0], copy) : at::Tensor(), at::Tensor(),
-                      ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2) ? bias_grad(g2) : at::Tensor()};
-    // The masters' rows lie side by side along the copy's output dim.
+                      at::Tensor()};
     int64_t row = 0;
-    for (size_t i = 2; i < s.size(); ++i) {
+    for (size_t i = 2; i < 2 + weights; ++i) {
       const at::Tensor& master = s[i];
       if (master.requires_grad()) accumulate_weight_grad(master, g2.narrow(1, row, master.size(0)), x2);
       row += master.size(0);
-      out.push_back(at::Tensor());  // already in master.grad
     }
+    const auto biases = s.begin() + 2 + static_cast<std::ptrdiff_t>(weights);
+    if (std::any_of(biases, s.end(), [](const at::Tensor& b) { return b.requires_grad(); })) {
+      const at::Tensor sums = bias_grad_fp32(g2);
+      for (size_t j = 0; j < bias_rows.size(); ++j) {
+        const at::Tensor& b = biases[static_cast<std::ptrdiff_t>(j)];
+        if (b.requires_grad()) accumulate_bias_grad(b, sums.narrow(0, bias_rows[j], b.size(0)));
+      }
+    }
+    out.resize(out.size() + s.size() - 2);  // the masters: already in their .grad
+    out.push_back(at::Tensor());            // bias_rows
     return out;
   }
 };
@@ -232,20 +246,79 @@ bool ComputeWeights::accumulates_in_gemm(const at::Tensor& master) const {
 #endif
 }
 
+at::Tensor ComputeWeights::cached_biases(const std::vector<at::Tensor>& masters,
+                                         const std::vector<at::Tensor>& biases) const {
+  std::vector<int64_t> versions;
+  const void* key = nullptr;
+  for (const at::Tensor& b : biases) {
+    if (!b.defined()) continue;
+    versions.push_back(b._version());
+    if (key == nullptr) key = b.unsafeGetTensorImpl();
+  }
+  Entry& e = biases_[key];
+  if (!e.copy.defined() || e.versions != versions) {
+    at::NoGradGuard no_grad;
+    std::vector<at::Tensor> parts;
+    for (size_t i = 0; i < biases.size(); ++i)
+      parts.push_back(biases[i].defined() ? biases[i].detach().to(dtype_)
+                                          : at::zeros({masters[i].size(0)}, masters[i].options().dtype(dtype_)));
+    e.copy = at::cat(parts);
+    e.versions = versions;
+  }
+  return e.copy;
+}
+
+namespace {
+
+// The weight masters, then the defined biases, and each bias's first output
+// row: LinearAccumulatingWeightGrad's masters and bias_rows.
+std::pair<variable_list, std::vector<int64_t>> accumulated(const std::vector<at::Tensor>& masters,
+                                                            const std::vector<at::Tensor>& biases) {
+  variable_list all(masters.begin(), masters.end());
+  std::vector<int64_t> rows;
+  int64_t row = 0;
+  for (size_t i = 0; i < biases.size(); ++i) {
+    if (biases[i].defined()) all.push_back(biases[i]), rows.push_back(row);
+    row += masters[i].size(0);
+  }
+  return {all, rows};
+}
+
+bool any_defined(const std::vector<at::Tensor>& ts) {
+  return std::any_of(ts.begin(), ts.end(), [](const at::Tensor& t) { return t.defined(); });
+}
+
+}  // namespace
+
 at::Tensor ComputeWeights::linear(const at::Tensor& x, const at::Tensor& master, const at::Tensor& bias) const {
   if (!accumulates_in_gemm(master))
-    return bias.defined() ? at::linear(x, (*this)(master), bias) : at::matmul(x, (*this)(master).t());
-  return LinearAccumulatingWeightGrad::apply(x, cached({master}, false), optional(bias), at::TensorList(master));
+    return bias.defined() ? at::linear(x, (*this)(master), (*this)(bias)) : at::matmul(x, (*this)(master).t());
+  const std::vector<at::Tensor> biases = bias.defined() ? std::vector<at::Tensor>{bias} : std::vector<at::Tensor>{};
+  const auto [all, rows] = accumulated({master}, biases);
+  return LinearAccumulatingWeightGrad::apply(x, cached({master}, false),
+                                             bias.defined() ? c10::make_optional(cached({bias}, false)) : c10::nullopt,
+                                             at::TensorList(all), rows);
 }
 
 at::Tensor ComputeWeights::linear(const at::Tensor& x, const std::vector<at::Tensor>& masters,
-                                  const at::Tensor& bias) const {
+                                  const std::vector<at::Tensor>& biases) const {
+  if (!biases.empty() && biases.size() != masters.size())
+    throw std::logic_error("ComputeWeights::linear: " + std::to_string(biases.size()) + " biases for " +
+                           std::to_string(masters.size()) + " stacked weights (want none or one each)");
+  const bool has_bias = any_defined(biases);
   if (!accumulates_in_gemm(masters.front())) {
     const at::Tensor w = stacked(masters).flatten(0, 1);
-    return bias.defined() ? at::linear(x, w, bias) : at::matmul(x, w.t());
+    if (!has_bias) return at::matmul(x, w.t());
+    std::vector<at::Tensor> parts;  // differentiable: zeros stand for an undefined bias
+    for (size_t i = 0; i < biases.size(); ++i)
+      parts.push_back(biases[i].defined() ? (*this)(biases[i])
+                                          : at::zeros({masters[i].size(0)}, masters[i].options().dtype(dtype_)));
+    return at::linear(x, w, at::cat(parts));
   }
-  return LinearAccumulatingWeightGrad::apply(x, cached(masters, true).flatten(0, 1), optional(bias),
-                                             at::TensorList(masters));
+  const auto [all, rows] = accumulated(masters, has_bias ? biases : std::vector<at::Tensor>{});
+  return LinearAccumulatingWeightGrad::apply(
+      x, cached(masters, true).flatten(0, 1),
+      has_bias ? c10::make_optional(cached_biases(masters, biases)) : c10::nullopt, at::TensorList(all), rows);
 }
 
 void accumulate_weight_grad(const at::Tensor& master, const at::Tensor& grad_out, const at::Tensor& input) {
@@ -268,6 +341,22 @@ at::Tensor bias_grad(const at::Tensor& grad_out) {
   if (column_sums_supported(grad_out)) return column_sums_cuda(grad_out).to(grad_out.scalar_type());
 #endif
   return at::mm(at::ones({1, grad_out.size(0)}, grad_out.options()), grad_out).squeeze(0);
+}
+
+at::Tensor bias_grad_fp32(const at::Tensor& grad_out) {
+#ifdef HETERO_WITH_CUDA
+  if (column_sums_supported(grad_out)) return column_sums_cuda(grad_out);
+#endif
+  return grad_out.sum({0}, /*keepdim=*/false, at::kFloat);
+}
+
+void accumulate_bias_grad(const at::Tensor& master, const at::Tensor& grad) {
+  at::NoGradGuard no_grad;
+  at::Tensor& g = master.mutable_grad();
+  if (g.defined())
+    g.add_(grad);
+  else
+    g = grad;
 }
 
 at::Tensor ParamSet::add(const std::string& name, std::vector<int64_t> shape, int tp_shard_dim, Init init,

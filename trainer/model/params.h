@@ -65,17 +65,22 @@ class ComputeWeights {
   // master's gradient itself.
   at::Tensor copy(const at::Tensor& master) const;
 
-  // x @ master^T (+ bias, a compute-dtype tensor such as (*this)(b)), x in
+  // x @ master^T (+ bias, the bias's fp32 master, undefined for none), x in
   // the compute dtype with any leading dims; differentiable. Where
   // accumulates_in_gemm(master), the weight's gradient never exists in the
   // compute dtype: the GEMM that makes it adds it to master.grad in fp32
   // (Megatron's gradient-accumulation fusion), instead of a bf16 gradient
   // that is cast and then added (two more passes over every weight per
-  // backward). Elsewhere it is at::linear through (*this)(master).
+  // backward); the bias's gradient, its fp32 column sums, is added to
+  // bias.grad the same way (accumulate_bias_grad). Elsewhere it is
+  // at::linear through (*this)(master) and (*this)(bias).
   at::Tensor linear(const at::Tensor& x, const at::Tensor& master, const at::Tensor& bias = {}) const;
   // The same with the masters (one input width) stacked along the output
-  // dim, e.g. q, k and v as one GEMM.
-  at::Tensor linear(const at::Tensor& x, const std::vector<at::Tensor>& masters, const at::Tensor& bias = {}) const;
+  // dim, e.g. q, k and v as one GEMM. `biases`: none, or one per master,
+  // where an undefined one stands for zero rows without a parameter (the
+  // encoder's key).
+  at::Tensor linear(const at::Tensor& x, const std::vector<at::Tensor>& masters,
+                    const std::vector<at::Tensor>& biases = {}) const;
   // CUDA builds, a CUDA fp32 master with a 16-bit compute dtype, gradients
   // wanted: the case in which linear() accumulates in its GEMM.
   bool accumulates_in_gemm(const at::Tensor& master) const;
@@ -86,9 +91,13 @@ class ComputeWeights {
     at::Tensor copy;
   };
   at::Tensor cached(const std::vector<at::Tensor>& masters, bool stack) const;
+  // The biases of linear()'s stacked masters end to end in the compute
+  // dtype, zeros for an undefined one; outside autograd.
+  at::Tensor cached_biases(const std::vector<at::Tensor>& masters, const std::vector<at::Tensor>& biases) const;
   at::ScalarType dtype_;
-  // By the (first) master's TensorImpl: single copies and stacks apart.
-  mutable std::unordered_map<const void*, Entry> single_, stacks_;
+  // By the (first defined) master's TensorImpl: single copies, stacks and
+  // concatenated biases apart.
+  mutable std::unordered_map<const void*, Entry> single_, stacks_, biases_;
 };
 
 // master.grad += grad_out^T @ input, by one GEMM with an fp32 result
@@ -103,6 +112,16 @@ void accumulate_weight_grad(const at::Tensor& master, const at::Tensor& grad_out
 // grad_out, fp32 sums), where it takes the shape, else a GEMM of a row of
 // ones with grad_out; elsewhere grad_out.sum(0), the reference.
 at::Tensor bias_grad(const at::Tensor& grad_out);
+
+// The column sums of grad_out [M, N] in fp32 whatever its dtype (on CUDA the
+// column-sum kernel where it takes the shape).
+at::Tensor bias_grad_fp32(const at::Tensor& grad_out);
+
+// master.grad += grad (fp32 [N], e.g. a slice of bias_grad_fp32's sums) for
+// an fp32 bias master [N]; creates master.grad where it is undefined. For
+// backward passes that add their parameters' gradients themselves
+// (ComputeWeights::linear where it accumulates in its GEMM).
+void accumulate_bias_grad(const at::Tensor& master, const at::Tensor& grad);
 
 class ParamSet {
  public:

@@ -16,11 +16,6 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// x @ w^T (+ b), the weights through their compute-dtype copies.
-at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const ComputeWeights& c) {
-  return c.linear(x, w, b.defined() ? c(b) : at::Tensor());
-}
-
 enum Activation : int64_t { kGelu, kGeluTanh, kSquaredRelu };
 
 Activation activation_code(const std::string& name) {
@@ -51,14 +46,15 @@ std::pair<at::Tensor, at::Tensor> activation_backward(const at::Tensor& dh, cons
 // activation(u) @ w^T (+ bias, if given), keeping only u for the backward:
 // the activation is recomputed there instead of holding [tokens, ffn] twice
 // (the MLP's largest saved tensors). The gradients are the ones autograd
-// takes through the ops. Given `master` (w is then its compute copy, outside
-// autograd), w's gradient goes into master.grad from its GEMM
-// (accumulate_weight_grad) instead of being returned.
+// takes through the ops. Given `masters` (w and the bias are then their
+// compute copies, outside autograd: {w's master} or {w's, the bias's}), the
+// backward adds their gradients into the masters' fp32 .grad
+// (accumulate_weight_grad, accumulate_bias_grad) instead of returning them.
 struct ActivateThenProject : public torch::autograd::Function<ActivateThenProject> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& u, const at::Tensor& w,
-                            const c10::optional<at::Tensor>& bias, int64_t activation, at::TensorList master) {
+                            const c10::optional<at::Tensor>& bias, int64_t activation, at::TensorList masters) {
     variable_list saved{u, w};
-    saved.insert(saved.end(), master.begin(), master.end());
+    saved.insert(saved.end(), masters.begin(), masters.end());
     ctx->save_for_backward(saved);
     ctx->saved_data["activation"] = activation;
     ctx->saved_data["bias"] = bias.has_value();
@@ -70,24 +66,33 @@ struct ActivateThenProject : public torch::autograd::Function<ActivateThenProjec
     const variable_list s = ctx->get_saved_variables();
     const at::Tensor &u = s[0], &w = s[1], &g = grads[0];
     const int64_t a = ctx->saved_data["activation"].toInt();
+    const bool has_bias = ctx->saved_data["bias"].toBool();
     const at::Tensor dh = at::matmul(g, w);
     const auto [du, h] = activation_backward(dh, u, a);
     const at::Tensor g2 = g.reshape({-1, g.size(-1)}), h2 = h.reshape({-1, h.size(-1)});
-    const at::Tensor db = ctx->saved_data["bias"].toBool() ? bias_grad(g2) : at::Tensor();
-    if (s.size() == 3) {
-      accumulate_weight_grad(s[2], g2, h2);
-      return {du, at::Tensor(), db, at::Tensor(), at::Tensor()};
+    if (s.size() > 2) {
+      if (s[2].requires_grad()) accumulate_weight_grad(s[2], g2, h2);
+      if (has_bias && s[3].requires_grad()) accumulate_bias_grad(s[3], bias_grad_fp32(g2));
+      variable_list out{du, at::Tensor(), at::Tensor(), at::Tensor()};
+      out.resize(out.size() + s.size() - 2);  // already in the masters' .grad
+      return out;
     }
-    return {du, at::matmul(g2.t(), h2), db, at::Tensor()};
+    return {du, at::matmul(g2.t(), h2), has_bias ? bias_grad(g2) : at::Tensor(), at::Tensor()};
   }
 };
 
-// ActivateThenProject with w = master through `weights`.
-at::Tensor activate_then_project(const at::Tensor& u, const at::Tensor& master, const c10::optional<at::Tensor>& bias,
+// ActivateThenProject with w = master and the bias (its fp32 master, or
+// undefined) through `weights`.
+at::Tensor activate_then_project(const at::Tensor& u, const at::Tensor& master, const at::Tensor& bias,
                                  int64_t activation, const ComputeWeights& weights) {
-  if (weights.accumulates_in_gemm(master))
-    return ActivateThenProject::apply(u, weights.copy(master), bias, activation, at::TensorList(master));
-  return ActivateThenProject::apply(u, weights(master), bias, activation, at::TensorList());
+  if (weights.accumulates_in_gemm(master)) {
+    if (!bias.defined())
+      return ActivateThenProject::apply(u, weights.copy(master), c10::nullopt, activation, at::TensorList(master));
+    return ActivateThenProject::apply(u, weights.copy(master), weights.copy(bias), activation,
+                                      at::TensorList({master, bias}));
+  }
+  const c10::optional<at::Tensor> b = bias.defined() ? c10::make_optional(weights(bias)) : c10::nullopt;
+  return ActivateThenProject::apply(u, weights(master), b, activation, at::TensorList());
 }
 
 }  // namespace
@@ -165,7 +170,7 @@ TransformerBlock::TransformerBlock(ParamSet& params, const std::string& prefix, 
 // A row-parallel projection's partial sums over tp, summed, plus its bias.
 // At tp = 1 the bias rides in the GEMM's epilogue instead of a pass of its own.
 at::Tensor TransformerBlock::row_parallel(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
-  if (tp_.size() == 1) return linear(x, w, b, weights_);
+  if (tp_.size() == 1) return weights_.linear(x, w, b);
   const at::Tensor out = leave_tp_region(weights_.linear(x, w), tp_);
   return b.defined() ? out + weights_(b) : out;
 }
@@ -175,11 +180,9 @@ at::Tensor TransformerBlock::attention(const at::Tensor& x, const PackedImages& 
   const at::Tensor xi = enter_tp_region(x, tp_);
   // One GEMM for the three projections: their weights stacked [3, local
   // width, hidden] (one cached compute copy), the key's bias rows zero.
-  const at::Tensor b =
-      bq_.defined()
-          ? at::cat({weights_(bq_), at::zeros_like(bq_, xi.options().dtype(weights_.dtype())), weights_(bv_)})
-          : at::Tensor();
-  const at::Tensor qkv = weights_.linear(xi, {wq_, wk_, wv_}, b).view({t, 3, local_heads_, head_dim_});
+  const std::vector<at::Tensor> biases =
+      bq_.defined() ? std::vector<at::Tensor>{bq_, at::Tensor(), bv_} : std::vector<at::Tensor>{};
+  const at::Tensor qkv = weights_.linear(xi, {wq_, wk_, wv_}, biases).view({t, 3, local_heads_, head_dim_});
   // unbind, not three selects: its backward stacks the three gradients in
   // one pass instead of zero-filling [t, 3, ...] and copying into it thrice.
   const std::vector<at::Tensor> q_k_v = qkv.unbind(1);
@@ -189,14 +192,11 @@ at::Tensor TransformerBlock::attention(const at::Tensor& x, const PackedImages& 
 
 at::Tensor TransformerBlock::mlp(const at::Tensor& x) const {
   const at::Tensor xi = enter_tp_region(x, tp_);
-  const at::Tensor u = linear(xi, fc1_, b1_, weights_);
+  const at::Tensor u = weights_.linear(xi, fc1_, b1_);
   const int64_t a = activation_code(activation_);
   // At tp = 1 the down projection's bias rides in its GEMM (as row_parallel).
-  if (tp_.size() == 1) {
-    const c10::optional<at::Tensor> bias = b2_.defined() ? c10::make_optional(weights_(b2_)) : c10::nullopt;
-    return activate_then_project(u, fc2_, bias, a, weights_);
-  }
-  const at::Tensor out = leave_tp_region(activate_then_project(u, fc2_, c10::nullopt, a, weights_), tp_);
+  if (tp_.size() == 1) return activate_then_project(u, fc2_, b2_, a, weights_);
+  const at::Tensor out = leave_tp_region(activate_then_project(u, fc2_, at::Tensor(), a, weights_), tp_);
   return b2_.defined() ? out + weights_(b2_) : out;
 }
 
