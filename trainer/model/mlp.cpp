@@ -3,6 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "model/squared_relu.h"
 #include "model/tp_ops.h"
 
 namespace hetero {
@@ -22,7 +23,7 @@ at::Tensor SquaredReluMlp::forward(const at::Tensor& x) const {
 }
 
 at::Tensor SquaredReluMlp::forward_partial(const at::Tensor& x) const {
-  const at::Tensor h = at::relu(weights_.linear(x, up_)).pow(2);
+  const at::Tensor h = squared_relu(weights_.linear(x, up_));
   return weights_.linear(h, down_);
 }
 

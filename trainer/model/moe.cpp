@@ -7,6 +7,7 @@
 #include "compat.h"
 #include "dist/device_copy.h"
 #include "model/all_to_all.h"
+#include "model/squared_relu.h"
 #include "model/tp_ops.h"
 
 namespace hetero {
@@ -33,7 +34,7 @@ at::Tensor inverse_permutation(const at::Tensor& p) {
 }
 
 at::Tensor squared_relu_mlp(const at::Tensor& x, const at::Tensor& up, const at::Tensor& down) {
-  return at::matmul(at::relu(at::matmul(x, up.t())).pow(2), down.t());
+  return at::matmul(squared_relu(at::matmul(x, up.t())), down.t());
 }
 
 }  // namespace
@@ -90,7 +91,7 @@ at::Tensor MoeLayer::experts_grouped_mm(const at::Tensor& rows, const at::Tensor
   // [E_local, ffn, H] and [E_local, H, ffn] as [groups, k, n] operands (transposed views).
   const at::Tensor up = weights_.stacked(up_).transpose(1, 2);
   const at::Tensor down = weights_.stacked(down_).transpose(1, 2);
-  return grouped_mm(at::relu(grouped_mm(rows, up, ends)).pow(2), down, ends);
+  return grouped_mm(squared_relu(grouped_mm(rows, up, ends)), down, ends);
 }
 
 at::Tensor MoeLayer::local_experts(const at::Tensor& rows, const std::vector<int64_t>& expert_of_row) const {
