@@ -35,41 +35,13 @@ int threads_per_row(int n) {
 
 int rows_at_once(int n) { return kBlockThreads / threads_per_row(n); }
 
-// 8 channels of T as fp32, loaded and stored as 16-byte vectors.
+// 8 channels of T as fp32, loaded and stored as 16-byte vectors (element.cuh).
 template <typename T>
-struct Pack;
-template <>
-struct Pack<float> {
-  static __device__ __forceinline__ void load(const float* p, float (&v)[kPack]) {
-    const float4 lo = reinterpret_cast<const float4*>(p)[0], hi = reinterpret_cast<const float4*>(p)[1];
-    v[0] = lo.x, v[1] = lo.y, v[2] = lo.z, v[3] = lo.w, v[4] = hi.x, v[5] = hi.y, v[6] = hi.z, v[7] = hi.w;
-  }
-  static __device__ __forceinline__ void store(float* p, const float (&v)[kPack]) {
-    reinterpret_cast<float4*>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
-    reinterpret_cast<float4*>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
-  }
-  static __device__ __forceinline__ float rounded(float v) { return v; }
-};
-template <>
-struct Pack<__nv_bfloat16> {
-  static __device__ __forceinline__ void load(const __nv_bfloat16* p, float (&v)[kPack]) {
-    const uint4 raw = *reinterpret_cast<const uint4*>(p);
-    const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&raw);
-#pragma unroll
-    for (int i = 0; i < kPack / 2; ++i) {
-      const float2 f = __bfloat1622float2(pairs[i]);
-      v[2 * i] = f.x, v[2 * i + 1] = f.y;
-    }
-  }
-  static __device__ __forceinline__ void store(__nv_bfloat16* p, const float (&v)[kPack]) {
-    uint4 raw;
-    __nv_bfloat162* pairs = reinterpret_cast<__nv_bfloat162*>(&raw);
-#pragma unroll
-    for (int i = 0; i < kPack / 2; ++i) pairs[i] = __floats2bfloat162_rn(v[2 * i], v[2 * i + 1]);
-    *reinterpret_cast<uint4*>(p) = raw;
-  }
+struct Pack {
+  static __device__ __forceinline__ void load(const T* p, float (&v)[kPack]) { load8(p, v); }
+  static __device__ __forceinline__ void store(T* p, const float (&v)[kPack]) { store8(p, v); }
   // The value that store() keeps, so the statistics are those of the h returned.
-  static __device__ __forceinline__ float rounded(float v) { return __bfloat162float(__float2bfloat16(v)); }
+  static __device__ __forceinline__ float rounded(float v) { return to_float(from_float<T>(v)); }
 };
 
 // The total of v over this thread's row slice (threadIdx.y), the same on

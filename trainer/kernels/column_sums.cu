@@ -23,21 +23,6 @@ constexpr int kBlockColumns = kColThreads * kVec;
 constexpr int kUnroll = 4;
 constexpr int kBlocksPerSm = 4;
 
-// 8 consecutive elements as fp32.
-__device__ __forceinline__ void load8(const float* p, float (&v)[kVec]) {
-  const float4 lo = reinterpret_cast<const float4*>(p)[0], hi = reinterpret_cast<const float4*>(p)[1];
-  v[0] = lo.x, v[1] = lo.y, v[2] = lo.z, v[3] = lo.w, v[4] = hi.x, v[5] = hi.y, v[6] = hi.z, v[7] = hi.w;
-}
-__device__ __forceinline__ void load8(const __nv_bfloat16* p, float (&v)[kVec]) {
-  const uint4 raw = *reinterpret_cast<const uint4*>(p);
-  const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&raw);
-#pragma unroll
-  for (int i = 0; i < kVec / 2; ++i) {
-    const float2 f = __bfloat1622float2(pairs[i]);
-    v[2 * i] = f.x, v[2 * i + 1] = f.y;
-  }
-}
-
 template <typename T>
 __global__ void __launch_bounds__(kColThreads * kRowThreads)
     column_partial_sums_kernel(const T* __restrict__ x, int64_t rows, int64_t cols, int64_t rows_per_chunk,
@@ -101,9 +86,10 @@ int64_t column_sums_chunks(int64_t rows, int64_t cols) {
 }
 
 template <typename T>
-cudaError_t column_sums(const T* x, int64_t rows, int64_t cols, float* partials, float* out, cudaStream_t stream) {
+cudaError_t column_sums(const T* x, int64_t rows, int64_t cols, int64_t chunks, float* partials, float* out,
+                        cudaStream_t stream) {
+  if (chunks < 1) return cudaErrorInvalidValue;
   if (cols <= 0) return cudaSuccess;
-  const int64_t chunks = column_sums_chunks(rows, cols);
   const int64_t rows_per_chunk = (rows + chunks - 1) / chunks;
   const dim3 grid(static_cast<unsigned>(column_blocks(cols)), static_cast<unsigned>(chunks));
   column_partial_sums_kernel<T><<<grid, dim3(kColThreads, kRowThreads), 0, stream>>>(x, rows, cols, rows_per_chunk,
@@ -114,8 +100,8 @@ cudaError_t column_sums(const T* x, int64_t rows, int64_t cols, float* partials,
   return cudaGetLastError();
 }
 
-template cudaError_t column_sums<float>(const float*, int64_t, int64_t, float*, float*, cudaStream_t);
-template cudaError_t column_sums<__nv_bfloat16>(const __nv_bfloat16*, int64_t, int64_t, float*, float*,
+template cudaError_t column_sums<float>(const float*, int64_t, int64_t, int64_t, float*, float*, cudaStream_t);
+template cudaError_t column_sums<__nv_bfloat16>(const __nv_bfloat16*, int64_t, int64_t, int64_t, float*, float*,
                                                 cudaStream_t);
 
 }  // namespace hetero

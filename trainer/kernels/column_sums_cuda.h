@@ -16,11 +16,12 @@ constexpr int kColumnSumsMultiple = 8;  // cols % 8 == 0: a thread's 8 columns a
 int64_t column_sums_chunks(int64_t rows, int64_t cols);
 
 // out[c] = sum over r of x[r, c], in fp32, for x [rows, cols] row-major in T
-// (fp32 or bf16), cols a multiple of kColumnSumsMultiple, x 16-byte aligned.
-// partials: column_sums_chunks(rows, cols) * cols floats of scratch. Each
-// chunk of rows is summed in a fixed order, then the chunks in order: the
-// result is deterministic.
+// (fp32 or bf16), cols a multiple of kColumnSumsMultiple, x 16-byte aligned,
+// over `chunks` chunks of rows (column_sums_chunks(rows, cols), at least 1);
+// partials: chunks * cols floats of scratch. Each chunk of rows is summed in
+// a fixed order, then the chunks in order: the result is deterministic.
 template <typename T>
-cudaError_t column_sums(const T* x, int64_t rows, int64_t cols, float* partials, float* out, cudaStream_t stream);
+cudaError_t column_sums(const T* x, int64_t rows, int64_t cols, int64_t chunks, float* partials, float* out,
+                        cudaStream_t stream);
 
 }  // namespace hetero

@@ -24,10 +24,11 @@ at::Tensor column_sums_cuda(const at::Tensor& x) {
   const c10::cuda::CUDAGuard guard(x.device());
   const auto f32 = x.options().dtype(at::kFloat);
   at::Tensor out = at::empty({cols}, f32);
-  at::Tensor partials = at::empty({column_sums_chunks(rows, cols), cols}, f32);
+  const int64_t chunks = column_sums_chunks(rows, cols);
+  at::Tensor partials = at::empty({chunks, cols}, f32);
   const cudaError_t err = dispatch_element(x.scalar_type(), [&](auto t) {
     using T = decltype(t);
-    return column_sums(T::ptr(x), rows, cols, partials.data_ptr<float>(), out.data_ptr<float>(),
+    return column_sums(T::ptr(x), rows, cols, chunks, partials.data_ptr<float>(), out.data_ptr<float>(),
                        at::cuda::getCurrentCUDAStream());
   });
   TORCH_CHECK(err == cudaSuccess, "column_sums kernel: ", cudaGetErrorString(err));
