@@ -68,33 +68,40 @@ def main():
         host_summary(events, args.top, args.width)
 
 
+def walk_thread(evs, self_us, count):
+    """Adds one thread's op self times and counts; returns (busy us, span us)."""
+    evs.sort(key=lambda e: (e["ts"], -e["dur"]))
+    stack = []  # open ops, outermost first: [end, name, child time, duration]
+    busy, last = 0.0, 0.0
+
+    def close(until):
+        while stack and stack[-1][0] <= until:
+            _, name, children, dur = stack.pop()
+            self_us[name] += dur - children
+            if stack:
+                stack[-1][2] += dur
+
+    for e in evs:
+        close(e["ts"])
+        if not stack:
+            busy += e["dur"]
+        stack.append([e["ts"] + e["dur"], e["name"], 0.0, e["dur"]])
+        count[e["name"]] += 1
+        last = max(last, e["ts"] + e["dur"])
+    close(float("inf"))
+    return busy, last - evs[0]["ts"]
+
+
 def host_summary(events, top, width):
     threads = collections.defaultdict(list)
     for e in events:
         if e.get("cat") in ("cpu_op", "cuda_runtime", "cuda_driver") and "dur" in e:
             threads[(e.get("pid"), e.get("tid"))].append(e)
     self_us, count = collections.Counter(), collections.Counter()
-    for key, evs in sorted(threads.items(), key=lambda kv: -len(kv[1])):
-        evs.sort(key=lambda e: (e["ts"], -e["dur"]))
-        stack = []  # [end, name, child time]
-        span_first, span_last, top_level = evs[0]["ts"], 0.0, 0.0
-
-        def close(until):
-            while stack and stack[-1][0] <= until:
-                end, name, children, dur = stack.pop()
-                self_us[name] += dur - children
-                if stack:
-                    stack[-1][2] += dur
-        for e in evs:
-            close(e["ts"])
-            if not stack:
-                top_level += e["dur"]
-            stack.append([e["ts"] + e["dur"], e["name"], 0.0, e["dur"]])
-            count[e["name"]] += 1
-            span_last = max(span_last, e["ts"] + e["dur"])
-        close(float("inf"))
-        print(f"-- host thread {key[1]}: {len(evs)} ops and runtime calls, busy {top_level / 1e3:.1f} ms "
-              f"of a {(span_last - span_first) / 1e3:.1f} ms span")
+    for (_, tid), evs in sorted(threads.items(), key=lambda kv: -len(kv[1])):
+        busy, span = walk_thread(evs, self_us, count)
+        print(f"-- host thread {tid}: {len(evs)} ops and runtime calls, busy {busy / 1e3:.1f} ms "
+              f"of a {span / 1e3:.1f} ms span")
     print(f"-- host self time by op (top {top}; all threads)")
     for name, us in self_us.most_common(top):
         print(f"{us / 1e3:9.2f} ms {count[name]:6d}x {us / max(count[name], 1):7.1f} us  {name[:width]}")
