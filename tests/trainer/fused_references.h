@@ -87,18 +87,19 @@ inline at::Tensor ssd_state_input_reference(const at::Tensor& x, const at::Tenso
   return (xg * to_end.permute({0, 1, 2, 4, 3}).unsqueeze(-1)).to(x.scalar_type()).reshape({b, c, g, q, hg * p});
 }
 
-// own [b, c, h, w], chunk_log [b, c, h] -> the state each chunk starts
-// from, [b, c, h, w] in own's dtype, as ssd_scan.cpp's CPU path computes it:
+// own [b, c, g, m, hg, w], chunk_log [b, c, g, hg] -> the state each chunk
+// starts from, like own, as ssd_scan.cpp's CPU path computes it:
 // entering_k = sum_{j<k} exp(G_{k-1} - G_j) own_j (G the cumulative
-// chunk_log), one masked [c, c] matmul per (b, h), in fp32.
+// chunk_log), one masked [c, c] matmul per (b, head), in fp32.
 inline at::Tensor ssd_state_passing_reference(const at::Tensor& own, const at::Tensor& chunk_log) {
-  const int64_t c = own.size(1);
-  const at::Tensor log_by_head = chunk_log.permute({0, 2, 1});  // [b, h, c]
+  const int64_t b = own.size(0), c = own.size(1), g = own.size(2), m = own.size(3), hg = own.size(4), w = own.size(5);
+  const at::Tensor log_by_head = chunk_log.permute({0, 2, 3, 1});  // [b, g, hg, c]
   const at::Tensor G = log_by_head.cumsum(-1);
   const at::Tensor earlier = at::ones({c, c}, chunk_log.options().dtype(at::kBool)).tril(-1);
-  const at::Tensor exponent = (G - log_by_head).unsqueeze(-1) - G.unsqueeze(-2);  // [b, h, k, j]
+  const at::Tensor exponent = (G - log_by_head).unsqueeze(-1) - G.unsqueeze(-2);  // [b, g, hg, k, j]
   const at::Tensor carry = at::exp(exponent.masked_fill(earlier.logical_not(), -std::numeric_limits<float>::infinity()));
-  return at::matmul(carry, own.to(at::kFloat).permute({0, 2, 1, 3})).permute({0, 2, 1, 3}).to(own.scalar_type());
+  const at::Tensor by_head = own.to(at::kFloat).permute({0, 2, 4, 1, 3, 5}).reshape({b, g, hg, c, m * w});
+  return at::matmul(carry, by_head).view({b, g, hg, c, m, w}).permute({0, 3, 1, 4, 2, 5}).to(own.scalar_type());
 }
 
 // x [T, channels] or [T, groups, width], weight [channels, 1, K], bias

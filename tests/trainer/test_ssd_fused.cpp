@@ -2,6 +2,8 @@
 // their autograd Functions) against the ATen expressions they replace on
 // CUDA: forward values and every input's gradient, on odd shapes, to fp32
 // rounding. The CUDA kernels themselves: test_gpu_fast_paths.cpp.
+#include <limits>
+
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
@@ -290,19 +292,24 @@ TEST(FusedSsdStateInput, Bf16IsTheRoundedFp32Product) {
 
 TEST(FusedSsdStatePassing, ForwardAndGradientsEqualTheAtenExpression) {
   struct Shape {
-    int64_t b, c, h, w;
+    int64_t b, c, g, m, hg, w;
   };
-  // One chunk (nothing enters it), two, and more chunks over widths below and above a warp.
-  const Shape shapes[] = {{1, 1, 1, 3}, {1, 2, 2, 5}, {2, 5, 3, 37}, {1, 9, 2, 70}};
+  // One chunk (nothing enters it), two, and more chunks over widths below and
+  // above a warp, one head after another ({g, 1, 1, w}) and a group's heads
+  // side by side in rows ({g, m, hg, w}, the grouped scan's layout).
+  const Shape shapes[] = {{1, 1, 1, 1, 1, 3}, {1, 2, 2, 1, 1, 5}, {2, 5, 3, 1, 1, 37},
+                          {1, 9, 2, 1, 1, 70}, {1, 4, 2, 3, 2, 5},  {2, 3, 1, 2, 4, 33}};
   for (const Shape& s : shapes) {
-    const std::string at_shape = "b=" + std::to_string(s.b) + " c=" + std::to_string(s.c) + " h=" +
-                                 std::to_string(s.h) + " w=" + std::to_string(s.w);
+    const std::string at_shape = "b=" + std::to_string(s.b) + " c=" + std::to_string(s.c) + " g=" +
+                                 std::to_string(s.g) + " m=" + std::to_string(s.m) + " hg=" + std::to_string(s.hg) +
+                                 " w=" + std::to_string(s.w);
     torch::manual_seed(s.c * 10 + s.w);
-    const at::Tensor own = torch::randn({s.b, s.c, s.h, s.w}).set_requires_grad(true);
+    const at::Tensor own = torch::randn({s.b, s.c, s.g, s.m, s.hg, s.w}).set_requires_grad(true);
     // Log-decays of whole chunks: negative, some near 0 (the state carries), some far below.
-    const at::Tensor chunk_log = (-3 * torch::rand({s.b, s.c, s.h})).set_requires_grad(true);
+    const at::Tensor chunk_log = (-3 * torch::rand({s.b, s.c, s.g, s.hg})).set_requires_grad(true);
     const at::Tensor want = ssd_state_passing_reference(own, chunk_log), got = ssd_state_passing(own, chunk_log);
-    EXPECT_TRUE(at::equal(got.narrow(1, 0, 1), torch::zeros({s.b, 1, s.h, s.w}))) << "the first chunk starts from 0";
+    EXPECT_TRUE(at::equal(got.narrow(1, 0, 1), torch::zeros_like(own.narrow(1, 0, 1))))
+        << "the first chunk starts from 0";
     if (s.c == 1) continue;
     expect_close(got, want, 1e-6, "entering " + at_shape);
     const at::Tensor direction = torch::randn(want.sizes());
@@ -316,15 +323,33 @@ TEST(FusedSsdStatePassing, ForwardAndGradientsEqualTheAtenExpression) {
   }
 }
 
+// Each head's recurrence uses its own decay: with one head's decay 0 (exp = 1)
+// and the other's -inf (exp = 0), the first carries the running sum of its
+// own, the second only the last chunk's.
+TEST(FusedSsdStatePassing, EachHeadOfAGroupDecaysByItsOwnLog) {
+  const at::Tensor own = torch::randn({1, 4, 1, 3, 2, 5});
+  at::Tensor chunk_log = torch::zeros({1, 4, 1, 2});
+  chunk_log.select(3, 1).fill_(-std::numeric_limits<float>::infinity());
+  const at::Tensor got = ssd_state_passing(own, chunk_log);
+  const at::Tensor head0 = own.select(4, 0), head1 = own.select(4, 1);
+  for (int64_t k = 1; k < 4; ++k) {
+    expect_close(got.select(1, k).select(3, 0), head0.narrow(1, 0, k).sum(1), 1e-6,
+                 "head 0 at chunk " + std::to_string(k));
+    EXPECT_TRUE(at::equal(got.select(1, k).select(3, 1), head1.select(1, k - 1))) << "head 1 at chunk " << k;
+  }
+}
+
 TEST(FusedSsdStatePassing, Bf16StatesAreRoundedOnceFromFp32) {
   torch::manual_seed(5);
-  const at::Tensor own = torch::randn({1, 6, 2, 9}).to(at::kBFloat16), chunk_log = -torch::rand({1, 6, 2});
+  const at::Tensor own = torch::randn({1, 6, 2, 3, 2, 9}).to(at::kBFloat16), chunk_log = -torch::rand({1, 6, 2, 2});
   const at::Tensor got = ssd_state_passing(own, chunk_log);
   ASSERT_EQ(got.scalar_type(), at::kBFloat16);
   // A bf16 own converts exactly; the recurrence runs in fp32 and rounds once at the end.
   EXPECT_TRUE(at::equal(got, ssd_state_passing(own.to(at::kFloat), chunk_log).to(at::kBFloat16)));
-  EXPECT_THROW(ssd_state_passing(own, -torch::rand({1, 5, 2})), c10::Error);                     // chunks differ
-  EXPECT_THROW(ssd_state_passing(own, -torch::rand({1, 6, 2}).to(at::kBFloat16)), c10::Error);  // log not fp32
+  EXPECT_THROW(ssd_state_passing(own, -torch::rand({1, 5, 2, 2})), c10::Error);                     // chunks differ
+  EXPECT_THROW(ssd_state_passing(own, -torch::rand({1, 6, 2, 3})), c10::Error);                     // heads differ
+  EXPECT_THROW(ssd_state_passing(own, -torch::rand({1, 6, 2, 2}).to(at::kBFloat16)), c10::Error);  // log not fp32
+  EXPECT_THROW(ssd_state_passing(own.view({1, 6, 12, 9}), -torch::rand({1, 6, 12})), c10::Error);  // not 6-D
 }
 
 }  // namespace

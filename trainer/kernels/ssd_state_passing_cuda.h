@@ -18,13 +18,13 @@ template <typename T>
 cudaError_t ssd_state_passing_forward(const T* own, const float* chunk_log, T* entering,
                                       const SsdStatePassingShape& shape, cudaStream_t stream);
 
-// Blocks of the backward over each (batch, head)'s width: d_log_partial
+// Blocks of the backward over each (batch, head)'s state: d_log_partial
 // holds ssd_state_passing_backward_slices(shape) partial sums per
 // chunk_log element, [batch, chunks, heads, slices], for the caller to sum.
 int64_t ssd_state_passing_backward_slices(const SsdStatePassingShape& shape);
 
-// states: scratch of shape [batch, chunks, heads, width] fp32 (the forward's
-// fp32 states, recomputed). d_own gets every element; d_log_partial every
+// states: scratch shaped like own, fp32 (the forward's fp32 states,
+// recomputed). d_own gets every element; d_log_partial every
 // element.
 template <typename T>
 cudaError_t ssd_state_passing_backward(const T* d_entering, const T* own, const float* chunk_log, float* states,

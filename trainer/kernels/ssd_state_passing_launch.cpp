@@ -26,7 +26,7 @@ std::pair<at::Tensor, at::Tensor> ssd_state_passing_backward_cuda(const at::Tens
   const c10::cuda::CUDAGuard guard(own.device());
   at::Tensor states = at::empty(own.sizes(), own.options().dtype(at::kFloat));  // scratch: the recomputed states
   at::Tensor d_own = at::empty_like(own);
-  at::Tensor partial = at::empty({s.batch, s.chunks, s.heads, ssd_state_passing_backward_slices(s)},
+  at::Tensor partial = at::empty({s.batch, s.chunks, s.heads(), ssd_state_passing_backward_slices(s)},
                                  chunk_log.options());
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   const cudaError_t err = dispatch_element(own.scalar_type(), [&](auto e) {
@@ -35,7 +35,7 @@ std::pair<at::Tensor, at::Tensor> ssd_state_passing_backward_cuda(const at::Tens
                                       states.data_ptr<float>(), E::ptr(d_own), partial.data_ptr<float>(), s, stream);
   });
   TORCH_CHECK(err == cudaSuccess, "ssd_state_passing backward kernel: ", cudaGetErrorString(err));
-  return {d_own, partial.sum(-1)};
+  return {d_own, partial.sum(-1).view(chunk_log.sizes())};
 }
 
 }  // namespace hetero

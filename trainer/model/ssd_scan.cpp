@@ -97,8 +97,9 @@ at::Tensor ssd_chunked_scan_grouped(const at::Tensor& x_in, const at::Tensor& dt
   // Zero padding at the end is inert: dt = 0 keeps the state and adds nothing.
   // [b, c, g, q, hg, p]: a group's heads side by side within a chunk.
   const at::Tensor x = pad_time(x_in, len).reshape({b, c, q, g, hg, p}).permute({0, 1, 3, 2, 4, 5});
-  const at::Tensor B = pad_time(B_in.to(mm), len).reshape({b, c, q, g, n}).permute({0, 1, 3, 2, 4});  // [b,c,g,q,n]
-  const at::Tensor C = pad_time(C_in.to(mm), len).reshape({b, c, q, g, n}).permute({0, 1, 3, 2, 4});
+  // [b,c,g,q,n], made contiguous once: each is an operand of two matmuls.
+  const at::Tensor B = pad_time(B_in.to(mm), len).reshape({b, c, q, g, n}).permute({0, 1, 3, 2, 4}).contiguous();
+  const at::Tensor C = pad_time(C_in.to(mm), len).reshape({b, c, q, g, n}).permute({0, 1, 3, 2, 4}).contiguous();
   const at::Tensor dt = pad_time(dt_in.to(at::kFloat), len).reshape({b, c, q, g, hg}).permute({0, 1, 3, 4, 2});  // [b,c,g,hg,q]
   const at::Tensor a_cum = (dt * A_in.to(at::kFloat).view({1, 1, g, hg, 1})).cumsum(-1);  // log-decay, [b,c,g,hg,q]
 
@@ -107,38 +108,41 @@ at::Tensor ssd_chunked_scan_grouped(const at::Tensor& x_in, const at::Tensor& dt
   const at::Tensor x_heads = x.permute({0, 1, 2, 4, 3, 5});  // [b,c,g,hg,q,p]
   const at::Tensor y_intra = at::matmul(scores, x_heads);      // [b,c,g,hg,q,p]
 
-  // Each chunk's own contribution to the state at its end, [b,c,g,hg,p,n].
+  // Each chunk's own contribution to the state at its end, [b,c,g,n,hg*p]: the
+  // layout the state passing and the inter-chunk matmul take as they are, so
+  // that neither the states nor their gradients are transposed.
   // x weighted by each step's decay to its chunk's end, [b,c,g,q,hg*p]: on CUDA one fused op
   // reading x unpadded; elsewhere the ATen ops it is tested against.
   const at::Tensor to_end = at::exp(a_cum.narrow(-1, q - 1, 1) - a_cum) * dt;  // [b,c,g,hg,q]
   const at::Tensor weighted =
       x_in.is_cuda() ? ssd_state_input(x_in, to_end)
                      : (x * to_end.permute({0, 1, 2, 4, 3}).unsqueeze(-1)).to(mm).reshape({b, c, g, q, hg * p});
-  const at::Tensor own = at::matmul(weighted.transpose(-1, -2), B);  // [b,c,g,hg*p,n] in mm
+  const at::Tensor own = at::matmul(B.transpose(-1, -2), weighted);  // [b,c,g,n,hg*p] in mm
 
   // Entering states: S_0 = 0, S_{k+1} = exp(chunk_log_k) S_k + own_k. On CUDA
   // one fused op in the states' own layout; elsewhere, the reference, as
   // S_k = sum_{j<k} exp(G_{k-1} - G_j) own_j with G the cumulative chunk
   // log-decays: one [c, c] matmul per (b, g, head).
   const at::Tensor chunk_log = a_cum.select(-1, q - 1);  // [b,c,g,hg]
-  at::Tensor entering;                                    // [b,c,g,hg*p,n] in mm
+  at::Tensor entering;                                    // [b,c,g,n,hg*p] in mm
   if (x_in.is_cuda()) {
-    entering = ssd_state_passing(own.view({b, c, h, p * n}), chunk_log.reshape({b, c, h})).view(own.sizes());
+    entering = ssd_state_passing(own.view({b, c, g, n, hg, p}), chunk_log).view(own.sizes());
   } else {
     const at::Tensor log_by_head = chunk_log.permute({0, 2, 3, 1});  // [b,g,hg,c]
     const at::Tensor G = log_by_head.cumsum(-1);
     const at::Tensor earlier = at::ones({c, c}, dt.options().dtype(at::kBool)).tril(-1);  // j < k
     const at::Tensor carry = masked_exp((G - log_by_head).unsqueeze(-1) - G.unsqueeze(-2), earlier);  // [b,g,hg,k,j]
-    const at::Tensor own_by_head = own.to(at::kFloat).view({b, c, g, hg, p * n}).permute({0, 2, 3, 1, 4});
-    entering = at::matmul(carry, own_by_head)  // [b,g,hg,c,p*n]
-                   .permute({0, 3, 1, 2, 4})
+    const at::Tensor own_by_head =
+        own.to(at::kFloat).view({b, c, g, n, hg, p}).permute({0, 2, 4, 1, 3, 5}).reshape({b, g, hg, c, n * p});
+    entering = at::matmul(carry, own_by_head)  // [b,g,hg,c,n*p]
+                   .view({b, g, hg, c, n, p})
+                   .permute({0, 3, 1, 4, 2, 5})
                    .to(mm)
-                   .reshape({b, c, g, hg * p, n});
+                   .reshape({b, c, g, n, hg * p});
   }
 
   // Inter-chunk: y_t += exp(a_cum_t) C_t S_entering, a group's heads in one matmul.
-  const at::Tensor states = entering.transpose(-1, -2);  // [b,c,g,n,hg*p]
-  const at::Tensor y_inter = at::matmul(C, states);  // [b,c,g,q,hg*p], before its decay exp(a_cum_t)
+  const at::Tensor y_inter = at::matmul(C, entering);  // [b,c,g,q,hg*p], before its decay exp(a_cum_t)
 
   // y = y_intra + y_inter exp(a_cum) (+ x D): on CUDA one fused op writing [b, l, h, p]; elsewhere
   // the ATen ops it is tested against.

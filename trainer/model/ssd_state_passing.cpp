@@ -16,15 +16,16 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 SsdStatePassingShape shape_of(const at::Tensor& own, const at::Tensor& chunk_log) {
-  TORCH_CHECK(own.dim() == 4 && chunk_log.dim() == 3, "ssd_state_passing: own must be [b, c, h, w] and chunk_log ",
-              "[b, c, h], got ", own.sizes(), " and ", chunk_log.sizes());
-  TORCH_CHECK(chunk_log.sizes() == own.sizes().slice(0, 3), "ssd_state_passing: chunk_log ", chunk_log.sizes(),
-              " does not match own ", own.sizes(), " (the same b, c, h)");
+  TORCH_CHECK(own.dim() == 6 && chunk_log.dim() == 4, "ssd_state_passing: own must be [b, c, g, m, hg, w] and ",
+              "chunk_log [b, c, g, hg], got ", own.sizes(), " and ", chunk_log.sizes());
+  TORCH_CHECK(chunk_log.sizes() == at::IntArrayRef({own.size(0), own.size(1), own.size(2), own.size(4)}),
+              "ssd_state_passing: chunk_log ", chunk_log.sizes(), " does not match own ", own.sizes(),
+              " (the same b, c, g, hg)");
   TORCH_CHECK((own.scalar_type() == at::kFloat || own.scalar_type() == at::kBFloat16) &&
                   chunk_log.scalar_type() == at::kFloat,
               "ssd_state_passing: own must be fp32 or bf16 and chunk_log fp32, got ", own.scalar_type(), " and ",
               chunk_log.scalar_type());
-  return {own.size(0), own.size(1), own.size(2), own.size(3)};
+  return {own.size(0), own.size(1), own.size(2), own.size(3), own.size(4), own.size(5)};
 }
 
 // The CPU loops, on fp32 copies (a bf16 own converts exactly); results rounded once.
@@ -34,12 +35,13 @@ at::Tensor forward_cpu(const at::Tensor& own, const at::Tensor& chunk_log, const
   const float *op = of.data_ptr<float>(), *lp = chunk_log.data_ptr<float>();
   float* ep = entering.data_ptr<float>();
   for (int64_t b = 0; b < s.batch; ++b)
-    for (int64_t h = 0; h < s.heads; ++h)
-      for (int64_t w = 0; w < s.width; ++w) {
+    for (int64_t h = 0; h < s.heads(); ++h)
+      for (int64_t w = 0; w < s.head_width(); ++w) {
+        const int64_t o = s.of_head(h, w);
         float state = 0.0f;
         for (int64_t k = 0; k < s.chunks; ++k) {
-          ep[s.at(b, k, h, w)] = state;
-          state = std::exp(lp[s.log_at(b, k, h)]) * state + op[s.at(b, k, h, w)];
+          ep[s.at(b, k, o)] = state;
+          state = std::exp(lp[s.log_at(b, k, h)]) * state + op[s.at(b, k, o)];
         }
       }
   return entering.to(own.scalar_type());
@@ -55,11 +57,12 @@ std::pair<at::Tensor, at::Tensor> backward_cpu(const at::Tensor& d_entering, con
   const float *sp = states.data_ptr<float>(), *gp = g.data_ptr<float>(), *lp = chunk_log.data_ptr<float>();
   float *dop = d_own.data_ptr<float>(), *dlp = d_log.data_ptr<float>();
   for (int64_t b = 0; b < s.batch; ++b)
-    for (int64_t h = 0; h < s.heads; ++h)
-      for (int64_t w = 0; w < s.width; ++w) {
+    for (int64_t h = 0; h < s.heads(); ++h)
+      for (int64_t w = 0; w < s.head_width(); ++w) {
+        const int64_t o = s.of_head(h, w);
         float mu = 0.0f;
         for (int64_t k = s.chunks - 1; k >= 0; --k) {
-          const int64_t i = s.at(b, k, h, w);
+          const int64_t i = s.at(b, k, o);
           const float decay = std::exp(lp[s.log_at(b, k, h)]);
           dlp[s.log_at(b, k, h)] += decay * mu * sp[i];
           dop[i] = mu;

@@ -14,9 +14,12 @@
 
 namespace hetero {
 
-// own [b, c, h, w] (fp32 or bf16), chunk_log [b, c, h] fp32 (chunk k's
-// log-decay over the whole chunk). Returns entering [b, c, h, w] in own's
-// dtype, accumulated in fp32. Differentiable in own and chunk_log.
+// own [b, c, g, m, hg, w] (fp32 or bf16): each chunk's state of every head,
+// head (g, i) holding the [m, w] elements own[:, :, g, :, i, :] (the grouped
+// scan's [b, c, g, n, hg * p]; [b, c, h, 1, 1, w] is one head after
+// another). chunk_log [b, c, g, hg] fp32: chunk k's log-decay over the whole
+// chunk, per head. Returns entering like own, accumulated in fp32.
+// Differentiable in own and chunk_log.
 at::Tensor ssd_state_passing(const at::Tensor& own, const at::Tensor& chunk_log);
 
 }  // namespace hetero
