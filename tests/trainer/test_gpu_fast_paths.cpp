@@ -39,6 +39,7 @@
 #ifdef HETERO_WITH_CUDA
 #include <ATen/cuda/CUDAEvent.h>
 
+#include "kernels/add_into_fp32_launch.h"
 #include "kernels/chunk_scores_launch.h"
 #include "kernels/cross_entropy_launch.h"
 #endif
@@ -177,6 +178,30 @@ TEST(GpuFastPaths, SquaredReluKernelsEqualAtenBitwise) {
     EXPECT_TRUE(at::equal(h_fast, h_ref)) << shape[1];
     EXPECT_TRUE(at::equal(u_fast.grad(), u_ref.grad())) << shape[1];
   }
+}
+
+// The experts' fp32 += bf16 gradient add (kernels/add_into_fp32.cu) equals
+// ATen's mixed-dtype add_ bit for bit: each sum is one fp32 add of exact
+// conversions. What the kernel does not take (a tail of 8, a strided view)
+// is refused, for the caller's ATen fallback.
+TEST(GpuFastPaths, AddIntoFp32KernelEqualsAtenAddBitwise) {
+  SKIP_WITHOUT_CUDA();
+#ifdef HETERO_WITH_CUDA
+  torch::manual_seed(6);
+  const auto f = at::TensorOptions().device(kGpu);
+  at::Tensor into = torch::randn({128, 37, 24}, f) * 1e3;
+  const at::Tensor add = torch::randn({128, 37, 24}, f).to(at::kBFloat16);
+  const at::Tensor want = into.clone().add_(add);
+  ASSERT_TRUE(add_into_fp32_kernel_supports(into, add));
+  add_into_fp32_cuda(into, add);
+  EXPECT_TRUE(at::equal(into, want));
+  EXPECT_FALSE(add_into_fp32_kernel_supports(torch::zeros({5, 7}, f), torch::zeros({5, 7}, f).to(at::kBFloat16)));
+  const at::Tensor wide = torch::zeros({16, 32}, f);
+  EXPECT_FALSE(add_into_fp32_kernel_supports(wide.narrow(1, 0, 16), torch::zeros({16, 16}, f).to(at::kBFloat16)));
+  EXPECT_THROW(add_into_fp32_cuda(into, add.to(at::kFloat)), c10::Error);
+#else
+  GTEST_SKIP() << "built without CUDA kernels";
+#endif
 }
 
 TEST(GpuFastPaths, GroupedBf16SsdScanMatchesTheFp32Scan) {
@@ -751,16 +776,20 @@ TEST(GpuFastPaths, SsdStateInputKernelMatchesTheReference) {
 TEST(GpuFastPaths, SsdStatePassingKernelMatchesTheReference) {
   SKIP_WITHOUT_CUDA();
   struct Shape {
-    int64_t b, c, h, w;
+    int64_t b, c, g, m, hg, w;
   };
-  const Shape shapes[] = {{1, 1, 2, 7}, {2, 5, 3, 1500}, {1, 32, 128, 64 * 128}};
+  // One head after another (one chunk; widths over a block's slice), a
+  // group's heads side by side in rows of odd width, and the 20L scan's
+  // [b, c, g, n, hg, p].
+  const Shape shapes[] = {{1, 1, 2, 1, 1, 7}, {2, 5, 3, 1, 1, 1500}, {2, 3, 2, 3, 3, 37}, {1, 32, 8, 128, 16, 64}};
   for (const Shape& s : shapes) {
     for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
       const std::string at_shape = std::string(dtype == at::kFloat ? " fp32" : " bf16") + " at c=" +
-                                   std::to_string(s.c) + " h=" + std::to_string(s.h) + " w=" + std::to_string(s.w);
+                                   std::to_string(s.c) + " g=" + std::to_string(s.g) + " m=" + std::to_string(s.m) +
+                                   " hg=" + std::to_string(s.hg) + " w=" + std::to_string(s.w);
       torch::manual_seed(s.w + s.c);
-      const at::Tensor own = torch::randn({s.b, s.c, s.h, s.w}).to(dtype).set_requires_grad(true);
-      const at::Tensor chunk_log = (-2 * torch::rand({s.b, s.c, s.h})).set_requires_grad(true);
+      const at::Tensor own = torch::randn({s.b, s.c, s.g, s.m, s.hg, s.w}).to(dtype).set_requires_grad(true);
+      const at::Tensor chunk_log = (-2 * torch::rand({s.b, s.c, s.g, s.hg})).set_requires_grad(true);
       const at::Tensor want = ssd_state_passing_reference(own, chunk_log);
       const at::Tensor direction = torch::randn(want.sizes());
       const variable_list want_grads =

@@ -9,6 +9,7 @@
 
 #include "hetero/rng.h"
 #ifdef HETERO_WITH_CUDA
+#include "kernels/add_into_fp32_launch.h"
 #include "kernels/column_sums_launch.h"
 #endif
 
@@ -92,7 +93,8 @@ at::Tensor grads_as_one(const variable_list& masters, at::IntArrayRef stack_size
 // master.grad += grad[i] (fp32 += the compute dtype, one mixed-dtype add)
 // for every master i (all want a gradient: ComputeWeights::stacked). Their
 // .grad are made slices of one [E, ...] fp32 buffer (once, keeping what they
-// held), so that the whole stack is one add_.
+// held), so that the whole stack is one add_: on CUDA bf16 one vectorized
+// kernel (kernels/add_into_fp32.cu), the same sums.
 void add_into_grads(const variable_list& masters, const at::Tensor& grad) {
   at::NoGradGuard no_grad;
   at::Tensor buffer = grads_as_one(masters, grad.sizes());
@@ -105,6 +107,12 @@ void add_into_grads(const variable_list& masters, const at::Tensor& grad) {
       g = slice;
     }
   }
+#ifdef HETERO_WITH_CUDA
+  if (add_into_fp32_kernel_supports(buffer, grad)) {
+    add_into_fp32_cuda(buffer, grad);
+    return;
+  }
+#endif
   buffer.add_(grad);
 }
 
