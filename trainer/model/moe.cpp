@@ -7,6 +7,7 @@
 #include "compat.h"
 #include "dist/device_copy.h"
 #include "model/all_to_all.h"
+#include "model/moe_routing.h"
 #include "model/squared_relu.h"
 #include "model/tp_ops.h"
 
@@ -125,17 +126,18 @@ at::Tensor MoeLayer::experts_for_loop(const at::Tensor& rows, const std::vector<
   return at::cat(outs).index_select(0, inverse_permutation(at::cat(where)));
 }
 
-at::Tensor MoeLayer::run_experts(const at::Tensor& x, const at::Tensor& chosen) const {
-  const int64_t n = x.size(0), k = cfg_.top_k, num_e = cfg_.num_experts, per_rank = local_experts_;
+MoeLayer::ExpertRows MoeLayer::run_experts(const at::Tensor& x, const at::Tensor& chosen) const {
+  const int64_t k = cfg_.top_k, num_e = cfg_.num_experts, per_rank = local_experts_;
   const int ep = ep_.size(), etp = etp_.size();
   // Slots (token, k) sorted by expert: contiguous runs per expert, and so per EP rank.
   const at::Tensor slots = chosen.flatten();
   const at::Tensor order = std::get<1>(at::sort(slots, /*stable=*/true, 0, /*descending=*/false));
-  const at::Tensor by_expert = x.index_select(0, at::div(order, k, "floor"));
+  const at::Tensor inverse = inverse_permutation(order);
+  const at::Tensor by_expert = moe_dispatch(x, order, inverse, k);
   if (ep == 1 && etp == 1 && grouped(x)) {
     // All experts here and sorted: group ends from the counts on the device, no host sync.
     const at::Tensor ends = at::bincount(slots, {}, num_e).cumsum(0).to(at::kInt);
-    return experts_grouped_mm(by_expert, ends).index_select(0, inverse_permutation(order)).view({n, k, cfg_.hidden});
+    return {experts_grouped_mm(by_expert, ends), inverse};
   }
   const std::vector<int64_t> counts = to_vector(at::bincount(slots, {}, num_e));
 
@@ -161,9 +163,8 @@ at::Tensor MoeLayer::run_experts(const at::Tensor& x, const at::Tensor& chosen) 
   const at::Tensor partial = local_experts(gathered, expert_of_row);
   const at::Tensor done = reduce_scatter_rows(partial, rows_per_etp, etp_);
 
-  // EP combine: back to the sending ranks, then to (token, k) order.
-  const at::Tensor returned = all_to_all_rows(done, recv, send, ep_);
-  return returned.index_select(0, inverse_permutation(order)).view({n, k, cfg_.hidden});
+  // Back to the sending ranks, still in expert order.
+  return {all_to_all_rows(done, recv, send, ep_), inverse};
 }
 
 at::Tensor MoeLayer::load_balancing_loss(const at::Tensor& scores, const std::vector<int64_t>& cu_seqlens) const {
@@ -200,9 +201,9 @@ at::Tensor MoeLayer::load_balancing_loss(const at::Tensor& scores, const std::ve
 MoeOutput MoeLayer::forward(const at::Tensor& x, const std::vector<int64_t>& cu_seqlens) const {
   const Routing r = route(x);
   const at::Tensor xc = x.to(compute_);
-  const at::Tensor slots = run_experts(xc, r.chosen).to(at::kFloat);  // [n, K, hidden]
+  const ExpertRows experts = run_experts(xc, r.chosen);
   MoeOutput out;
-  out.y = (slots * r.weights.unsqueeze(-1)).sum(1);
+  out.y = moe_combine(experts.rows, experts.inverse, r.weights);
   if (shared_up_.defined())
     out.y = out.y + squared_relu_mlp(xc, shared(shared_up_), shared(shared_down_))
                         .to(at::kFloat);

@@ -95,8 +95,15 @@ class MoeLayer {
     at::Tensor weights;  // [n, K] fp32
   };
   Routing route(const at::Tensor& x) const;
-  // Output of each (token, k) slot's expert: [n, K, hidden] in compute dtype.
-  at::Tensor run_experts(const at::Tensor& x, const at::Tensor& chosen) const;
+  // The output of each (token, k) slot's expert, slot t * K + k, with the
+  // rows left in expert order for the combine (model/moe_routing.h).
+  struct ExpertRows {
+    at::Tensor rows;     // [n * K, hidden] in compute dtype; row j is slot order[j]
+    at::Tensor inverse;  // [n * K] int64: slot s is row inverse[s] (order's inverse permutation)
+  };
+  // x dispatched to the experts in expert order (moe_dispatch), through them
+  // (on the EP ranks holding them), and back.
+  ExpertRows run_experts(const at::Tensor& x, const at::Tensor& chosen) const;
   // Local experts on rows in any order, row i through local expert
   // expert_of_row[i]: one grouped GEMM per projection where grouped(),
   // else experts_for_loop.
