@@ -230,6 +230,32 @@ TEST(GpuFastPaths, GroupedBf16SsdScanMatchesTheFp32Scan) {
   for (size_t i = 0; i < fast.size(); ++i) expect_bf16_close(fast[i], reference[i], names[i]);
 }
 
+TEST(GpuFastPaths, GroupedBf16SsdScanTakesXChunked) {
+  // The mixer's route: x's strided [b, l, g, hg * p] rows chunked once
+  // (ssd_chunked_x), read by the fused ops through their strides.
+  SKIP_WITHOUT_CUDA();
+  torch::manual_seed(12);
+  const auto f = at::TensorOptions().device(kGpu);
+  const int64_t b = 2, l = 300, g = 2, hg = 4, h = g * hg, p = 64, n = 32, chunk = 64;
+  const at::Tensor wide = torch::randn({b, l, g, hg * p + 2 * n}, f).to(at::kBFloat16);
+  const at::Tensor rows = wide.narrow(3, 0, hg * p).detach().set_requires_grad(true);
+  const at::Tensor by_step = rows.detach().reshape({b, l, h, p}).set_requires_grad(true);
+  const at::Tensor dt = torch::nn::functional::softplus(torch::randn({b, l, h}, f) - 2).set_requires_grad(true);
+  const at::Tensor A = (-torch::rand({h}, f) * 2 - 0.1).set_requires_grad(true);
+  const at::Tensor B = torch::randn({b, l, g, n}, f).to(at::kBFloat16).set_requires_grad(true);
+  const at::Tensor C = torch::randn({b, l, g, n}, f).to(at::kBFloat16).set_requires_grad(true);
+  const at::Tensor D = torch::rand({h}, f) + 0.5;
+  const at::Tensor want = ssd_chunked_scan_grouped(by_step, dt, A, B, C, chunk, D);
+  const at::Tensor got = ssd_chunked_scan_grouped(ssd_chunked_x(rows, p, chunk), dt, A, B, C, chunk, D).narrow(1, 0, l);
+  expect_bf16_close(got, want, "y");
+  const at::Tensor w = torch::randn({b, l, h, p}, f);
+  const auto want_grads = torch::autograd::grad({(want * w).sum()}, {by_step, dt, A, B, C});
+  const auto got_grads = torch::autograd::grad({(got * w).sum()}, {rows, dt, A, B, C});
+  expect_bf16_close(got_grads[0].reshape({b, l, h, p}), want_grads[0], "dx");
+  const char* names[] = {"dx", "ddt", "dA", "dB", "dC"};
+  for (size_t i = 1; i < want_grads.size(); ++i) expect_bf16_close(got_grads[i], want_grads[i], names[i]);
+}
+
 TEST(GpuFastPaths, ChunkedCrossEntropyMatchesFullLogits) {
   SKIP_WITHOUT_CUDA();
   torch::manual_seed(3);

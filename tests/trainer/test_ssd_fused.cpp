@@ -12,6 +12,7 @@
 #include "model/chunk_scores.h"
 #include "model/gated_rms_norm.h"
 #include "model/ssd_output.h"
+#include "model/ssd_scan.h"
 #include "model/ssd_state_input.h"
 #include "model/ssd_state_passing.h"
 #include "model/transformer_block.h"
@@ -288,6 +289,55 @@ TEST(FusedSsdStateInput, Bf16IsTheRoundedFp32Product) {
   ASSERT_EQ(got.scalar_type(), at::kBFloat16);
   EXPECT_TRUE(at::equal(got, ssd_state_input_reference(x, to_end)));
   EXPECT_THROW(ssd_state_input(x, torch::rand({1, 1, 2, 2, 4})), c10::Error);  // 6 steps in one chunk of 4
+}
+
+// x chunked as the mixer hands it to the scan's ops (model/ssd_x.h): [b, c,
+// q, h, p] stored as [b, c, h, q, p], from the mixer's strided [b, l, g,
+// hg * p] rows; the same x by step, [b, c * q, h, p], contiguous.
+struct ChunkedX {
+  at::Tensor chunked, by_step;
+};
+
+ChunkedX chunked_x(int64_t b, int64_t c, int64_t g, int64_t hg, int64_t q, int64_t p) {
+  const at::Tensor rows = torch::randn({b, c * q, g, hg * p + 5}).narrow(3, 2, hg * p);
+  ChunkedX x;
+  x.chunked = ssd_chunked_x(rows, p, q).detach().set_requires_grad(true);
+  x.by_step = x.chunked.detach().reshape({b, c * q, g * hg, p}).set_requires_grad(true);
+  return x;
+}
+
+TEST(FusedSsdOutput, ChunkedXGivesWhatTheSameXByStepGives) {
+  torch::manual_seed(31);
+  const int64_t b = 2, c = 3, g = 2, hg = 3, q = 4, p = 5;
+  const SsdOutputInputs in = ssd_output_inputs(b, c, g, hg, q, p, c * q, true);
+  const ChunkedX x = chunked_x(b, c, g, hg, q, p);
+  ASSERT_EQ(x.chunked.sizes(), at::IntArrayRef({b, c, q, g * hg, p}));
+  EXPECT_NE(x.chunked.stride(2), g * hg * p) << "the steps of a chunk are not next to each other";
+  const at::Tensor want = ssd_chunk_output(in.y_intra, in.y_inter, in.a_cum, x.by_step, in.D);
+  const at::Tensor got = ssd_chunk_output(in.y_intra, in.y_inter, in.a_cum, x.chunked, in.D);
+  EXPECT_TRUE(at::equal(got, want));
+  const at::Tensor direction = torch::randn(want.sizes());
+  const at::Tensor dx_want = grads_of(want, direction, {x.by_step})[0], dx = grads_of(got, direction, {x.chunked})[0];
+  EXPECT_EQ(dx.strides(), x.chunked.strides()) << "x's gradient in x's layout";
+  EXPECT_TRUE(at::equal(dx.reshape(dx_want.sizes()), dx_want));
+  EXPECT_THROW(ssd_chunk_output(in.y_intra, in.y_inter, in.a_cum, x.chunked.reshape({b, c * q / 2, 2, g * hg, p}), in.D),
+               c10::Error);  // chunks of 2 where a_cum has chunks of 4
+}
+
+TEST(FusedSsdStateInput, ChunkedXGivesWhatTheSameXByStepGives) {
+  torch::manual_seed(32);
+  const int64_t b = 1, c = 3, g = 3, hg = 2, q = 4, p = 7;
+  const ChunkedX x = chunked_x(b, c, g, hg, q, p);
+  const at::Tensor to_end = torch::rand({b, c, g, hg, q}).set_requires_grad(true);
+  const at::Tensor want = ssd_state_input(x.by_step, to_end), got = ssd_state_input(x.chunked, to_end);
+  EXPECT_TRUE(at::equal(got, want));
+  const at::Tensor direction = torch::randn(want.sizes());
+  const auto want_grads = grads_of(want, direction, {x.by_step, to_end});
+  const auto got_grads = grads_of(got, direction, {x.chunked, to_end});
+  EXPECT_EQ(got_grads[0].strides(), x.chunked.strides()) << "x's gradient in x's layout";
+  EXPECT_TRUE(at::equal(got_grads[0].reshape(want_grads[0].sizes()), want_grads[0]));
+  EXPECT_TRUE(at::equal(got_grads[1], want_grads[1]));
+  EXPECT_THROW(ssd_state_input(x.chunked, torch::rand({b, c * 2, g, hg, q / 2})), c10::Error);  // other chunks
 }
 
 TEST(FusedSsdStatePassing, ForwardAndGradientsEqualTheAtenExpression) {

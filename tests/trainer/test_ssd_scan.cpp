@@ -117,5 +117,35 @@ TEST(SsdScan, GroupedEqualsTheExpandedScanInValuesAndGradients) {
   }
 }
 
+TEST(SsdScan, ChunkedXGivesTheSameScanAndGradients) {
+  // The mixer hands the scan x chunked (ssd_chunked_x: its strided [b, l, g,
+  // hg * p] rows, zero-padded to whole chunks) and takes the first l steps.
+  const std::vector<GroupedShape> shapes = {{2, 21, 2, 3, 5, 3, 4}, {1, 16, 2, 2, 4, 5, 4}, {2, 5, 1, 3, 3, 3, 8}};
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    SCOPED_TRACE("shape " + std::to_string(i));
+    const GroupedShape& s = shapes[i];
+    Inputs in = grouped_inputs(s, 60 + i);
+    const at::Tensor wide = torch::randn({s.b, s.l, s.g, s.hg * s.p + 3}).narrow(3, 1, s.hg * s.p);
+    const at::Tensor rows = wide.detach().set_requires_grad(true);  // strided, as the mixer's split leaves x
+    const at::Tensor by_step = rows.detach().reshape({s.b, s.l, s.g * s.hg, s.p}).set_requires_grad(true);
+    const at::Tensor D = torch::rand({s.g * s.hg}) + 0.5;
+    const at::Tensor want = ssd_chunked_scan_grouped(by_step, in.dt, in.A, in.B, in.C, s.chunk, D);
+    const at::Tensor got =
+        ssd_chunked_scan_grouped(ssd_chunked_x(rows, s.p, s.chunk), in.dt, in.A, in.B, in.C, s.chunk, D).narrow(1, 0, s.l);
+    ASSERT_EQ(got.sizes(), want.sizes());
+    expect_close(got, want, 1e-6, "y");
+    const at::Tensor w = torch::randn(want.sizes());
+    const auto want_grads = torch::autograd::grad({(want * w).sum()}, {by_step, in.dt, in.A, in.B, in.C});
+    const auto got_grads = torch::autograd::grad({(got * w).sum()}, {rows, in.dt, in.A, in.B, in.C});
+    expect_close(got_grads[0].reshape(want_grads[0].sizes()), want_grads[0], 1e-6, "dx");
+    const char* names[] = {"dx", "ddt", "dA", "dB", "dC"};
+    for (size_t k = 1; k < want_grads.size(); ++k) expect_close(got_grads[k], want_grads[k], 1e-6, names[k]);
+  }
+  const GroupedShape s{1, 8, 1, 2, 3, 2, 4};
+  const Inputs in = grouped_inputs(s, 70);
+  const at::Tensor chunked = ssd_chunked_x(torch::randn({1, 8, 1, 6}), s.p, 4);
+  EXPECT_THROW(ssd_chunked_scan_grouped(chunked, in.dt, in.A, in.B, in.C, 2), c10::Error);  // chunks of 4, not 2
+}
+
 }  // namespace
 }  // namespace hetero

@@ -45,7 +45,7 @@ __global__ void __launch_bounds__(kThreads)
       const float g = dy[r.out + k], inter = to_float(y_inter[r.y_inter + k]);
       d_y_intra[r.y_intra + k] = from_float<T>(g);
       d_y_inter[r.y_inter + k] = from_float<T>(g * decay);
-      dx[r.out + k] = from_float<T>(g * d);
+      dx[r.dx + k] = from_float<T>(g * d);
       to_decay += g * inter;
       if (D != nullptr) to_d += g * to_float(x[r.x + k]);
     }

@@ -11,19 +11,20 @@
 #include <stdint.h>
 
 #include "kernels/host_device.h"
+#include "kernels/ssd_x_strides.h"
 
 namespace hetero {
 
 struct SsdOutputShape {
   int64_t batch, length, chunks, groups, heads_per_group, chunk, head_dim;
-  int64_t x_stride_batch, x_stride_time, x_stride_head;  // x's channel stride is 1
+  SsdXStrides x, dx;  // x's rows, and its gradient's (kernels/ssd_x_strides.h)
   HETERO_HOST_DEVICE int64_t heads() const { return groups * heads_per_group; }
   HETERO_HOST_DEVICE int64_t rows() const { return batch * length * heads(); }
 };
 
 // Where row (b, t, head) of head_dim channels starts in each operand.
 struct SsdOutputRow {
-  int64_t y_intra, y_inter, a_cum, x, out;
+  int64_t y_intra, y_inter, a_cum, x, dx, out;
 };
 
 HETERO_HOST_DEVICE SsdOutputRow ssd_output_row(const SsdOutputShape& s, int64_t row) {
@@ -34,7 +35,8 @@ HETERO_HOST_DEVICE SsdOutputRow ssd_output_row(const SsdOutputShape& s, int64_t 
   r.a_cum = (chunk_group * s.heads_per_group + i) * s.chunk + pos;                      // [b,c,g,hg,q]
   r.y_intra = r.a_cum * s.head_dim;                                                    // [b,c,g,hg,q,p]
   r.y_inter = ((chunk_group * s.chunk + pos) * s.heads_per_group + i) * s.head_dim;   // [b,c,g,q,hg,p]
-  r.x = b * s.x_stride_batch + t * s.x_stride_time + head * s.x_stride_head;
+  r.x = s.x.at(b, ci, pos, head);
+  r.dx = s.dx.at(b, ci, pos, head);
   r.out = row * s.head_dim;                                                            // [b,l,h,p]
   return r;
 }

@@ -36,7 +36,8 @@ at::Tensor ssd_output_cuda(const at::Tensor& y_intra, const at::Tensor& y_inter,
 }
 
 SsdOutputGrads ssd_output_backward_cuda(const at::Tensor& dy, const at::Tensor& y_inter, const at::Tensor& a_cum,
-                                        const at::Tensor& x, const at::Tensor& D, const SsdOutputShape& shape) {
+                                        const at::Tensor& x, const at::Tensor& D, const at::Tensor& dx,
+                                        const SsdOutputShape& shape) {
   const c10::cuda::CUDAGuard guard(x.device());
   SsdOutputGrads g;
   const auto mm = x.options();
@@ -44,7 +45,7 @@ SsdOutputGrads ssd_output_backward_cuda(const at::Tensor& dy, const at::Tensor& 
       {shape.batch, shape.chunks, shape.groups, shape.heads_per_group, shape.chunk, shape.head_dim}, mm, shape);
   g.d_y_inter = gradient_buffer(y_inter.sizes(), y_inter.options(), shape);
   g.d_a_cum = gradient_buffer(a_cum.sizes(), a_cum.options(), shape);
-  g.dx = at::empty({shape.batch, shape.length, shape.heads(), shape.head_dim}, mm);
+  g.dx = dx;
   const at::Tensor dD_rows =
       D.defined() ? at::empty({shape.batch * shape.length, shape.heads()}, a_cum.options()) : at::Tensor();
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();

@@ -16,7 +16,9 @@ struct SsdOutputGrads {
   at::Tensor d_y_intra, d_y_inter, d_a_cum, dx, dD;  // dD undefined without D
 };
 
+// x's gradient goes into dx (laid out as shape.dx says), returned as .dx.
 SsdOutputGrads ssd_output_backward_cuda(const at::Tensor& dy, const at::Tensor& y_inter, const at::Tensor& a_cum,
-                                        const at::Tensor& x, const at::Tensor& D, const SsdOutputShape& shape);
+                                        const at::Tensor& x, const at::Tensor& D, const at::Tensor& dx,
+                                        const SsdOutputShape& shape);
 
 }  // namespace hetero

@@ -10,18 +10,19 @@
 #include <stdint.h>
 
 #include "kernels/host_device.h"
+#include "kernels/ssd_x_strides.h"
 
 namespace hetero {
 
 struct SsdStateInputShape {
   int64_t batch, length, chunks, groups, heads_per_group, chunk, head_dim;
-  int64_t x_stride_batch, x_stride_time, x_stride_head;  // x's channel stride is 1
+  SsdXStrides x, dx;  // x's rows, and its gradient's (kernels/ssd_x_strides.h)
   HETERO_HOST_DEVICE int64_t rows() const { return batch * chunks * groups * chunk * heads_per_group; }
 };
 
 struct SsdStateInputRow {
   int64_t to_end, x, out;
-  int64_t dx;    // the row in a contiguous [b, l, h, p] (x's gradient)
+  int64_t dx;    // the row in x's gradient
   bool padding;  // t >= length: no x there
 };
 
@@ -34,9 +35,9 @@ HETERO_HOST_DEVICE SsdStateInputRow ssd_state_input_row(const SsdStateInputShape
   SsdStateInputRow r;
   r.to_end = (chunk_group * s.heads_per_group + i) * s.chunk + pos;  // [b,c,g,hg,q]
   r.padding = t >= s.length;
-  const int64_t head = gi * s.heads_per_group + i, heads = s.groups * s.heads_per_group;
-  r.x = r.padding ? 0 : b * s.x_stride_batch + t * s.x_stride_time + head * s.x_stride_head;
-  r.dx = r.padding ? 0 : ((b * s.length + t) * heads + head) * s.head_dim;
+  const int64_t head = gi * s.heads_per_group + i;
+  r.x = r.padding ? 0 : s.x.at(b, ci, pos, head);
+  r.dx = r.padding ? 0 : s.dx.at(b, ci, pos, head);
   r.out = row * s.head_dim;
   return r;
 }

@@ -19,10 +19,9 @@ at::Tensor ssd_state_input_cuda(const at::Tensor& x, const at::Tensor& to_end, c
   return weighted;
 }
 
-std::pair<at::Tensor, at::Tensor> ssd_state_input_backward_cuda(const at::Tensor& d_weighted, const at::Tensor& x,
-                                                                const at::Tensor& to_end, const SsdStateInputShape& s) {
+at::Tensor ssd_state_input_backward_cuda(const at::Tensor& d_weighted, const at::Tensor& x, const at::Tensor& to_end,
+                                         at::Tensor& dx, const SsdStateInputShape& s) {
   const c10::cuda::CUDAGuard guard(x.device());
-  at::Tensor dx = at::empty({s.batch, s.length, s.groups * s.heads_per_group, s.head_dim}, x.options());
   at::Tensor d_to_end = at::empty_like(to_end);
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   const cudaError_t err = dispatch_element(x.scalar_type(), [&](auto e) {
@@ -31,7 +30,7 @@ std::pair<at::Tensor, at::Tensor> ssd_state_input_backward_cuda(const at::Tensor
                                     d_to_end.data_ptr<float>(), s, stream);
   });
   TORCH_CHECK(err == cudaSuccess, "ssd_state_input backward kernel: ", cudaGetErrorString(err));
-  return {dx, d_to_end};
+  return d_to_end;
 }
 
 }  // namespace hetero

@@ -109,16 +109,18 @@ at::Tensor MambaMixer::forward_partial(const at::Tensor& xi, const std::vector<i
     const int64_t len = padded.size(2);
     xbc_act = at::silu(conv.narrow(2, 0, len)).transpose(1, 2).reshape({padded.size(0), len, gl, -1});
   }
-  const int64_t samples = xbc_act.size(0), len = xbc_act.size(1);
+  const int64_t len = xbc_act.size(1);
   const std::vector<at::Tensor> xbc_parts = at::split_with_sizes(xbc_act, {hgp, n, n}, 3);  // as above
-  const at::Tensor xs = xbc_parts[0].reshape({samples, len, hl, p});
+  // x chunked for the scan, [S, c, q, hl, p] stored as its intra-chunk
+  // matmul reads it: x's one copy.
+  const at::Tensor xs = ssd_chunked_x(xbc_parts[0], p, cfg_.chunk);
   const at::Tensor& B = xbc_parts[1];  // [S, L, groups, n]: the scan reads them per group
   const at::Tensor& C = xbc_parts[2];
 
   at::Tensor dt = at::softplus(pad_packed(dt_raw, cu_seqlens).to(at::kFloat) + dt_bias_);  // [S, L, hl]
   if (cfg_.dt_clamp_min > 0) dt = dt.clamp_min(cfg_.dt_clamp_min);
   const at::Tensor A = -at::exp(A_log_.to(at::kFloat));
-  const at::Tensor y = ssd_chunked_scan_grouped(xs, dt, A, B, C, cfg_.chunk, D_);  // + xs * D
+  const at::Tensor y = ssd_chunked_scan_grouped(xs, dt, A, B, C, cfg_.chunk, D_).narrow(1, 0, len);  // + xs * D
 
   // Gated RMSNorm per group, in fp32: norm(y * silu(z)) * weight. On CUDA one
   // fused op reading z in place; elsewhere the ATen ops it is tested against.

@@ -17,9 +17,10 @@ namespace hetero {
 
 // y_intra [b, c, g, hg, q, p] and y_inter [b, c, g, q, hg * p] contiguous,
 // in the matmul dtype (fp32 or bf16); a_cum [b, c, g, hg, q] fp32; x [b, l,
-// h = g * hg, p] in the matmul dtype, channels contiguous, l <= c * q; D [h]
-// fp32 or undefined (no skip term). Returns y [b, l, h, p] fp32.
-// Differentiable in y_intra, y_inter, a_cum, x and D.
+// h = g * hg, p] or chunked [b, c, q, h, p] (model/ssd_x.h) in the matmul
+// dtype, l <= c * q; D [h] fp32 or undefined (no skip term). Returns y [b,
+// l, h, p] fp32 (l = c * q for a chunked x). Differentiable in y_intra,
+// y_inter, a_cum, x and D; x's gradient takes x's layout where x is dense.
 at::Tensor ssd_chunk_output(const at::Tensor& y_intra, const at::Tensor& y_inter, const at::Tensor& a_cum,
                             const at::Tensor& x, const at::Tensor& D);
 

@@ -7,6 +7,7 @@
 #include "model/ssd_output.h"
 #include "model/ssd_state_input.h"
 #include "model/ssd_state_passing.h"
+#include "model/ssd_x.h"
 
 namespace hetero {
 
@@ -91,12 +92,17 @@ at::Tensor ssd_chunked_scan_grouped(const at::Tensor& x_in, const at::Tensor& dt
                                     const at::Tensor& B_in, const at::Tensor& C_in, int64_t chunk,
                                     const at::Tensor& D) {
   const at::ScalarType mm = x_in.scalar_type();  // matmul operands
-  const int64_t b = x_in.size(0), l = x_in.size(1), h = x_in.size(2), p = x_in.size(3);
+  check_ssd_x(x_in, "ssd_chunked_scan_grouped");
+  const bool chunked = x_in.dim() == 5;  // [b, c, q, h, p]
+  TORCH_CHECK(!chunked || x_in.size(2) == chunk, "ssd_chunked_scan_grouped: a chunked x ", x_in.sizes(),
+              " must have chunk = ", chunk, " steps in its dim 2");
+  const int64_t b = x_in.size(0), l = ssd_x_length(x_in), h = ssd_x_heads(x_in), p = x_in.size(-1);
   const int64_t g = B_in.size(2), n = B_in.size(3), hg = h / g;
   const int64_t q = chunk, c = (l + q - 1) / q, len = c * q;
   // Zero padding at the end is inert: dt = 0 keeps the state and adds nothing.
   // [b, c, g, q, hg, p]: a group's heads side by side within a chunk.
-  const at::Tensor x = pad_time(x_in, len).reshape({b, c, q, g, hg, p}).permute({0, 1, 3, 2, 4, 5});
+  const at::Tensor x = (chunked ? x_in.view({b, c, q, g, hg, p}) : pad_time(x_in, len).reshape({b, c, q, g, hg, p}))
+                           .permute({0, 1, 3, 2, 4, 5});
   // [b,c,g,q,n], made contiguous once: each is an operand of two matmuls.
   const at::Tensor B = pad_time(B_in.to(mm), len).reshape({b, c, q, g, n}).permute({0, 1, 3, 2, 4}).contiguous();
   const at::Tensor C = pad_time(C_in.to(mm), len).reshape({b, c, q, g, n}).permute({0, 1, 3, 2, 4}).contiguous();
@@ -105,7 +111,7 @@ at::Tensor ssd_chunked_scan_grouped(const at::Tensor& x_in, const at::Tensor& dt
 
   // Intra-chunk: y_t = sum_{s<=t} (C_t . B_s) exp(a_cum_t - a_cum_s) dt_s x_s; C B^T once per group.
   const at::Tensor scores = intra_chunk_scores(at::matmul(C, B.transpose(-1, -2)).to(at::kFloat), a_cum, dt, mm);
-  const at::Tensor x_heads = x.permute({0, 1, 2, 4, 3, 5});  // [b,c,g,hg,q,p]
+  const at::Tensor x_heads = x.permute({0, 1, 2, 4, 3, 5});  // [b,c,g,hg,q,p]: no copy if x_in is stored so
   const at::Tensor y_intra = at::matmul(scores, x_heads);      // [b,c,g,hg,q,p]
 
   // Each chunk's own contribution to the state at its end, [b,c,g,n,hg*p]: the
@@ -153,7 +159,19 @@ at::Tensor ssd_chunked_scan_grouped(const at::Tensor& x_in, const at::Tensor& dt
                            .permute({0, 1, 3, 2, 4, 5})
                            .reshape({b, len, h, p})
                            .narrow(1, 0, l);
-  return D.defined() ? y + x_in.to(at::kFloat) * D.view({1, 1, h, 1}) : y;
+  return D.defined() ? y + x_in.to(at::kFloat).reshape({b, l, h, p}) * D.view({1, 1, h, 1}) : y;
+}
+
+at::Tensor ssd_chunked_x(const at::Tensor& x_groups, int64_t head_dim, int64_t chunk) {
+  TORCH_CHECK(x_groups.dim() == 4 && head_dim > 0 && x_groups.size(3) % head_dim == 0 && chunk > 0,
+              "ssd_chunked_x: x_groups must be [b, l, g, hg * p] with p = ", head_dim, ", got ", x_groups.sizes());
+  const int64_t b = x_groups.size(0), l = x_groups.size(1), g = x_groups.size(2), hg = x_groups.size(3) / head_dim;
+  const int64_t c = (l + chunk - 1) / chunk;
+  const at::Tensor heads_major = pad_time(x_groups, c * chunk)
+                                     .view({b, c, chunk, g, hg, head_dim})
+                                     .permute({0, 1, 3, 4, 2, 5})
+                                     .contiguous();  // [b, c, g, hg, q, p]
+  return heads_major.permute({0, 1, 4, 2, 3, 5}).view({b, c, chunk, g * hg, head_dim});
 }
 
 at::Tensor ssd_recurrence(const at::Tensor& x, const at::Tensor& dt, const at::Tensor& A, const at::Tensor& B,

@@ -32,11 +32,20 @@ at::Tensor ssd_chunked_scan(const at::Tensor& x, const at::Tensor& dt, const at:
 //     states are fp32.
 //   - given D [h] fp32, the skip term x * D is added to y (on CUDA in the
 //     fused output step, model/ssd_output.h).
+// x may come chunked, [b, c, q = chunk, h, p] with l = c * q (model/ssd_x.h):
+// stored as [b, c, h, q, p] it is the intra-chunk matmul's operand as it is,
+// and nothing copies it. dt, B and C may be shorter than c * q (zeros past
+// their end).
 // Returns y [b, l, h, p] in fp32. Differentiable. Equal to ssd_chunked_scan
 // on expanded B, C (fp32: to rounding), plus x * D.
 at::Tensor ssd_chunked_scan_grouped(const at::Tensor& x, const at::Tensor& dt, const at::Tensor& A,
                                     const at::Tensor& B, const at::Tensor& C, int64_t chunk,
                                     const at::Tensor& D = {});
+
+// x_groups [b, l, g, hg * p] (any strides, channels contiguous) as the
+// grouped scan's chunked x: [b, c, q, h, p], zero-padded to whole chunks of
+// `chunk` steps, stored as [b, c, h, q, p]. One copy, differentiable.
+at::Tensor ssd_chunked_x(const at::Tensor& x_groups, int64_t head_dim, int64_t chunk);
 
 // The recurrence above, one step at a time: the reference for tests.
 at::Tensor ssd_recurrence(const at::Tensor& x, const at::Tensor& dt, const at::Tensor& A, const at::Tensor& B,

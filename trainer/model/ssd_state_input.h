@@ -14,9 +14,10 @@
 
 namespace hetero {
 
-// x [b, l, h, p] (fp32 or bf16, channels contiguous), to_end [b, c, g, hg,
-// q] fp32 with g * hg = h and l <= c * q. Returns [b, c, g, q, hg * p] in x's
-// dtype. Differentiable in x and to_end.
+// x [b, l, h, p] or chunked [b, c, q, h, p] (fp32 or bf16; model/ssd_x.h),
+// to_end [b, c, g, hg, q] fp32 with g * hg = h and l <= c * q. Returns [b,
+// c, g, q, hg * p] in x's dtype. Differentiable in x and to_end; x's
+// gradient takes x's layout where x is dense.
 at::Tensor ssd_state_input(const at::Tensor& x, const at::Tensor& to_end);
 
 }  // namespace hetero
