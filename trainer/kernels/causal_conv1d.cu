@@ -185,8 +185,16 @@ __global__ void __launch_bounds__(kThreads) causal_conv1d_silu_forward_kernel(co
   }
 }
 
+// Blocks per SM the backward asks registers for: left to itself nvcc gives
+// the K = 4 backward (Mamba-2's kernel) 194 registers a thread, 2 blocks of
+// 128 per SM; capped at 3 blocks (168 registers) it spills nothing and ran
+// 262 us where it ran 349 on an H100 (the mamba8 conv at seq 4096; tiles of
+// 16 and 32 tokens and 4 blocks, with spills, were no faster). Other kernel
+// widths and the scalar path keep their registers: capped, they spill.
+constexpr int backward_min_blocks_per_sm(int k, bool vector) { return k == 4 && vector ? 3 : 1; }
+
 template <typename X, typename Out, int K, bool kVector>
-__global__ void __launch_bounds__(kThreads) causal_conv1d_silu_backward_kernel(
+__global__ void __launch_bounds__(kThreads, backward_min_blocks_per_sm(K, kVector)) causal_conv1d_silu_backward_kernel(
     const Out* __restrict__ d_out, const X* __restrict__ x, const float* __restrict__ weight,
     const float* __restrict__ bias, const int64_t* __restrict__ cu_seqlens, X* __restrict__ dx,
     float* __restrict__ partial, CausalConv1dShape shape) {
