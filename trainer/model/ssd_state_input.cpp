@@ -25,9 +25,8 @@ SsdStateInputShape shape_of(const at::Tensor& x, const at::Tensor& to_end) {
   s.groups = to_end.size(2);
   s.heads_per_group = to_end.size(3);
   s.chunk = to_end.size(4);
-  const bool chunked_alike = x.dim() == 4 || (x.size(1) == s.chunks && x.size(2) == s.chunk);
   TORCH_CHECK(to_end.size(0) == s.batch && s.groups * s.heads_per_group == ssd_x_heads(x) &&
-                  s.length <= s.chunks * s.chunk && chunked_alike,
+                  s.length <= s.chunks * s.chunk && ssd_x_fits_chunks(x, s.chunks, s.chunk),
               "ssd_state_input: to_end ", to_end.sizes(), " does not match x ", x.sizes(),
               " (b, h = g * hg, and l <= c * q, or x's c and q)");
   TORCH_CHECK((x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16) && to_end.scalar_type() == at::kFloat,

@@ -13,6 +13,10 @@ int64_t ssd_x_length(const at::Tensor& x) { return x.dim() == 5 ? x.size(1) * x.
 
 int64_t ssd_x_heads(const at::Tensor& x) { return x.size(-2); }
 
+bool ssd_x_fits_chunks(const at::Tensor& x, int64_t chunks, int64_t chunk) {
+  return x.dim() == 4 || (x.size(1) == chunks && x.size(2) == chunk);
+}
+
 SsdXStrides ssd_x_strides(const at::Tensor& x, int64_t chunk) {
   SsdXStrides s;
   s.batch = x.stride(0);

@@ -20,6 +20,9 @@ void check_ssd_x(const at::Tensor& x, const std::string& op);
 int64_t ssd_x_length(const at::Tensor& x);
 int64_t ssd_x_heads(const at::Tensor& x);  // h, the next-to-last dim
 
+// A [b, l, h, p] x fits any chunking; a chunked x only its own c and q.
+bool ssd_x_fits_chunks(const at::Tensor& x, int64_t chunks, int64_t chunk);
+
 // x's strides (its channels contiguous); a chunk of a [b, l, h, p] x is `chunk` steps.
 SsdXStrides ssd_x_strides(const at::Tensor& x, int64_t chunk);
 
