@@ -201,6 +201,18 @@ struct LinearAccumulatingWeightGrad : torch::autograd::Function<LinearAccumulati
   }
 };
 
+// The biases of stacked masters end to end in `dtype`, each defined one
+// through `copy`, zeros of its master's rows for an undefined one.
+template <typename Copy>
+at::Tensor biases_end_to_end(const std::vector<at::Tensor>& masters, const std::vector<at::Tensor>& biases,
+                             at::ScalarType dtype, const Copy& copy) {
+  std::vector<at::Tensor> parts;
+  for (size_t i = 0; i < biases.size(); ++i)
+    parts.push_back(biases[i].defined() ? copy(biases[i])
+                                        : at::zeros({masters[i].size(0)}, masters[i].options().dtype(dtype)));
+  return at::cat(parts);
+}
+
 }  // namespace
 
 at::Tensor ComputeWeights::cached(const std::vector<at::Tensor>& masters, bool stack) const {
@@ -266,11 +278,7 @@ at::Tensor ComputeWeights::cached_biases(const std::vector<at::Tensor>& masters,
   Entry& e = biases_[key];
   if (!e.copy.defined() || e.versions != versions) {
     at::NoGradGuard no_grad;
-    std::vector<at::Tensor> parts;
-    for (size_t i = 0; i < biases.size(); ++i)
-      parts.push_back(biases[i].defined() ? biases[i].detach().to(dtype_)
-                                          : at::zeros({masters[i].size(0)}, masters[i].options().dtype(dtype_)));
-    e.copy = at::cat(parts);
+    e.copy = biases_end_to_end(masters, biases, dtype_, [this](const at::Tensor& b) { return b.detach().to(dtype_); });
     e.versions = versions;
   }
   return e.copy;
@@ -317,11 +325,7 @@ at::Tensor ComputeWeights::linear(const at::Tensor& x, const std::vector<at::Ten
   if (!accumulates_in_gemm(masters.front())) {
     const at::Tensor w = stacked(masters).flatten(0, 1);
     if (!has_bias) return at::matmul(x, w.t());
-    std::vector<at::Tensor> parts;  // differentiable: zeros stand for an undefined bias
-    for (size_t i = 0; i < biases.size(); ++i)
-      parts.push_back(biases[i].defined() ? (*this)(biases[i])
-                                          : at::zeros({masters[i].size(0)}, masters[i].options().dtype(dtype_)));
-    return at::linear(x, w, at::cat(parts));
+    return at::linear(x, w, biases_end_to_end(masters, biases, dtype_, [this](const at::Tensor& b) { return (*this)(b); }));
   }
   const auto [all, rows] = accumulated(masters, has_bias ? biases : std::vector<at::Tensor>{});
   return LinearAccumulatingWeightGrad::apply(

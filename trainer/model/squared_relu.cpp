@@ -22,10 +22,7 @@ struct SquaredReluFunction : torch::autograd::Function<SquaredReluFunction> {
     return squared_relu_forward_cuda(u);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const at::Tensor u = ctx->get_saved_variables()[0];
-    const at::Tensor dh = grads[0].contiguous();
-    if (!squared_relu_kernel_supports(dh)) return {at::threshold_backward(dh * (2 * at::relu(u)), u, 0)};
-    return {squared_relu_backward_cuda(dh, u)};
+    return {squared_relu_backward(grads[0].contiguous(), ctx->get_saved_variables()[0])};
   }
 };
 #endif
@@ -40,6 +37,14 @@ bool squared_relu_kernel_supports(const at::Tensor& u) {
   (void)u;
   return false;
 #endif
+}
+
+at::Tensor squared_relu_backward(const at::Tensor& dh, const at::Tensor& u) {
+#ifdef HETERO_WITH_CUDA
+  if (squared_relu_kernel_supports(dh) && squared_relu_kernel_supports(u) && dh.sizes() == u.sizes())
+    return squared_relu_backward_cuda(dh, u);
+#endif
+  return dh * (2 * at::relu(u));
 }
 
 at::Tensor squared_relu(const at::Tensor& u) {

@@ -11,6 +11,11 @@ namespace hetero {
 
 at::Tensor squared_relu(const at::Tensor& u);
 
+// du = dh * 2 max(u, 0), the gradient of squared_relu at u, for code that
+// computes it outside autograd (a Function recomputing its activation);
+// one kernel pass where both tensors are squared_relu_kernel_supports.
+at::Tensor squared_relu_backward(const at::Tensor& dh, const at::Tensor& u);
+
 // What the CUDA kernels take: bf16, contiguous, 16-byte aligned, a multiple of 8 elements.
 bool squared_relu_kernel_supports(const at::Tensor& u);
 

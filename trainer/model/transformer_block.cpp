@@ -8,6 +8,7 @@
 
 #include "model/add_layer_norm.h"
 #include "model/gelu_backward.h"
+#include "model/squared_relu.h"
 #include "model/tp_ops.h"
 
 namespace hetero {
@@ -28,7 +29,7 @@ Activation activation_code(const std::string& name) {
 at::Tensor activate(const at::Tensor& u, int64_t a) {
   if (a == kGelu) return at::gelu(u);
   if (a == kGeluTanh) return at::gelu(u, "tanh");
-  return at::relu(u).pow(2);  // squared ReLU, as Nemotron-H
+  return squared_relu(u);
 }
 
 // (du, h = activation(u)) from the activation's gradient dh and u.
@@ -40,7 +41,7 @@ std::pair<at::Tensor, at::Tensor> activation_backward(const at::Tensor& dh, cons
   const at::Tensor h = activate(u, a);
   if (a == kGelu) return {at::gelu_backward(dh, u), h};
   if (a == kGeluTanh) return {at::gelu_backward(dh, u, "tanh"), h};
-  return {dh * (2 * at::relu(u)), h};  // squared ReLU
+  return {squared_relu_backward(dh, u), h};
 }
 
 // activation(u) @ w^T (+ bias, if given), keeping only u for the backward:
