@@ -17,18 +17,13 @@
 
 #include "hetero/run_dir.h"
 #include "hetero/safetensors.h"
+#include "hetero/shape_text.h"
 
 namespace hetero {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
 
 json piece_json(const CheckpointPiece& p) {
   return {{"tensor", p.tensor},         {"file", p.file},   {"dtype", p.dtype},

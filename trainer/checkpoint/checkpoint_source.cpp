@@ -3,16 +3,9 @@
 #include <algorithm>
 #include <set>
 
+#include "hetero/shape_text.h"
+
 namespace hetero {
-namespace {
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-}  // namespace
 
 CheckpointSource::CheckpointSource(const std::string& dir) : dir_(dir), manifest_(read_manifest(dir)) {
   for (const CheckpointPiece& p : manifest_.pieces) {

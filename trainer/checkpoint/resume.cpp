@@ -7,17 +7,12 @@
 #include <ATen/core/grad_mode.h>
 
 #include "hetero/errors.h"
+#include "hetero/shape_text.h"
 
 namespace hetero {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
 
 // Every scalar under `node` as "a.b.c" -> its text.
 void flatten(const YAML::Node& node, const std::string& prefix, std::map<std::string, std::string>& out) {

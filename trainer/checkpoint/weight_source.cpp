@@ -1,26 +1,15 @@
 #include "checkpoint/weight_source.h"
 
 #include <cmath>
-#include <sstream>
 #include <stdexcept>
 #include <utility>
 
 #include <ATen/core/grad_mode.h>
 
 #include "hetero/errors.h"
+#include "hetero/shape_text.h"
 
 namespace hetero {
-namespace {
-
-std::string shape_text(at::IntArrayRef shape) {
-  std::ostringstream s;
-  s << "[";
-  for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
-  s << "]";
-  return s.str();
-}
-
-}  // namespace
 
 at::Tensor shard_of(const at::Tensor& full, const Param& p) {
   return p.tp_shard_dim >= 0 ? full.chunk(p.shards, p.tp_shard_dim)[p.shard] : full;

@@ -8,6 +8,7 @@
 
 #include "hf/hf_config.h"
 #include "hetero/errors.h"
+#include "hetero/shape_text.h"
 #include "model/mamba_mixer.h"
 
 namespace hetero {
@@ -56,12 +57,6 @@ std::optional<Stored> locate(const HfFolderReader& reader, const std::string& hf
     if (reader.has(fused)) return Stored{fused, std::stoll(m[2].str())};
   }
   return std::nullopt;
-}
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
 }
 
 std::string listing(const std::vector<std::string>& names) {

@@ -18,6 +18,7 @@
 #include "checkpoint/tensor_io.h"
 #include "hetero/errors.h"
 #include "hetero/safetensors.h"
+#include "hetero/shape_text.h"
 
 namespace fs = std::filesystem;
 
@@ -44,12 +45,6 @@ std::string list_text(const std::vector<double>& v) {
   for (size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << v[i];
   os << "]";
   return os.str();
-}
-
-std::string shape_text(at::IntArrayRef shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
 }
 
 bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }

@@ -19,18 +19,13 @@
 #include "checkpoint/tensor_io.h"
 #include "hetero/cli.h"
 #include "hetero/errors.h"
+#include "hetero/shape_text.h"
 #include "tools/hf_commands.h"
 
 namespace hetero {
 namespace {
 
 namespace po = boost::program_options;
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
 
 }  // namespace
 
