@@ -206,6 +206,7 @@ __global__ void __launch_bounds__(kThreads, backward_min_blocks_per_sm(K, kVecto
   const int64_t top = min(shape.tokens, last + (K - 1)) - 1;  // the last output whose gradient reaches the tile
   const ChannelOffsets in = channel_offsets(c0, channels, shape.width, shape.x_group_stride);
   const ChannelOffsets row = channel_offsets(c0, channels, channels, 0);
+  const ChannelOffsets dx_at = channel_offsets(c0, channels, shape.width, shape.dx_group_stride);
   float w[kChannelsPerThread][K];
   Channels b;
   load_taps<K>(weight, bias, c0, channels, w, b);
@@ -258,7 +259,7 @@ __global__ void __launch_bounds__(kThreads, backward_min_blocks_per_sm(K, kVecto
 #pragma unroll
         for (int k = 0; k < K; ++k) dw[i][k] += g_window[i][0] * window[i][k];
       }
-      store_row<kVector>(dx + u * channels, row, v);
+      store_row<kVector>(dx + u * shape.dx_token_stride, dx_at, v);
     }
     // Slide the window down to u - 1: one new row (a new sequence reloads it above).
     Channels below;
@@ -352,7 +353,10 @@ cudaError_t causal_conv1d_silu_backward(const Out* d_out, const X* x, const floa
   if (!valid(shape)) return cudaErrorInvalidValue;
   if (shape.tokens == 0) return cudaSuccess;
   const dim3 grid = grid_of(shape, kBackwardTile);
-  return dispatch(shape.kernel, vectorizable(shape, x, {d_out, dx, partial}), [&](auto taps, auto vector) {
+  const int64_t per_vector = 16 / static_cast<int64_t>(sizeof(X));
+  const bool dx_vectors = shape.dx_token_stride % per_vector == 0 &&
+                          (shape.groups == 1 || shape.dx_group_stride % per_vector == 0);
+  return dispatch(shape.kernel, dx_vectors && vectorizable(shape, x, {d_out, dx, partial}), [&](auto taps, auto vector) {
     causal_conv1d_silu_backward_kernel<X, Out, decltype(taps)::value, decltype(vector)::value>
         <<<grid, kThreads, 0, stream>>>(d_out, x, weight, bias, cu_seqlens, dx, partial, shape);
     return cudaGetLastError();

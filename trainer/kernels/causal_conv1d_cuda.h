@@ -1,9 +1,10 @@
 // Host entry points of the causal conv1d + SiLU kernels (causal_conv1d.cu):
 // raw pointers and a stream; each returns the launch's cudaError_t. Channel
 // c = group * width + j. x [tokens, groups, width] with strides
-// (x_token_stride, x_group_stride, 1); out, d_out, dx [tokens, groups *
-// width] contiguous; weight [groups * width, kernel] and bias [groups *
-// width] fp32; cu_seqlens [samples + 1] on the device.
+// (x_token_stride, x_group_stride, 1), dx with (dx_token_stride,
+// dx_group_stride, 1); out, d_out [tokens, groups * width] contiguous;
+// weight [groups * width, kernel] and bias [groups * width] fp32;
+// cu_seqlens [samples + 1] on the device.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +20,7 @@ struct CausalConv1dShape {
   int64_t tokens;
   int groups, width, kernel;
   int64_t x_token_stride, x_group_stride;
+  int64_t dx_token_stride, dx_group_stride;  // the backward's
   int64_t samples;
 };
 

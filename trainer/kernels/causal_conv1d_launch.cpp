@@ -27,6 +27,7 @@ CausalConv1dShape shape_of(const at::Tensor& x, const at::Tensor& weight, const 
   s.kernel = static_cast<int>(kernel);
   s.x_token_stride = x.stride(0);
   s.x_group_stride = x.stride(1);
+  s.dx_token_stride = s.dx_group_stride = 0;
   s.samples = cu_seqlens.numel() - 1;
   return s;
 }
@@ -55,13 +56,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> causal_conv1d_silu_backward_cuda(
                                                                                 const at::Tensor& x,
                                                                                 const at::Tensor& weight,
                                                                                 const at::Tensor& bias,
-                                                                                const at::Tensor& cu_seqlens) {
-  const CausalConv1dShape s = shape_of(x, weight, bias, cu_seqlens);
+                                                                                const at::Tensor& cu_seqlens,
+                                                                                const at::Tensor& dx_into) {
+  CausalConv1dShape s = shape_of(x, weight, bias, cu_seqlens);
   TORCH_CHECK(d_out.is_cuda() && d_out.is_contiguous(), "causal_conv1d_silu backward on CUDA: d_out must be a ",
               "contiguous CUDA tensor, got ", d_out.toString(), " of strides ", d_out.strides());
   const c10::cuda::CUDAGuard guard(x.device());
   const int64_t channels = static_cast<int64_t>(s.groups) * s.width;
-  at::Tensor dx = at::empty({s.tokens, channels}, x.options());
+  at::Tensor dx = dx_into.defined() ? dx_into : at::empty(x.sizes(), x.options());  // contiguous, whatever x's strides
+  TORCH_CHECK(dx.sizes() == x.sizes() && dx.scalar_type() == x.scalar_type() && dx.device() == x.device() &&
+                  dx.stride(2) == 1,
+              "causal_conv1d_silu backward on CUDA: dx_into must be like x ", x.sizes(), " (", x.scalar_type(),
+              ", last dim contiguous), got ", dx.sizes(), " (", dx.scalar_type(), ") of strides ", dx.strides());
+  s.dx_token_stride = dx.stride(0);
+  s.dx_group_stride = dx.stride(1);
   at::Tensor partial =
       at::empty({causal_conv1d_partial_tiles(s.tokens), static_cast<int64_t>(s.kernel) + 1, channels},
                 weight.options());

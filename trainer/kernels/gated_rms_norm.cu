@@ -125,7 +125,7 @@ __global__ void __launch_bounds__(kThreads) gated_rms_norm_backward_kernel(
         const GatedRmsNormGrad g = z_row ? gated_rms_norm_grad(gv[k], yv[k], zv[k], w_reg[k], r, mean_dot)
                                          : rms_norm_grad(gv[k], yv[k], w_reg[k], r, mean_dot);
         dy[row * n + c] = g.dy;
-        if (dz) dz[row * n + c] = from_float<Z>(g.dz);
+        if (dz) dz[token * shape.dz_token_stride + group * shape.dz_group_stride + c] = from_float<Z>(g.dz);
         dw[k] += g.dw;
       }
     }

@@ -1,8 +1,9 @@
 // Host entry points of the gated RMSNorm kernels (gated_rms_norm.cu): raw
 // pointers and a stream; each returns the launch's cudaError_t. Rows are
-// (token, group), n channels each: y, out, d_out, dy, dz [tokens, groups, n]
+// (token, group), n channels each: y, out, d_out, dy [tokens, groups, n]
 // contiguous; z [tokens, groups, n] with strides (z_token_stride,
-// z_group_stride, 1); w, dw [groups * n]; rstd [tokens * groups].
+// z_group_stride, 1), dz with (dz_token_stride, dz_group_stride, 1); w, dw
+// [groups * n]; rstd [tokens * groups].
 // z = nullptr (and dz = nullptr) is the plain RMSNorm: no gate.
 #pragma once
 
@@ -19,6 +20,7 @@ struct GatedRmsNormShape {
   int64_t tokens;
   int groups, n;
   int64_t z_token_stride, z_group_stride;
+  int64_t dz_token_stride, dz_group_stride;  // the backward's
   float eps;
 };
 

@@ -25,6 +25,7 @@ GatedRmsNormShape shape_of(const at::Tensor& y, const at::Tensor& z, const at::T
   s.n = static_cast<int>(n);
   s.z_token_stride = gated ? z.stride(0) : 0;
   s.z_group_stride = gated ? z.stride(1) : 0;
+  s.dz_token_stride = s.dz_group_stride = 0;
   s.eps = static_cast<float>(eps);
   return s;
 }
@@ -60,13 +61,23 @@ std::tuple<at::Tensor, at::Tensor> gated_rms_norm_cuda(const at::Tensor& y, cons
 std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_rms_norm_backward_cuda(const at::Tensor& d_out,
                                                                             const at::Tensor& y, const at::Tensor& z,
                                                                             const at::Tensor& w,
-                                                                            const at::Tensor& rstd) {
-  const GatedRmsNormShape s = shape_of(y, z, w, /*eps=*/0);
+                                                                            const at::Tensor& rstd,
+                                                                            const at::Tensor& dz_into) {
+  GatedRmsNormShape s = shape_of(y, z, w, /*eps=*/0);
   TORCH_CHECK(d_out.is_cuda() && d_out.is_contiguous() && rstd.is_contiguous(),
               "gated_rms_norm backward on CUDA: d_out and rstd must be contiguous CUDA tensors");
   const c10::cuda::CUDAGuard guard(y.device());
   at::Tensor dy = at::empty_like(y), dw = at::empty_like(w);
-  at::Tensor dz = z.defined() ? at::empty(z.sizes(), z.options()) : at::Tensor();  // contiguous, whatever z's strides
+  at::Tensor dz = dz_into;
+  if (z.defined() && !dz.defined()) dz = at::empty(z.sizes(), z.options());  // contiguous, whatever z's strides
+  if (dz.defined()) {
+    TORCH_CHECK(dz.sizes() == z.sizes() && dz.scalar_type() == z.scalar_type() && dz.device() == z.device() &&
+                    dz.stride(2) == 1,
+                "gated_rms_norm backward on CUDA: dz_into must be like z ", z.sizes(), " (", z.scalar_type(),
+                ", last dim contiguous), got ", dz.sizes(), " (", dz.scalar_type(), ") of strides ", dz.strides());
+    s.dz_token_stride = dz.stride(0);
+    s.dz_group_stride = dz.stride(1);
+  }
   at::Tensor partial = at::empty({gated_rms_norm_dw_partial_rows(s), w.numel()}, w.options());
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   const cudaError_t err = dispatch_elements(gate_dtype(z), d_out.scalar_type(), [&](auto zt, auto ot) {

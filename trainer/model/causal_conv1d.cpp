@@ -110,8 +110,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(const at::Tensor& d_
 struct CausalConv1dSilu : torch::autograd::Function<CausalConv1dSilu> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
                             const at::Tensor& bias, const at::Tensor& cu_device,
-                            const std::vector<int64_t>& cu_seqlens, at::ScalarType out_dtype) {
+                            const std::vector<int64_t>& cu_seqlens, at::ScalarType out_dtype,
+                            const GradientInto& dx_into) {
     const at::Tensor x3 = channel_groups(x), w = weight.contiguous(), b = bias.contiguous();
+    save_gradient_into(ctx, "dx_into", dx_into);
     ctx->save_for_backward({x3, w, b, cu_device});
     ctx->saved_data["cu_seqlens"] = cu_seqlens;
     ctx->saved_data["input_sizes"] = x.sizes().vec();
@@ -126,26 +128,31 @@ struct CausalConv1dSilu : torch::autograd::Function<CausalConv1dSilu> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const variable_list s = ctx->get_saved_variables();
     const at::Tensor &x3 = s[0], &weight = s[1], &bias = s[2], &cu_device = s[3];
+    const GradientInto into = saved_gradient_into(ctx, "dx_into");
     std::tuple<at::Tensor, at::Tensor, at::Tensor> g;
 #ifdef HETERO_WITH_CUDA
-    if (x3.is_cuda()) g = causal_conv1d_silu_backward_cuda(grads[0].contiguous(), x3, weight, bias, cu_device);
+    if (x3.is_cuda())
+      g = causal_conv1d_silu_backward_cuda(grads[0].contiguous(), x3, weight, bias, cu_device,
+                                           into.defined() ? into.slice() : at::Tensor());
 #endif
     if (!x3.is_cuda()) {
       const std::vector<int64_t> cu = ctx->saved_data["cu_seqlens"].toIntVector();
       const at::Tensor d_out = grads[0].to(at::kFloat).contiguous();
       g = x3.scalar_type() == at::kBFloat16 ? backward_cpu<at::BFloat16>(d_out, x3, weight, bias, cu)
                                             : backward_cpu<float>(d_out, x3, weight, bias, cu);
+      if (into.defined()) std::get<0>(g) = gradient_into(std::get<0>(g).view(x3.sizes()), into);
     }
-    // dx is [T, channels]; x's own shape for autograd (it routes it back through any view of x).
+    // x's own shape for autograd (it routes it back through any view of x).
     const at::Tensor dx = std::get<0>(g).view(ctx->saved_data["input_sizes"].toIntVector());
-    return {dx, std::get<1>(g), std::get<2>(g), at::Tensor(), at::Tensor(), at::Tensor()};
+    return {dx, std::get<1>(g), std::get<2>(g), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
 }  // namespace
 
 at::Tensor causal_conv1d_silu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                              const std::vector<int64_t>& cu_seqlens, at::ScalarType out_dtype) {
+                              const std::vector<int64_t>& cu_seqlens, at::ScalarType out_dtype,
+                              const GradientInto& dx_into) {
   TORCH_CHECK(x.dim() == 2 || x.dim() == 3, "causal_conv1d_silu: x must be [T, channels] or [T, groups, width], got ",
               x.sizes());
   const int64_t tokens = x.size(0), channels = x.dim() == 3 ? x.size(1) * x.size(2) : x.size(1);
@@ -172,7 +179,10 @@ at::Tensor causal_conv1d_silu(const at::Tensor& x, const at::Tensor& weight, con
   // and asynchronous (copy_to_device), so the host never waits on the
   // stream; per-token sequence starts would upload T values instead.
   const at::Tensor cu_device = copy_to_device(at::tensor(cu_seqlens, at::kLong), x.device());
-  return CausalConv1dSilu::apply(x, weight, bias, cu_device, cu_seqlens, out_dtype);
+  TORCH_CHECK(!dx_into.defined() || x.dim() == 3, "causal_conv1d_silu: with dx_into, x must be [T, groups, width], ",
+              "got ", x.sizes());
+  dx_into.check_matches(x, "causal_conv1d_silu");
+  return CausalConv1dSilu::apply(x, weight, bias, cu_device, cu_seqlens, out_dtype, dx_into);
 }
 
 }  // namespace hetero

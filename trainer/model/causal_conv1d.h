@@ -15,6 +15,8 @@
 
 #include <ATen/ATen.h>
 
+#include "model/split_gradient.h"
+
 namespace hetero {
 
 // x (fp32 or bf16) [T, groups, width] with its last dim contiguous and other
@@ -23,7 +25,11 @@ namespace hetero {
 // [channels, 1, K] and bias [channels] fp32 (the masters), 1 <= K <= 8;
 // cu_seqlens {0, ..., T}. Returns [T, channels] in out_dtype (fp32 or bf16).
 // Differentiable in x, weight and bias (dx in x's dtype, dw and db fp32).
+// dx_into: where the backward writes dx (x then [T, groups, width], the
+// part's shape), e.g. x's slice of its projection's gradient
+// (model/split_gradient.h).
 at::Tensor causal_conv1d_silu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                              const std::vector<int64_t>& cu_seqlens, at::ScalarType out_dtype);
+                              const std::vector<int64_t>& cu_seqlens, at::ScalarType out_dtype,
+                              const GradientInto& dx_into = {});
 
 }  // namespace hetero

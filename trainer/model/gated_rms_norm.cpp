@@ -95,8 +95,10 @@ struct GatedRmsNorm : torch::autograd::Function<GatedRmsNorm> {
   // z is optional rather than an undefined tensor: LibTorch 2.x records a
   // device for every tensor input of a Function. Without it, no gate.
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& y, const c10::optional<at::Tensor>& z_in,
-                            const at::Tensor& w, int64_t groups, double eps, at::ScalarType out_dtype) {
+                            const at::Tensor& w, int64_t groups, double eps, at::ScalarType out_dtype,
+                            const GradientInto& dz_into) {
     const at::Tensor z = z_in ? *z_in : at::Tensor();
+    save_gradient_into(ctx, "dz_into", dz_into);
     const at::Tensor y2 = y.contiguous(), z3 = gate_rows(z, groups), w1 = w.contiguous();
     std::tuple<at::Tensor, at::Tensor> r;
 #ifdef HETERO_WITH_CUDA
@@ -114,24 +116,28 @@ struct GatedRmsNorm : torch::autograd::Function<GatedRmsNorm> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const variable_list s = ctx->get_saved_variables();
     const at::Tensor &y = s[0], &z3 = s[1], &w = s[2], &rstd = s[3];
+    const GradientInto into = saved_gradient_into(ctx, "dz_into");
     std::tuple<at::Tensor, at::Tensor, at::Tensor> g;
 #ifdef HETERO_WITH_CUDA
-    if (y.is_cuda()) g = gated_rms_norm_backward_cuda(grads[0].contiguous(), y, z3, w, rstd);
+    if (y.is_cuda())
+      g = gated_rms_norm_backward_cuda(grads[0].contiguous(), y, z3, w, rstd,
+                                       into.defined() ? into.slice() : at::Tensor());
 #endif
     if (!y.is_cuda()) {
       const at::Tensor d_out = grads[0].to(at::kFloat).contiguous();
       g = bf16_gate(z3) ? backward_cpu<at::BFloat16>(d_out, y, z3, w, rstd) : backward_cpu<float>(d_out, y, z3, w, rstd);
+      if (into.defined()) std::get<1>(g) = gradient_into(std::get<1>(g), into);
     }
     const at::Tensor dz =
         z3.defined() ? std::get<1>(g).view(ctx->saved_data["gate_sizes"].toIntVector()) : at::Tensor();
-    return {std::get<0>(g), dz, std::get<2>(g), at::Tensor(), at::Tensor(), at::Tensor()};
+    return {std::get<0>(g), dz, std::get<2>(g), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
 }  // namespace
 
 at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Tensor& w, int64_t groups, double eps,
-                          at::ScalarType out_dtype) {
+                          at::ScalarType out_dtype, const GradientInto& dz_into) {
   TORCH_CHECK(y.dim() == 2 && groups > 0 && y.size(1) % groups == 0, "gated_rms_norm: y must be [T, groups * n] with ",
               "groups=", groups, " dividing its width, got ", y.sizes());
   const int64_t tokens = y.size(0), n = y.size(1) / groups;
@@ -148,7 +154,10 @@ at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Te
               z.scalar_type(), " is not fp32 or bf16");
   TORCH_CHECK(out_dtype == at::kFloat || out_dtype == at::kBFloat16, "gated_rms_norm: out_dtype ", out_dtype,
               " is not fp32 or bf16");
-  return GatedRmsNorm::apply(y, c10::make_optional(z), w, groups, eps, out_dtype);
+  TORCH_CHECK(!dz_into.defined() || z.dim() == 3, "gated_rms_norm: with dz_into, z must be [T, groups, n], got ",
+              z.sizes());
+  dz_into.check_matches(z, "gated_rms_norm");
+  return GatedRmsNorm::apply(y, c10::make_optional(z), w, groups, eps, out_dtype, dz_into);
 }
 
 at::Tensor rms_norm_fused(const at::Tensor& x, const at::Tensor& w, double eps, at::ScalarType out_dtype) {
@@ -163,7 +172,7 @@ at::Tensor rms_norm_fused(const at::Tensor& x, const at::Tensor& w, double eps, 
               "limit of ", kGatedRmsNormMaxRow, " channels; check rms_norm_fused_supported(x)");
   std::vector<int64_t> sizes = x.sizes().vec();
   sizes.back() = n;
-  return GatedRmsNorm::apply(x.reshape({-1, n}), c10::nullopt, w, 1, eps, out_dtype).view(sizes);
+  return GatedRmsNorm::apply(x.reshape({-1, n}), c10::nullopt, w, 1, eps, out_dtype, GradientInto{}).view(sizes);
 }
 
 bool rms_norm_fused_supported(const at::Tensor& x) {

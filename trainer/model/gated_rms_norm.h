@@ -13,15 +13,19 @@
 
 #include <ATen/ATen.h>
 
+#include "model/split_gradient.h"
+
 namespace hetero {
 
 // y [T, groups * n] fp32; z (the gate, fp32 or bf16) [T, groups * n] or
 // [T, groups, n], its last dim contiguous and other strides free (a narrow
 // of a projection needs no copy); w [groups * n] fp32. Returns [T, groups *
 // n] in out_dtype (fp32 or bf16). Differentiable in y, z and w (dy and dw
-// fp32, dz in z's dtype). On CUDA: n <= 2048.
+// fp32, dz in z's dtype). On CUDA: n <= 2048. dz_into: where the backward
+// writes dz (z then [T, groups, n], the part's shape), e.g. z's slice of its
+// projection's gradient (model/split_gradient.h).
 at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Tensor& w, int64_t groups, double eps,
-                          at::ScalarType out_dtype);
+                          at::ScalarType out_dtype, const GradientInto& dz_into = {});
 
 // The same op without a gate: the plain RMSNorm x / sqrt(mean(x^2) + eps) * w
 // over x's last dim, in fp32, written in out_dtype. For the LLM's norms,

@@ -7,6 +7,7 @@
 #include "model/causal_conv1d.h"
 #include "model/gated_rms_norm.h"
 #include "model/packing.h"
+#include "model/split_gradient.h"
 #include "model/ssd_scan.h"
 #include "model/tp_ops.h"
 
@@ -85,10 +86,12 @@ at::Tensor MambaMixer::forward_partial(const at::Tensor& xi, const std::vector<i
   const int64_t per_group = cfg_.heads / cfg_.groups, hgp = per_group * p;
   // [T, local groups, z_g | x_g B_g C_g | dt_g]
   const at::Tensor proj = weights_.linear(xi, in_proj_).view({tokens, gl, -1});
-  // One split rather than three narrows: its backward writes the parts'
-  // gradients side by side in one pass, where each narrow's zero-fills a
-  // [T, gl, width] gradient of its own and autograd then sums the three.
-  const std::vector<at::Tensor> parts = at::split_with_sizes(proj, {hgp, hgp + 2 * n, per_group}, 2);
+  // One split rather than three narrows (each narrow's backward zero-fills a
+  // [T, gl, width] gradient of its own for autograd to sum), with one
+  // gradient buffer: on CUDA the conv's and the norm's backward write dx_g
+  // B_g C_g and dz_g into their slices of it, so no concatenation follows.
+  const auto proj_grad = c10::make_intrusive<SplitGradientBuffer>(proj, std::vector<int64_t>{hgp, hgp + 2 * n, per_group});
+  const std::vector<at::Tensor> parts = split_with_gradient_buffer(proj, proj_grad);
   const at::Tensor& z_groups = parts[0];    // [T, gl, hgp], strided
   const at::Tensor& xbc_groups = parts[1];  // [T, gl, hgp + 2n], strided
   const at::Tensor dt_raw = parts[2].reshape({tokens, hl});
@@ -99,7 +102,7 @@ at::Tensor MambaMixer::forward_partial(const at::Tensor& xi, const std::vector<i
   // ATen ops it is tested against.
   at::Tensor xbc_act;
   if (xi.is_cuda()) {
-    const at::Tensor act = causal_conv1d_silu(xbc_groups, conv_w_, conv_b_, cu_seqlens, compute_);
+    const at::Tensor act = causal_conv1d_silu(xbc_groups, conv_w_, conv_b_, cu_seqlens, compute_, {proj_grad, 1});
     xbc_act = pad_packed(act.view({tokens, gl, hgp + 2 * n}), cu_seqlens);
   } else {
     const at::Tensor xbc = xbc_groups.reshape({tokens, -1});
@@ -126,7 +129,7 @@ at::Tensor MambaMixer::forward_partial(const at::Tensor& xi, const std::vector<i
   // fused op reading z in place; elsewhere the ATen ops it is tested against.
   if (y.is_cuda()) {
     const at::Tensor y_tokens = unpad_packed(y, cu_seqlens).reshape({tokens, gl * hgp});
-    const at::Tensor normed = gated_rms_norm(y_tokens, z_groups, norm_w_, gl, cfg_.norm_eps, compute_);
+    const at::Tensor normed = gated_rms_norm(y_tokens, z_groups, norm_w_, gl, cfg_.norm_eps, compute_, {proj_grad, 0});
     return weights_.linear(normed, out_proj_);
   }
   const at::Tensor z = z_groups.reshape({tokens, hl * p});
