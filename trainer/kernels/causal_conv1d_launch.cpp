@@ -5,6 +5,7 @@
 
 #include "kernels/causal_conv1d_cuda.h"
 #include "kernels/element_ptr.h"
+#include "kernels/gradient_output.h"
 
 namespace hetero {
 namespace {
@@ -63,11 +64,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> causal_conv1d_silu_backward_cuda(
               "contiguous CUDA tensor, got ", d_out.toString(), " of strides ", d_out.strides());
   const c10::cuda::CUDAGuard guard(x.device());
   const int64_t channels = static_cast<int64_t>(s.groups) * s.width;
-  at::Tensor dx = dx_into.defined() ? dx_into : at::empty(x.sizes(), x.options());  // contiguous, whatever x's strides
-  TORCH_CHECK(dx.sizes() == x.sizes() && dx.scalar_type() == x.scalar_type() && dx.device() == x.device() &&
-                  dx.stride(2) == 1,
-              "causal_conv1d_silu backward on CUDA: dx_into must be like x ", x.sizes(), " (", x.scalar_type(),
-              ", last dim contiguous), got ", dx.sizes(), " (", dx.scalar_type(), ") of strides ", dx.strides());
+  at::Tensor dx = gradient_output(dx_into, x, "causal_conv1d_silu backward on CUDA");
   s.dx_token_stride = dx.stride(0);
   s.dx_group_stride = dx.stride(1);
   at::Tensor partial =

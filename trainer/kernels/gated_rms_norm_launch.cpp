@@ -5,6 +5,7 @@
 
 #include "kernels/gated_rms_norm_cuda.h"
 #include "kernels/element_ptr.h"
+#include "kernels/gradient_output.h"
 
 namespace hetero {
 namespace {
@@ -68,13 +69,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_rms_norm_backward_cuda(cons
               "gated_rms_norm backward on CUDA: d_out and rstd must be contiguous CUDA tensors");
   const c10::cuda::CUDAGuard guard(y.device());
   at::Tensor dy = at::empty_like(y), dw = at::empty_like(w);
-  at::Tensor dz = dz_into;
-  if (z.defined() && !dz.defined()) dz = at::empty(z.sizes(), z.options());  // contiguous, whatever z's strides
+  const at::Tensor dz = z.defined() ? gradient_output(dz_into, z, "gated_rms_norm backward on CUDA") : at::Tensor();
   if (dz.defined()) {
-    TORCH_CHECK(dz.sizes() == z.sizes() && dz.scalar_type() == z.scalar_type() && dz.device() == z.device() &&
-                    dz.stride(2) == 1,
-                "gated_rms_norm backward on CUDA: dz_into must be like z ", z.sizes(), " (", z.scalar_type(),
-                ", last dim contiguous), got ", dz.sizes(), " (", dz.scalar_type(), ") of strides ", dz.strides());
     s.dz_token_stride = dz.stride(0);
     s.dz_group_stride = dz.stride(1);
   }
