@@ -59,7 +59,10 @@ struct GradientInto {
 
 // at::split_with_sizes(x, sizes, -1), differentiable, with the gradient
 // laid out in `buffer` (made for x and these sizes: SplitGradientBuffer(x,
-// sizes)); hand GradientInto{buffer, i} to part i's consumer.
+// sizes)); hand GradientInto{buffer, i} to one consumer of part i only: a
+// second consumer writing the same slice would overwrite the first's
+// gradient before autograd sums the two (other consumers of the part, given
+// no GradientInto, are summed and copied in as usual).
 std::vector<at::Tensor> split_with_gradient_buffer(const at::Tensor& x,
                                                    const c10::intrusive_ptr<SplitGradientBuffer>& buffer);
 
