@@ -15,10 +15,11 @@
 # Shapes: 20l (nemotron_20l, full width, 20 layers), mamba8 (8 x Mamba-2 at
 # 20L widths), mlp8 (8 x MLP at 20L widths), mlp1 (1 MLP layer, for the
 # breakdown), meme (nemotron_54l widths, 4 layers MEME).
-# KERNEL_TRACE_AT=N records iteration N of each shape with the PyTorch
-# profiler and sums its GPU time by op and kernel into OUT_DIR/SHAPE.kernels.txt
-# (scripts/kernel_top.py); that iteration's time includes the profiler's cost.
-# Usage: [SHAPES="20l mamba8 mlp8 mlp1 meme"] [ITERS=6] [HF=1] [TESTS=1] [KERNEL_TRACE_AT=N] \
+# KERNEL_TRACE_AT=N records iteration N of each shape (of TRACE_SHAPES only,
+# where given) with the PyTorch profiler and sums its GPU time by op and
+# kernel into OUT_DIR/SHAPE.kernels.txt (scripts/kernel_top.py); that
+# iteration pays the profiler's cost, so the medians leave it out.
+# Usage: [SHAPES="20l mamba8 mlp8 mlp1 meme"] [ITERS=6] [HF=1] [TESTS=1] [KERNEL_TRACE_AT=N] [TRACE_SHAPES=...] \
 #        scripts/bench_llm_gpu.sh OUT_DIR      (needs .bundle, see scripts/bundle_deps.sh)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -79,8 +80,10 @@ for shape in $shapes; do
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 250 > "$dir.mem" 2>/dev/null &
   smi=$!
   t0=$(date +%s.%N)
-  trace=()
-  [ -n "${KERNEL_TRACE_AT:-}" ] && trace=(--kernel-trace-at "$KERNEL_TRACE_AT")
+  trace=() traced_iter=0
+  if [ -n "${KERNEL_TRACE_AT:-}" ] && [[ " ${TRACE_SHAPES:-$shape} " == *" $shape "* ]]; then
+    trace=(--kernel-trace-at "$KERNEL_TRACE_AT") traced_iter=$KERNEL_TRACE_AT
+  fi
   build-cuda/bin/hetero-train "${args[@]}" "${common[@]}" --iters "$iters" --out "$dir" --device cuda --dtype bf16 \
     --no-trace "${trace[@]}" 2>&1 | while IFS= read -r line; do printf '%s %s\n' "$(date +%s.%N)" "$line"; done > "$dir.log"
   status=${PIPESTATUS[0]}
@@ -88,11 +91,12 @@ for shape in $shapes; do
   if [ "$status" -ne 0 ] || [ ! -s "$dir/metrics.jsonl" ]; then
     echo "$shape: hetero-train failed (exit $status)"; tail -n 8 "$dir.log"; continue
   fi
-  python3 - "$shape" "$dir" "$t0" "$ceiling" >> "$summary" <<'PY'
+  python3 - "$shape" "$dir" "$t0" "$ceiling" "$traced_iter" >> "$summary" <<'PY'
 import json, re, statistics, sys
-shape, d, t0, ceiling = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+shape, d, t0, ceiling, traced = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 m = [json.loads(l) for l in open(d + "/metrics.jsonl")]
 steady = m[2:] if len(m) > 3 else m[1:]  # after warm-up
+steady = [x for x in steady if x["iter"] != traced] or steady  # without the profiled iteration
 ms = statistics.median(x["iter_time_ms"] for x in steady)
 tflops = statistics.median(x["tflops_per_gpu"] for x in steady)
 first = next((float(l.split()[0]) for l in open(d + ".log") if re.search(r"iteration +1/", l)), float("nan"))
@@ -101,7 +105,7 @@ print(f"{shape}\t{m[0]['tokens'] / ms * 1e3:.0f}\t{tflops:.1f}\t{100 * tflops / 
       f"\t{mem:.1f}\t{first - t0:.1f}\t{ms:.1f}\t{m[-1]['lm_loss']:.4f}"
       f"\t{m[-1].get('memory_max_allocated_bytes', 0) / 2**30:.1f}\t{m[-1].get('memory_max_reserved_bytes', 0) / 2**30:.1f}")
 PY
-  if [ -n "${KERNEL_TRACE_AT:-}" ] && [ -f "$dir/trace/kernels-rank-00000.json" ]; then
+  if [ "$traced_iter" != 0 ] && [ -f "$dir/trace/kernels-rank-00000.json" ]; then
     python3 scripts/kernel_top.py "$dir/trace/kernels-rank-00000.json" --top "${KERNEL_TOP:-30}" --by-shape > "$out/$shape.kernels.txt"
     head -n 1 "$out/$shape.kernels.txt"
   fi
