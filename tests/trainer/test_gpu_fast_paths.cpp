@@ -598,7 +598,8 @@ TEST(GpuFastPaths, MambaNormAndConvBackwardAreDeterministicAtThe20lShape) {
   EXPECT_TRUE(at::equal(std::get<2>(c1), std::get<2>(c2))) << "conv db differs between runs";
   // Bytes each call must move at least: norm reads d_out (bf16), y (fp32), z
   // (bf16), writes dy (fp32), dz (bf16); conv reads d_out and x, writes dx (bf16).
-  const double elems_norm = static_cast<double>(tokens * groups * zw), elems_conv = static_cast<double>(tokens * groups * cw);
+  const double elems_norm = static_cast<double>(tokens * groups * zw);
+  const double elems_conv = static_cast<double>(tokens * groups * cw);
   const auto time_ms = [](const auto& call) {
     constexpr int kCalls = 20;
     at::cuda::CUDAEvent start(cudaEventDefault), stop(cudaEventDefault);

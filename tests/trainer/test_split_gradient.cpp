@@ -119,6 +119,14 @@ TEST(SplitGradient, AConsumerRejectsAPartOfAnotherShape) {
               std::string::npos)
         << e.what();
   }
+  // The part's own values as [T, channels]: the right elements, not the part's [T, groups, width] shape.
+  const at::Tensor x2 = parts[1].reshape({5, 16});
+  try {
+    causal_conv1d_silu(x2, torch::randn({16, 1, 4}), torch::zeros({16}), {0, 5}, at::kFloat, GradientInto{buffer, 1});
+    FAIL() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("does not match the input [5, 16]"), std::string::npos) << e.what();
+  }
 }
 
 TEST(GpuSplitGradient, TheKernelsWritingIntoTheBufferGiveWhatTheConcatenationGives) {

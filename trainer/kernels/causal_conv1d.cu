@@ -290,14 +290,23 @@ bool valid(const CausalConv1dShape& s) {
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
-// 16-byte vectors: a thread's 8 channels lie contiguous within one group and
-// every row they are read from or written to starts 16-byte aligned.
+// Whether rows and groups of a [tokens, groups, width] layout with these
+// strides start on 16-byte vectors of X (given an aligned base).
 template <typename X>
-bool vectorizable(const CausalConv1dShape& s, const X* x, std::initializer_list<const void*> contiguous) {
+bool vector_strides(const CausalConv1dShape& s, int64_t token_stride, int64_t group_stride) {
   const int64_t per_vector = 16 / static_cast<int64_t>(sizeof(X));
-  if (s.width % kChannelsPerThread != 0 || s.x_token_stride % per_vector != 0 ||
-      (s.groups > 1 && s.x_group_stride % per_vector != 0) || !aligned16(x))
+  return token_stride % per_vector == 0 && (s.groups == 1 || group_stride % per_vector == 0);
+}
+
+// 16-byte vectors: a thread's 8 channels lie contiguous within one group and
+// every row they are read from or written to starts 16-byte aligned. `dx`:
+// the backward's gradient, in its own strides, or nullptr in the forward.
+template <typename X>
+bool vectorizable(const CausalConv1dShape& s, const X* x, const X* dx, std::initializer_list<const void*> contiguous) {
+  if (s.width % kChannelsPerThread != 0 || !vector_strides<X>(s, s.x_token_stride, s.x_group_stride) ||
+      !aligned16(x))
     return false;
+  if (dx && (!vector_strides<X>(s, s.dx_token_stride, s.dx_group_stride) || !aligned16(dx))) return false;
   for (const void* p : contiguous)
     if (!aligned16(p)) return false;
   return true;
@@ -339,7 +348,8 @@ cudaError_t causal_conv1d_silu_forward(const X* x, const float* weight, const fl
   if (!valid(shape)) return cudaErrorInvalidValue;
   if (shape.tokens == 0) return cudaSuccess;
   const dim3 grid = grid_of(shape, kForwardTile);
-  return dispatch(shape.kernel, vectorizable(shape, x, {out}), [&](auto taps, auto vector) {
+  const bool vectors = vectorizable(shape, x, static_cast<const X*>(nullptr), {out});
+  return dispatch(shape.kernel, vectors, [&](auto taps, auto vector) {
     causal_conv1d_silu_forward_kernel<X, Out, decltype(taps)::value, decltype(vector)::value>
         <<<grid, kThreads, 0, stream>>>(x, weight, bias, cu_seqlens, out, shape);
     return cudaGetLastError();
@@ -353,10 +363,8 @@ cudaError_t causal_conv1d_silu_backward(const Out* d_out, const X* x, const floa
   if (!valid(shape)) return cudaErrorInvalidValue;
   if (shape.tokens == 0) return cudaSuccess;
   const dim3 grid = grid_of(shape, kBackwardTile);
-  const int64_t per_vector = 16 / static_cast<int64_t>(sizeof(X));
-  const bool dx_vectors = shape.dx_token_stride % per_vector == 0 &&
-                          (shape.groups == 1 || shape.dx_group_stride % per_vector == 0);
-  return dispatch(shape.kernel, dx_vectors && vectorizable(shape, x, {d_out, dx, partial}), [&](auto taps, auto vector) {
+  const bool vectors = vectorizable(shape, x, dx, {d_out, partial});
+  return dispatch(shape.kernel, vectors, [&](auto taps, auto vector) {
     causal_conv1d_silu_backward_kernel<X, Out, decltype(taps)::value, decltype(vector)::value>
         <<<grid, kThreads, 0, stream>>>(d_out, x, weight, bias, cu_seqlens, dx, partial, shape);
     return cudaGetLastError();

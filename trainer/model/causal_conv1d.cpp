@@ -132,8 +132,7 @@ struct CausalConv1dSilu : torch::autograd::Function<CausalConv1dSilu> {
     std::tuple<at::Tensor, at::Tensor, at::Tensor> g;
 #ifdef HETERO_WITH_CUDA
     if (x3.is_cuda())
-      g = causal_conv1d_silu_backward_cuda(grads[0].contiguous(), x3, weight, bias, cu_device,
-                                           into.defined() ? into.slice() : at::Tensor());
+      g = causal_conv1d_silu_backward_cuda(grads[0].contiguous(), x3, weight, bias, cu_device, into.slice());
 #endif
     if (!x3.is_cuda()) {
       const std::vector<int64_t> cu = ctx->saved_data["cu_seqlens"].toIntVector();
@@ -179,8 +178,6 @@ at::Tensor causal_conv1d_silu(const at::Tensor& x, const at::Tensor& weight, con
   // and asynchronous (copy_to_device), so the host never waits on the
   // stream; per-token sequence starts would upload T values instead.
   const at::Tensor cu_device = copy_to_device(at::tensor(cu_seqlens, at::kLong), x.device());
-  TORCH_CHECK(!dx_into.defined() || x.dim() == 3, "causal_conv1d_silu: with dx_into, x must be [T, groups, width], ",
-              "got ", x.sizes());
   dx_into.check_matches(x, "causal_conv1d_silu");
   return CausalConv1dSilu::apply(x, weight, bias, cu_device, cu_seqlens, out_dtype, dx_into);
 }

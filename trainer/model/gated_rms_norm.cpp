@@ -120,8 +120,7 @@ struct GatedRmsNorm : torch::autograd::Function<GatedRmsNorm> {
     std::tuple<at::Tensor, at::Tensor, at::Tensor> g;
 #ifdef HETERO_WITH_CUDA
     if (y.is_cuda())
-      g = gated_rms_norm_backward_cuda(grads[0].contiguous(), y, z3, w, rstd,
-                                       into.defined() ? into.slice() : at::Tensor());
+      g = gated_rms_norm_backward_cuda(grads[0].contiguous(), y, z3, w, rstd, into.slice());
 #endif
     if (!y.is_cuda()) {
       const at::Tensor d_out = grads[0].to(at::kFloat).contiguous();
@@ -154,8 +153,6 @@ at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Te
               z.scalar_type(), " is not fp32 or bf16");
   TORCH_CHECK(out_dtype == at::kFloat || out_dtype == at::kBFloat16, "gated_rms_norm: out_dtype ", out_dtype,
               " is not fp32 or bf16");
-  TORCH_CHECK(!dz_into.defined() || z.dim() == 3, "gated_rms_norm: with dz_into, z must be [T, groups, n], got ",
-              z.sizes());
   dz_into.check_matches(z, "gated_rms_norm");
   return GatedRmsNorm::apply(y, c10::make_optional(z), w, groups, eps, out_dtype, dz_into);
 }

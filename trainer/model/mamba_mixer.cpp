@@ -90,7 +90,8 @@ at::Tensor MambaMixer::forward_partial(const at::Tensor& xi, const std::vector<i
   // [T, gl, width] gradient of its own for autograd to sum), with one
   // gradient buffer: on CUDA the conv's and the norm's backward write dx_g
   // B_g C_g and dz_g into their slices of it, so no concatenation follows.
-  const auto proj_grad = c10::make_intrusive<SplitGradientBuffer>(proj, std::vector<int64_t>{hgp, hgp + 2 * n, per_group});
+  const auto proj_grad =
+      c10::make_intrusive<SplitGradientBuffer>(proj, std::vector<int64_t>{hgp, hgp + 2 * n, per_group});
   const std::vector<at::Tensor> parts = split_with_gradient_buffer(proj, proj_grad);
   const at::Tensor& z_groups = parts[0];    // [T, gl, hgp], strided
   const at::Tensor& xbc_groups = parts[1];  // [T, gl, hgp + 2n], strided

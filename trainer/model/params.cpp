@@ -325,7 +325,8 @@ at::Tensor ComputeWeights::linear(const at::Tensor& x, const std::vector<at::Ten
   if (!accumulates_in_gemm(masters.front())) {
     const at::Tensor w = stacked(masters).flatten(0, 1);
     if (!has_bias) return at::matmul(x, w.t());
-    return at::linear(x, w, biases_end_to_end(masters, biases, dtype_, [this](const at::Tensor& b) { return (*this)(b); }));
+    const auto differentiable = [this](const at::Tensor& b) { return (*this)(b); };
+    return at::linear(x, w, biases_end_to_end(masters, biases, dtype_, differentiable));
   }
   const auto [all, rows] = accumulated(masters, has_bias ? biases : std::vector<at::Tensor>{});
   return LinearAccumulatingWeightGrad::apply(

@@ -52,10 +52,12 @@ at::Tensor SplitGradientBuffer::whole() {
 
 void SplitGradientBuffer::release() { buffer_ = at::Tensor(); }
 
-at::Tensor SplitGradientBuffer::slice(int64_t part) {
+at::Tensor SplitGradientBuffer::part_of(const at::Tensor& buffer, int64_t part) const {
   const int64_t first = std::accumulate(sizes_.begin(), sizes_.begin() + part, int64_t{0});
-  return whole().narrow(-1, first, sizes_.at(part));
+  return buffer.narrow(-1, first, sizes_.at(part));
 }
+
+at::Tensor SplitGradientBuffer::slice(int64_t part) { return part_of(whole(), part); }
 
 bool SplitGradientBuffer::matches_part(const at::Tensor& t, int64_t part) const {
   std::vector<int64_t> want = shape_;
@@ -66,7 +68,7 @@ bool SplitGradientBuffer::matches_part(const at::Tensor& t, int64_t part) const 
 
 bool SplitGradientBuffer::is_slice(const at::Tensor& g, int64_t part) const {
   if (!buffer_.defined()) return false;
-  const at::Tensor s = const_cast<SplitGradientBuffer*>(this)->slice(part);
+  const at::Tensor s = part_of(buffer_, part);
   return g.data_ptr() == s.data_ptr() && g.sizes() == s.sizes() && g.strides() == s.strides() &&
          g.scalar_type() == s.scalar_type();
 }

@@ -41,6 +41,7 @@ class SplitGradientBuffer : public torch::CustomClassHolder {
   const std::vector<int64_t>& shape() const { return shape_; }
 
  private:
+  at::Tensor part_of(const at::Tensor& buffer, int64_t part) const;
   std::vector<int64_t> shape_, sizes_;
   at::TensorOptions options_;
   at::Tensor buffer_;
@@ -52,8 +53,10 @@ struct GradientInto {
   c10::intrusive_ptr<SplitGradientBuffer> buffer;
   int64_t part = 0;
   bool defined() const { return buffer.defined(); }
-  at::Tensor slice() const { return buffer->slice(part); }
-  // Undefined, or t matches the part (else one message naming both).
+  // The part's slice, or undefined (no buffer): what the CUDA launch code takes.
+  at::Tensor slice() const { return defined() ? buffer->slice(part) : at::Tensor(); }
+  // Undefined, or t matches the part: its sizes (and so its rank), dtype and
+  // device; else one message naming both.
   void check_matches(const at::Tensor& t, const char* op) const;
 };
 

@@ -42,7 +42,8 @@ void check_operands(const at::Tensor& y_intra, const at::Tensor& y_inter, const 
       "ssd_chunk_output: y_intra ", y_intra.sizes(), " does not match a_cum ", a_cum.sizes(), " and x ", x.sizes());
   TORCH_CHECK(y_inter.sizes() == at::IntArrayRef({s.batch, s.chunks, s.groups, s.chunk, s.heads_per_group * s.head_dim}),
               "ssd_chunk_output: y_inter ", y_inter.sizes(), " does not match y_intra ", y_intra.sizes());
-  TORCH_CHECK(x.size(0) == s.batch && ssd_x_heads(x) == s.heads() && s.length <= s.chunks * s.chunk && ssd_x_fits_chunks(x, s.chunks, s.chunk),
+  TORCH_CHECK(x.size(0) == s.batch && ssd_x_heads(x) == s.heads() && s.length <= s.chunks * s.chunk &&
+                  ssd_x_fits_chunks(x, s.chunks, s.chunk),
               "ssd_chunk_output: x ", x.sizes(), " does not match y_intra ", y_intra.sizes(),
               " (b, h = g * hg, p, and l <= c * q, or x's c and q)");
   TORCH_CHECK(y_intra.scalar_type() == x.scalar_type() && y_inter.scalar_type() == x.scalar_type() &&
